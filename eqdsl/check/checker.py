@@ -1,0 +1,699 @@
+"""The equivariance type checker: resolves names, infers every value's type and lowers models to the IR.
+
+It walks each model's statements in order, evaluating expressions either at
+compile time (numbers, representations) or into IR nodes whose types come from
+the rules in ``ops.py``.  Errors become diagnostics; an expression that failed
+evaluates to POISON so that one mistake produces one message.  ``repeat`` bodies
+and block calls are unrolled/inlined: every iteration and call gets its own nodes
+(and so its own parameters).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..diagnostics import DiagnosticSink, Span
+from ..groups import GROUPS
+from ..ir.graph import ModelIR
+from ..reps.irreps import Irreps, IrrepsSyntaxError
+from ..syntax import ast
+from . import ops
+from .activations import PARITY
+from .types import PLACEMENTS, ValueType, same_rep, tensor
+from .values import POISON, Block, EdgeIndex, Node, Poison, Rep, Static
+
+INTERNAL_OPS = {"input", "add", "sub", "mul", "div", "neg", "scale", "add_const", "pow", "gather"}
+RESERVED = {"src", "dst", "position", "graph"}
+
+
+class _Failed(Exception):
+    """Unwinds an expression after its error was reported."""
+
+
+@dataclass
+class Scope:
+    names: dict = field(default_factory=dict)
+    parent: "Scope | None" = None
+
+    def lookup(self, name: str):
+        scope = self
+        while scope is not None:
+            if name in scope.names:
+                return scope.names[name]
+            scope = scope.parent
+        return None
+
+    def visible(self) -> set:
+        out, scope = set(), self
+        while scope is not None:
+            out |= set(scope.names)
+            scope = scope.parent
+        return out
+
+
+@dataclass
+class _ModelContext:
+    ir: ModelIR
+    has_graph: bool = False
+    scope_label: str = ""
+    inline_stack: list = field(default_factory=list)
+    open_mlps: dict = field(default_factory=dict)  # node id -> span of an MLP whose size is still open
+
+
+class Checker:
+    def __init__(self, sink: DiagnosticSink, overrides: dict | None = None):
+        self.sink = sink
+        self.group = None
+        self.group_span = None
+        self.globals = Scope()
+        self.overrides = dict(overrides or {})
+
+    # -- errors ---------------------------------------------------------------------------
+    def fail(self, code, message, span, label="", notes=(), hints=()):
+        self.sink.error(code, message, span, label, notes, hints)
+        raise _Failed()
+
+    # -- program --------------------------------------------------------------------------
+    def check_program(self, specs: list[ast.Spec], main_file: str) -> list[ModelIR]:
+        for spec in specs:
+            for decl in spec.decls:
+                if isinstance(decl, ast.GroupDecl):
+                    self._group(decl, spec.file == main_file)
+        if self.group is None:
+            span = Span(main_file, 1, 1, 1, 2)
+            self.sink.error("E0601", "no symmetry group declared", span, "the spec needs a group",
+                            hints=[f"start the spec with `group O3` (known: {', '.join(GROUPS)})"])
+            return []
+        models = []
+        for spec in specs:
+            for decl in spec.decls:
+                try:
+                    if isinstance(decl, ast.ConstDecl):
+                        self._define(self.globals, decl.name, decl.name_span, self._const(decl))
+                    elif isinstance(decl, ast.RepDecl):
+                        self._define(self.globals, decl.name, decl.name_span, Rep(self.eval_rep(decl.value, self.globals)))
+                    elif isinstance(decl, ast.BlockDecl):
+                        self._define(self.globals, decl.name, decl.name_span, Block(decl))
+                    elif isinstance(decl, ast.ModelDecl) and spec.file == main_file:
+                        models.append(decl)
+                except _Failed:
+                    if hasattr(decl, "name"):
+                        self.globals.names.setdefault(decl.name, POISON)
+        if not models:
+            self.sink.error("E0601", "no model in this spec", Span(main_file, 1, 1, 1, 2), "nothing to compile",
+                            hints=["declare one: model Name { input ...  output ... }"])
+        return [ir for ir in (self.check_model(m) for m in models) if ir is not None]
+
+    def _group(self, decl: ast.GroupDecl, is_main: bool) -> None:
+        if decl.value is not None:
+            self.sink.error("E0109", f"groups given by construction (`group {decl.name} = ...`) are not supported yet",
+                            decl.span, "not supported", hints=[f"declare one of: {', '.join(GROUPS)}"])
+            return
+        group = GROUPS.get(decl.name)
+        if group is None:
+            self.sink.error("E0109", f"unknown group `{decl.name}`", decl.span, "not a known group",
+                            hints=ops.suggest(decl.name, GROUPS) + [f"known groups: {', '.join(GROUPS)}"])
+            return
+        if self.group is not None and group is not self.group:
+            self.sink.error("E0109", f"conflicting groups `{self.group.name}` and `{decl.name}`", decl.span,
+                            "a spec and its imports share one group", notes=[f"first declared at {self.group_span}"])
+            return
+        if self.group is None or is_main:
+            self.group, self.group_span = group, decl.span
+
+    def _const(self, decl: ast.ConstDecl):
+        if decl.name in self.overrides:
+            return Static(self.overrides.pop(decl.name))
+        return Static(self.eval_static(decl.value, self.globals, "number or bool"))
+
+    def _define(self, scope: Scope, name: str, span: Span, value) -> None:
+        if name in RESERVED:
+            self.fail("E0102", f"`{name}` is reserved", span, "choose another name")
+        prev = scope.names.get(name)
+        if prev is None and scope is not self.globals:
+            prev = self.globals.names.get(name)
+        if prev is not None and not isinstance(prev, Poison):
+            self.fail("E0102", f"`{name}` is already defined", span, "defined twice",
+                      hints=["rename one of the two"])
+        scope.names[name] = value
+
+    # -- static evaluation ------------------------------------------------------------------
+    def eval_static(self, expr, scope: Scope, want: str):
+        if isinstance(expr, ast.Num):
+            return expr.value
+        if isinstance(expr, ast.Bool):
+            return expr.value
+        if isinstance(expr, ast.Name):
+            val = scope.lookup(expr.name)
+            if isinstance(val, Static):
+                return val.value
+            if isinstance(val, Poison):
+                raise _Failed()
+            if val is None:
+                self._unknown_name(expr, scope)
+            self.fail("E0207", f"`{expr.name}` is not a compile-time {want}", expr.span, f"expected a {want}")
+        if isinstance(expr, ast.Neg):
+            v = self.eval_static(expr.operand, scope, want)
+            if isinstance(v, bool):
+                self.fail("E0207", "cannot negate a boolean", expr.span)
+            return -v
+        if isinstance(expr, ast.BinOp):
+            a = self.eval_static(expr.left, scope, want)
+            b = self.eval_static(expr.right, scope, want)
+            if isinstance(a, bool) or isinstance(b, bool):
+                self.fail("E0207", "arithmetic on booleans", expr.span)
+            try:
+                if expr.op == "/":
+                    return a / b
+                return {"+": a + b, "-": a - b, "*": a * b}[expr.op] if expr.op != "**" else a ** b
+            except (ZeroDivisionError, OverflowError) as err:
+                self.fail("E0108", f"cannot evaluate: {err}", expr.span)
+        self.fail("E0207", f"expected a compile-time {want}", expr.span, "not a constant expression")
+
+    def eval_int(self, expr, scope) -> int:
+        v = self.eval_static(expr, scope, "integer")
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.fail("E0108", f"expected an integer, got `{v}`", expr.span, "not an integer")
+        return v
+
+    def eval_float(self, expr, scope) -> float:
+        v = self.eval_static(expr, scope, "number")
+        if isinstance(v, bool):
+            self.fail("E0108", "expected a number, got a boolean", expr.span)
+        return float(v)
+
+    def eval_rep(self, expr, scope: Scope) -> Irreps:
+        g = self.group
+        if isinstance(expr, ast.IrrepsLit):
+            try:
+                return Irreps.parse(expr.text, g)
+            except IrrepsSyntaxError as err:
+                self.fail("E0209", str(err), expr.span, f"not an irrep of {g.name}", hints=[err.hint] if err.hint else [])
+            except ValueError as err:
+                self.fail("E0209", str(err), expr.span)
+        if isinstance(expr, (ast.Num, ast.Name)) and not (isinstance(expr, ast.Name) and isinstance(scope.lookup(expr.name), Rep)):
+            n = self.eval_static(expr, scope, "representation")
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                self.fail("E0207", f"`{n}` is not a representation", expr.span,
+                          hints=["an integer n stands for n invariant scalars; write irreps like 16x1o"])
+            return Irreps.of([(n, g.trivial)]) if n else Irreps(())
+        if isinstance(expr, ast.Name):
+            return scope.lookup(expr.name).irreps
+        if isinstance(expr, ast.BinOp) and expr.op in "+*":
+            a, b = self.eval_rep(expr.left, scope), self.eval_rep(expr.right, scope)
+            return a + b if expr.op == "+" else self._rep_product(a, b)
+        if isinstance(expr, ast.BinOp) and expr.op == "**":
+            base, k = self.eval_rep(expr.left, scope), self.eval_int(expr.right, scope)
+            if k < 1:
+                self.fail("E0108", "tensor powers need an exponent of at least 1", expr.right.span)
+            out = base
+            for _ in range(k - 1):
+                out = self._rep_product(out, base)
+            return out
+        if isinstance(expr, ast.Call) and expr.func == "sh" and len(expr.args) == 1 and not expr.kwargs:
+            lmax = self.eval_int(expr.args[0], scope)
+            if not 0 <= lmax <= 12:
+                self.fail("E0108", f"sh({lmax}): lmax must be in 0..12", expr.span)
+            return g.sh_irreps(lmax)
+        self.fail("E0207", "expected a representation", expr.span, "not a representation",
+                  hints=["representations are irreps sums like 32x0e + 16x1o, declared reps, sh(L), A * B or A ** 2"])
+
+    def _rep_product(self, a: Irreps, b: Irreps) -> Irreps:
+        return Irreps.of([(x.mul * y.mul, ir) for x in a for y in b for ir in self.group.product(x.ir, y.ir)])
+
+    def _unknown_name(self, expr: ast.Name, scope: Scope):
+        hints = ops.suggest(expr.name, scope.visible() | {"src", "dst"})
+        if expr.name in ("src", "dst"):
+            self.fail("E0502", f"`{expr.name}` needs a graph input", expr.span, "no graph in this model",
+                      hints=["declare the edge index: input edges : graph"])
+        self.fail("E0101", f"unknown name `{expr.name}`", expr.span, "not defined here", hints=hints)
+
+    # -- models -------------------------------------------------------------------------------
+    def check_model(self, decl: ast.ModelDecl) -> ModelIR | None:
+        params = {}
+        scope = Scope(parent=self.globals)
+        ir = ModelIR(decl.name, self.group.name, params, span=decl.span)
+        ctx = _ModelContext(ir)
+        self._ctx = ctx
+        for p in decl.params:
+            try:
+                value = self.overrides.pop(p.name) if p.name in self.overrides else self.eval_static(p.default, self.globals, "number or bool")
+                params[p.name] = value
+                self._define(scope, p.name, p.name_span, Static(value, param=p.name))
+            except _Failed:
+                scope.names[p.name] = POISON
+        self._statements(decl.body, scope, ctx, in_model=True)
+        for node, span in ctx.open_mlps.items():
+            self.sink.error("E0205", "the output size of this MLP is never determined", span, "size left open",
+                            hints=["give its size with `-> Kx0e`, or use it as tensor-product weights"])
+        if not ir.outputs:
+            self.sink.error("E0601", f"model `{decl.name}` has no outputs", decl.name_span, "nothing is returned",
+                            hints=["add `output name : type = expression`"])
+        return ir
+
+    def _statements(self, body, scope: Scope, ctx: _ModelContext, in_model: bool):
+        returned = None
+        for stmt in body:
+            try:
+                if returned is not None:
+                    self.fail("E0604", "statement after return", stmt.span, "never runs")
+                if isinstance(stmt, ast.Input):
+                    self._input(stmt, scope, ctx, in_model)
+                elif isinstance(stmt, ast.Output):
+                    self._output(stmt, scope, ctx, in_model)
+                elif isinstance(stmt, ast.Assign):
+                    self._assign(stmt.name, stmt.name_span, self.eval_value(stmt.value, scope, ctx), scope)
+                elif isinstance(stmt, ast.Repeat):
+                    self._repeat(stmt, scope, ctx, in_model)
+                elif isinstance(stmt, ast.Return):
+                    if in_model:
+                        self.fail("E0604", "`return` belongs in a block", stmt.span, "not in a model",
+                                  hints=["models return values with `output name = ...`"])
+                    returned = self.eval_value(stmt.value, scope, ctx)
+            except _Failed:
+                if isinstance(stmt, (ast.Assign, ast.Input, ast.Output)):
+                    scope.names[stmt.name] = POISON
+                elif isinstance(stmt, ast.Return):
+                    returned = POISON
+        return returned
+
+    def _assign(self, name, span, value, scope: Scope):
+        if name in RESERVED:
+            self.fail("E0102", f"`{name}` is reserved", span, "choose another name")
+        if isinstance(self.globals.names.get(name), (Rep, Block, Static)) and name not in scope.names:
+            self.fail("E0102", f"`{name}` is already defined at the top of the spec", span, "shadows a declaration",
+                      hints=["choose another name"])
+        if isinstance(value, Node):
+            node = self._ctx.ir.node(value.id)
+            if node["name"] is None:
+                node["name"] = name
+        scope.names[name] = value
+
+    def _input(self, stmt: ast.Input, scope, ctx, in_model):
+        if not in_model:
+            self.fail("E0604", "`input` belongs at the top level of a model", stmt.span, "not allowed here")
+        vtype = self._type(stmt.type, scope, ctx, is_input=True)
+        if vtype.kind == "graph":
+            if ctx.has_graph:
+                self.fail("E0102", "a model takes one graph", stmt.span, "second graph input")
+            ctx.has_graph = True
+            scope.names["src"], scope.names["dst"] = EdgeIndex("src"), EdgeIndex("dst")
+        if stmt.name in scope.names or stmt.name in RESERVED:
+            self.fail("E0102", f"`{stmt.name}` is already defined", stmt.name_span, "defined twice")
+        node = ctx.ir.add("input", vtype, {"type": vtype, "name": stmt.name}, stmt.span, scope=ctx.scope_label)
+        ctx.ir.node(node)["name"] = stmt.name
+        ctx.ir.inputs.append((stmt.name, node))
+        self._define(scope, stmt.name, stmt.name_span, Node(node, vtype))
+
+    def _type(self, texpr: ast.TypeExpr, scope, ctx, is_input: bool) -> ValueType:
+        placement = texpr.placement
+        if placement is not None and placement not in PLACEMENTS:
+            self.fail("E0108", f"unknown placement `@{placement}`", texpr.placement_span, "not a placement",
+                      hints=ops.suggest(placement, PLACEMENTS) + ["placements: @node, @edge, @graph"])
+        e = texpr.expr
+        if isinstance(e, ast.Name) and e.name == "graph":
+            if placement is not None:
+                self.fail("E0108", "a graph has no placement", texpr.placement_span, "remove this")
+            return ValueType("graph", None, None)
+        if isinstance(e, ast.Name) and e.name == "position":
+            if placement not in (None, "node"):
+                self.fail("E0108", "positions are per node", texpr.placement_span, "use @node")
+            return ValueType("point", None, "node")
+        if is_input and placement is None:
+            placement = "node"
+        return tensor(self.eval_rep(e, scope), placement)
+
+    def _output(self, stmt: ast.Output, scope, ctx, in_model):
+        if not in_model:
+            self.fail("E0604", "`output` belongs at the top level of a model", stmt.span, "not allowed here",
+                      hints=["blocks give their result with `return`"])
+        value = self.eval_value(stmt.value, scope, ctx)
+        node = self._as_node(value, stmt.value, ctx)
+        if stmt.type is not None:
+            declared = self._type(stmt.type, scope, ctx, is_input=False)
+            self._check_declared(node.type, declared, stmt.type.span, f"output `{stmt.name}`")
+        if node.type.kind == "graph" or node.type.is_open:
+            self.fail("E0207", "outputs are features or positions", stmt.value.span, f"this is {node.type}")
+        if any(n == stmt.name for n, _ in ctx.ir.outputs):
+            self.fail("E0102", f"output `{stmt.name}` is already defined", stmt.name_span, "defined twice")
+        ctx.ir.outputs.append((stmt.name, node.id))
+        self._assign(stmt.name, stmt.name_span, node, scope)
+
+    def _check_declared(self, actual: ValueType, declared: ValueType, span, what):
+        if declared.kind != actual.kind or (declared.kind == "tensor" and not same_rep(actual.rep, declared.rep)):
+            shown = declared.rep if declared.kind == "tensor" else declared.kind
+            got = actual.rep if actual.kind == "tensor" else actual.kind
+            self.fail("E0204", f"{what} is declared `{shown}` but is `{got}`", span, "declared type differs",
+                      notes=[f"inferred: {actual}"],
+                      hints=[f"declare `{got}`, or map the value with linear(...) -> {shown}"]
+                      if actual.kind == declared.kind == "tensor" else [])
+        if declared.placement is not None and declared.placement != actual.placement:
+            self.fail("E0505", f"{what} is declared @{declared.placement} but lives @{actual.placement}", span,
+                      "placement differs", hints=["pool with sum_nodes(...) or scatter with scatter_sum(...)"])
+
+    def _repeat(self, stmt: ast.Repeat, scope, ctx, in_model):
+        n = self.eval_static(stmt.count, scope, "integer")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            self.fail("E0602", f"repeat needs a positive integer count, got `{n}`", stmt.count.span, "not a positive integer")
+        outer = ctx.scope_label
+        for i in range(n):
+            ctx.scope_label = f"{outer}repeat {i + 1}/{n}" + (" > " if outer else "")
+            ctx.scope_label = ctx.scope_label.rstrip(" >")
+            self._statements(stmt.body, scope, ctx, in_model=in_model)
+        ctx.scope_label = outer
+
+    # -- value evaluation ----------------------------------------------------------------------------
+    def eval_value(self, expr, scope: Scope, ctx: _ModelContext):
+        if isinstance(expr, ast.Num) or isinstance(expr, ast.Bool):
+            return Static(expr.value)
+        if isinstance(expr, ast.Name):
+            val = scope.lookup(expr.name)
+            if val is None:
+                self._unknown_name(expr, scope)
+            if isinstance(val, Poison):
+                raise _Failed()
+            if isinstance(val, Node):  # an open MLP may have been resolved since it was bound
+                return Node(val.id, ctx.ir.node(val.id)["type"])
+            return val
+        if isinstance(expr, ast.IrrepsLit):
+            return Rep(self.eval_rep(expr, scope))
+        if isinstance(expr, ast.Str):
+            self.fail("E0207", "strings are only used by import", expr.span, "unexpected string")
+        if isinstance(expr, ast.Neg):
+            v = self.eval_value(expr.operand, scope, ctx)
+            if isinstance(v, Static) and not isinstance(v.value, bool):
+                return Static(-v.value)
+            x = self._as_node(v, expr.operand, ctx)
+            return self._apply("neg", {"x": (x, expr.operand.span)}, {}, expr.span, ctx)
+        if isinstance(expr, ast.BinOp):
+            return self._binop(expr, scope, ctx)
+        if isinstance(expr, ast.Index):
+            return self._gather(expr, scope, ctx)
+        if isinstance(expr, ast.Arrow):
+            return self._arrow(expr, scope, ctx)
+        if isinstance(expr, ast.Call):
+            return self._call(expr, scope, ctx, out=None)
+        if isinstance(expr, ast.Attr):
+            self.fail("E0103", f"unknown attribute `.{expr.name}`", expr.span, "no attributes on values")
+        raise TypeError(f"unhandled expression {expr!r}")
+
+    def _as_node(self, v, expr, ctx) -> Node:
+        if isinstance(v, Node):
+            return v
+        if isinstance(v, Static):
+            self.fail("E0207", f"expected features, got the constant `{v.value}`", expr.span, "a compile-time constant")
+        if isinstance(v, Rep):
+            self.fail("E0207", f"expected features, got the representation `{v.irreps}`", expr.span,
+                      "a representation, not a value", hints=["representations go after `->` or in declarations"])
+        if isinstance(v, EdgeIndex):
+            self.fail("E0502", f"`{v.which}` is an edge index, not features", expr.span, "an index",
+                      hints=[f"use it to gather node features: h[{v.which}]"])
+        if isinstance(v, Block):
+            self.fail("E0207", f"block `{v.decl.name}` is used without calling it", expr.span, "call it: name(...)")
+        raise _Failed()
+
+    def _binop(self, expr: ast.BinOp, scope, ctx):
+        a = self.eval_value(expr.left, scope, ctx)
+        b = self.eval_value(expr.right, scope, ctx)
+        if isinstance(a, Static) and isinstance(b, Static):
+            return Static(self.eval_static(expr, scope, "number"))
+        if isinstance(a, Rep) or isinstance(b, Rep):
+            bad = expr.left if isinstance(a, Rep) else expr.right
+            self._as_node(a if isinstance(a, Rep) else b, bad, ctx)
+        la, lb = expr.left.span, expr.right.span
+        if expr.op in "+-":
+            if isinstance(b, Static):
+                x = self._as_node(a, expr.left, ctx)
+                c = float(b.value) if expr.op == "+" else -float(b.value)
+                return self._apply("add_const", {"x": (x, la)}, {"c": c}, expr.span, ctx)
+            if isinstance(a, Static):
+                x = self._as_node(b, expr.right, ctx)
+                if expr.op == "-":
+                    x = self._apply("neg", {"x": (x, lb)}, {}, expr.right.span, ctx)
+                return self._apply("add_const", {"x": (x, lb)}, {"c": float(a.value)}, expr.span, ctx)
+            op = "add" if expr.op == "+" else "sub"
+            return self._apply(op, {"a": (self._as_node(a, expr.left, ctx), la), "b": (self._as_node(b, expr.right, ctx), lb)},
+                               {}, expr.span, ctx)
+        if expr.op == "*":
+            if isinstance(a, Static) or isinstance(b, Static):
+                s, v, vs = (a, b, lb) if isinstance(a, Static) else (b, a, la)
+                x = self._as_node(v, expr.right if v is b else expr.left, ctx)
+                return self._apply("scale", {"x": (x, vs)}, {"c": float(s.value)}, expr.span, ctx)
+            return self._apply("mul", {"a": (self._as_node(a, expr.left, ctx), la), "b": (self._as_node(b, expr.right, ctx), lb)},
+                               {}, expr.span, ctx)
+        if expr.op == "/":
+            if isinstance(b, Static):
+                if float(b.value) == 0.0:
+                    self.fail("E0108", "division by zero", lb, "zero")
+                x = self._as_node(a, expr.left, ctx)
+                return self._apply("scale", {"x": (x, la)}, {"c": 1.0 / float(b.value)}, expr.span, ctx)
+            if isinstance(a, Static):
+                self.fail("E0304", "a constant divided by features", expr.span, "not supported",
+                          hints=["write c * (1 / x) with an invariant x as x ** -1"])
+            return self._apply("div", {"a": (self._as_node(a, expr.left, ctx), la), "b": (self._as_node(b, expr.right, ctx), lb)},
+                               {}, expr.span, ctx)
+        if expr.op == "**":
+            if not isinstance(b, Static):
+                self.fail("E0304", "exponents must be compile-time constants", lb, "not a constant")
+            return self._apply("pow", {"x": (self._as_node(a, expr.left, ctx), la)}, {"k": float(b.value)}, expr.span, ctx)
+        raise TypeError(expr.op)
+
+    def _gather(self, expr: ast.Index, scope, ctx):
+        v = self.eval_value(expr.value, scope, ctx)
+        idx = self.eval_value(expr.index, scope, ctx)
+        if not isinstance(idx, EdgeIndex):
+            self.fail("E0502", "index node values with `src` or `dst`", expr.index.span, "not an edge index",
+                      hints=["h[src] gives each edge the features of its source node"])
+        if isinstance(v, Node) and v.type.kind == "graph":
+            self.fail("E0502", "the graph itself cannot be indexed", expr.value.span, "a graph",
+                      hints=["index node features instead: h[src]"])
+        x = self._as_node(v, expr.value, ctx)
+        return self._apply("gather", {"x": (x, expr.value.span)}, {"index": idx.which}, expr.span, ctx)
+
+    def _arrow(self, expr: ast.Arrow, scope, ctx):
+        declared = self.eval_rep(expr.rep, scope)
+        if isinstance(expr.value, ast.Call):
+            return self._call(expr.value, scope, ctx, out=(declared, expr.rep.span))
+        v = self._as_node(self.eval_value(expr.value, scope, ctx), expr.value, ctx)
+        self._check_declared(v.type, tensor(declared, None), expr.rep.span, "this value")
+        return v
+
+    # -- calls --------------------------------------------------------------------------------
+    def _call(self, call: ast.Call, scope, ctx, out):
+        target = scope.lookup(call.func)
+        if isinstance(target, Block):
+            return self._inline(target.decl, call, scope, ctx, out)
+        op = ops.OPS.get(call.func)
+        if op is None or call.func in INTERNAL_OPS:
+            if call.func == "sh":
+                self.fail("E0207", "`sh(L)` names a representation; for the harmonics of a vector use spherical_harmonics(r, lmax = L)",
+                          call.span, "a representation, not a value")
+            known = [n for n in ops.OPS if n not in INTERNAL_OPS] + [n for n, v in scope_items(scope) if isinstance(v, Block)]
+            self.fail("E0103", f"unknown layer or function `{call.func}`", call.func_span, "not defined",
+                      hints=ops.suggest(call.func, known))
+        values, attrs = self._bind(op, call, scope, ctx)
+        if out is not None:
+            if op.out == "defines":
+                attrs["out"] = out[0]
+            out_span = out[1]
+        else:
+            out_span = None
+            if op.out == "defines" and op.name not in ("tensor_product", "mlp"):
+                self.fail("E0104", f"`{op.name}` needs its output representation: {op.name}(...) -> R", call.span,
+                          "output representation missing")
+            if op.out == "defines":
+                attrs["out"] = None
+        if op.name == "mlp":
+            attrs["open"] = attrs["out"] is None
+        if op.name == "tensor_product":
+            self._resolve_open_weights(values, attrs, ctx)
+        spans = {name: span for name, (_, span) in values.items()}
+        node = self._apply(op.name, values, attrs, call.span, ctx, arg_spans={**spans, **self._attr_spans(op, call), "out": out_span})
+        if node.type.is_open:
+            ctx.open_mlps[node.id] = call.span
+        if out is not None and op.out != "defines":
+            self._check_declared(node.type, tensor(out[0], None), out[1], f"the result of {op.name}")
+        return node
+
+    def _attr_spans(self, op, call: ast.Call) -> dict:
+        spans = {kw.name: kw.value.span for kw in call.kwargs}
+        positional = [p for p in op.params if not p.keyword_only]
+        for p, arg in zip(positional, call.args):
+            spans.setdefault(p.name, arg.span)
+        return spans
+
+    def _resolve_open_weights(self, values, attrs, ctx):
+        """An MLP with an open size feeding `weights =` takes the tensor product's weight count."""
+        w = values.get("weights")
+        a, b = values.get("a"), values.get("b")
+        if w is None or not w[0].type.is_open or a is None or b is None:
+            return
+        if a[0].type.kind != "tensor" or b[0].type.kind != "tensor" or a[0].type.rep is None or b[0].type.rep is None:
+            return
+        try:
+            d = ops.tp_descriptor(self.group, a[0].type.rep, b[0].type.rep, attrs)
+        except ops.TypeRuleError:
+            return  # reported by the tensor product's own rule
+        node = ctx.ir.node(w[0].id)
+        node["attrs"]["out"] = Irreps.of([(d.weight_numel, self.group.trivial)])
+        node["attrs"]["open"] = False
+        node["type"] = tensor(node["attrs"]["out"], node["type"].placement)
+        ctx.open_mlps.pop(w[0].id, None)
+        values["weights"] = (Node(w[0].id, node["type"]), w[1])
+
+    def _bind(self, op: ops.Op, call: ast.Call, scope, ctx):
+        values, attrs = {}, {}
+        positional = [p for p in op.params if not p.keyword_only]
+        args = list(call.args)
+        for p in positional:
+            if p.kind in ("values*", "ints*"):
+                rest, args = args, []
+                if p.kind == "values*":
+                    for i, a in enumerate(rest):
+                        values[f"{p.name}.{i}"] = (self._as_node(self.eval_value(a, scope, ctx), a, ctx), a.span)
+                    attrs[p.name] = len(rest)
+                else:
+                    attrs[p.name] = tuple(self.eval_int(a, scope) for a in rest)
+                continue
+            if not args:
+                break
+            self._bind_one(p, args.pop(0), values, attrs, scope, ctx)
+        if args:
+            self.fail("E0104", f"`{op.name}` takes {len(positional)} positional argument{'s' if len(positional) != 1 else ''}, got {len(call.args)}",
+                      args[0].span, "unexpected argument", hints=[_signature(op)])
+        seen = set()
+        for kw in call.kwargs:
+            p = op.param(kw.name)
+            if p is None or p.kind in ("values*", "ints*"):
+                self.fail("E0104", f"`{op.name}` has no argument `{kw.name}`", kw.name_span, "unknown argument",
+                          hints=ops.suggest(kw.name, [q.name for q in op.params]) + [_signature(op)])
+            if kw.name in seen or kw.name in attrs or kw.name in values:
+                self.fail("E0104", f"argument `{kw.name}` given twice", kw.name_span, "repeated")
+            seen.add(kw.name)
+            self._bind_one(p, kw.value, values, attrs, scope, ctx)
+        for p in op.params:
+            if p.name in values or p.name in attrs or p.kind in ("values*", "ints*"):
+                continue
+            if p.default is ops.REQUIRED:
+                self.fail("E0104", f"`{op.name}` is missing its argument `{p.name}`", call.span, "missing argument",
+                          hints=[_signature(op)])
+            if p.kind != "value":
+                attrs[p.name] = p.default
+        return values, attrs
+
+    def _bind_one(self, p: ops.Param, expr, values, attrs, scope, ctx):
+        if p.kind == "value":
+            values[p.name] = (self._as_node(self.eval_value(expr, scope, ctx), expr, ctx), expr.span)
+        elif p.kind == "int":
+            attrs[p.name] = self.eval_int(expr, scope)
+        elif p.kind == "float":
+            attrs[p.name] = self.eval_float(expr, scope)
+        elif p.kind == "bool":
+            v = self.eval_static(expr, scope, "boolean")
+            if not isinstance(v, bool):
+                self.fail("E0108", f"`{p.name}` is true or false", expr.span, "not a boolean")
+            attrs[p.name] = v
+        elif p.kind == "rep":
+            attrs[p.name] = self.eval_rep(expr, scope)
+        elif p.kind in ("act", "choice"):
+            options = tuple(PARITY) if p.kind == "act" else p.choices
+            if not isinstance(expr, ast.Name) or expr.name not in options:
+                shown = expr.name if isinstance(expr, ast.Name) else "this"
+                self.fail("E0108", f"`{shown}` is not a valid `{p.name}`", expr.span, f"choose one of: {', '.join(options)}",
+                          hints=ops.suggest(shown, options))
+            attrs[p.name] = expr.name
+        else:
+            raise TypeError(p.kind)
+
+    def _apply(self, opname, values, attrs, span, ctx, arg_spans=None) -> Node:
+        op = ops.OPS[opname]
+        ins = {}
+        for name, (node, _) in values.items():
+            ins[name] = node.type
+        if op.param("xs") is not None:  # variadic values arrive as xs.0, xs.1, ...
+            ins = {"xs": [ins[f"xs.{i}"] for i in range(attrs["xs"])]}
+        try:
+            vtype, derived = op.infer(self.group, ins, attrs)
+        except ops.TypeRuleError as err:
+            spans = {name: s for name, (_, s) in values.items()}
+            if arg_spans:
+                spans.update({k: v for k, v in arg_spans.items() if v is not None})
+            self.fail(err.code, err.message, spans.get(err.where, span), err.label, err.notes, err.hints)
+        node = ctx.ir.add(opname, vtype, {**attrs, **derived}, span,
+                          inputs=[(name, n.id) for name, (n, _) in values.items()], scope=ctx.scope_label)
+        return Node(node, vtype)
+
+    # -- blocks ----------------------------------------------------------------------------------
+    def _inline(self, decl: ast.BlockDecl, call: ast.Call, scope, ctx, out):
+        if decl.name in ctx.inline_stack:
+            chain = " -> ".join(ctx.inline_stack[ctx.inline_stack.index(decl.name):] + [decl.name])
+            self.fail("E0105", f"block `{decl.name}` calls itself", call.span, "recursive call",
+                      notes=[f"call chain: {chain}"], hints=["blocks are inlined; use `repeat` for a fixed number of layers"])
+        names = [p.name for p in decl.params]
+        if len(call.args) > len(names):
+            self.fail("E0104", f"block `{decl.name}` takes {len(names)} arguments, got {len(call.args)}", call.args[len(names)].span,
+                      "unexpected argument", hints=[f"{decl.name}({', '.join(names)})"])
+        bound = {}
+        for p, a in zip(decl.params, call.args):
+            bound[p.name] = (self.eval_value(a, scope, ctx), a)
+        for kw in call.kwargs:
+            if kw.name not in names:
+                self.fail("E0104", f"block `{decl.name}` has no parameter `{kw.name}`", kw.name_span, "unknown argument",
+                          hints=ops.suggest(kw.name, names))
+            if kw.name in bound:
+                self.fail("E0104", f"argument `{kw.name}` given twice", kw.name_span, "repeated")
+            bound[kw.name] = (self.eval_value(kw.value, scope, ctx), kw.value)
+        inner = Scope(parent=self.globals)
+        if ctx.has_graph:
+            inner.names["src"], inner.names["dst"] = EdgeIndex("src"), EdgeIndex("dst")
+        for p in decl.params:
+            if p.name not in bound:
+                self.fail("E0104", f"block `{decl.name}` is missing its argument `{p.name}`", call.span, "missing argument",
+                          hints=[f"{decl.name}({', '.join(names)})"])
+            value, arg = bound[p.name]
+            if p.type is not None:
+                node = self._as_node(value, arg, ctx)
+                declared = self._type(p.type, inner, ctx, is_input=False)
+                self._check_declared(node.type, declared, arg.span, f"argument `{p.name}`")
+            inner.names[p.name] = value
+        outer_label = ctx.scope_label
+        ctx.scope_label = (outer_label + " > " if outer_label else "") + f"block {decl.name}"
+        ctx.inline_stack.append(decl.name)
+        try:
+            result = self._statements(decl.body, inner, ctx, in_model=False)
+        finally:
+            ctx.inline_stack.pop()
+            ctx.scope_label = outer_label
+        if result is None:
+            self.fail("E0604", f"block `{decl.name}` does not return a value", decl.name_span, "no `return`",
+                      hints=["end the block with `return expression`"])
+        if isinstance(result, Poison):
+            raise _Failed()
+        if decl.returns is not None:
+            node = self._as_node(result, call, ctx)
+            self._check_declared(node.type, tensor(self.eval_rep(decl.returns, self.globals), None), call.span,
+                                 f"the result of block `{decl.name}`")
+        if out is not None:
+            node = self._as_node(result, call, ctx)
+            self._check_declared(node.type, tensor(out[0], None), out[1], f"the result of block `{decl.name}`")
+        return result
+
+
+def scope_items(scope: Scope):
+    while scope is not None:
+        yield from scope.names.items()
+        scope = scope.parent
+
+
+def _signature(op: ops.Op) -> str:
+    parts = []
+    for p in op.params:
+        if p.kind == "values*":
+            parts.append(f"{p.name}...")
+        elif p.kind == "ints*":
+            parts.append("sizes...")
+        elif p.default is ops.REQUIRED:
+            parts.append(p.name)
+        else:
+            parts.append(f"{p.name} = {p.default if not isinstance(p.default, bool) else str(p.default).lower()}")
+    tail = " -> R" if op.out == "defines" else ""
+    return f"usage: {op.name}({', '.join(parts)}){tail}"

@@ -1,0 +1,51 @@
+"""The front-end pipeline as straight-line code: load, parse, check, verify."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .check.checker import Checker
+from .check.loader import load
+from .diagnostics import CompileError, Diagnostic, DiagnosticSink
+from .ir.graph import ModelIR
+from .ir.verify import verify
+
+
+@dataclass
+class FrontEndResult:
+    main: str
+    models: list[ModelIR] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+    def raise_for_errors(self) -> None:
+        if not self.ok:
+            raise CompileError(self.diagnostics, self.sources)
+
+
+def check_file(path: str | Path, text: str | None = None, overrides: dict | None = None,
+               verify_ir: bool | None = None) -> FrontEndResult:
+    """Parse and type-check a spec (and its imports); returns models in the IR and all diagnostics."""
+    program = load(path, text)
+    result = FrontEndResult(program.main, sources=program.sources)
+    sink = DiagnosticSink()
+    for d in program.diagnostics:
+        sink.add(d)
+    if not sink.has_errors:
+        checker = Checker(sink, overrides)
+        result.models = checker.check_program(program.specs, program.main)
+        for name in checker.overrides:
+            sink.error("E0101", f"`-D {name}=...` names no constant or model parameter", None,
+                       hints=["override a `const` or a model parameter by its name"])
+    result.diagnostics = sink.sorted()
+    if verify_ir is None:
+        verify_ir = os.environ.get("EQDSL_VERIFY", "") not in ("", "0")
+    if result.ok and verify_ir:
+        for model in result.models:
+            verify(model)
+    return result

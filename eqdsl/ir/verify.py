@@ -1,0 +1,42 @@
+"""IR verifier: re-infer every node's type from its inputs and attributes (JAX's check_jaxpr, in spirit).
+
+Run between passes when EQDSL_VERIFY=1 is set, and always in the tests.  A
+failure here is a compiler bug, never a user error, so it raises.
+"""
+from __future__ import annotations
+
+from ..check import ops
+from ..groups import GROUPS
+from .graph import ModelIR
+
+
+class IRVerificationError(AssertionError):
+    pass
+
+
+def verify(ir: ModelIR) -> None:
+    g = GROUPS[ir.group]
+    graph = ir.graph
+    for node in ir.order():
+        data = graph.nodes[node]
+        op = ops.OPS.get(data["op"])
+        if op is None:
+            raise IRVerificationError(f"{node}: unknown op {data['op']!r}")
+        ins = {port: graph.nodes[src]["type"] for port, src in ir.inputs_of(node)}
+        if op.param("xs") is not None:
+            ins = {"xs": [ins[f"xs.{i}"] for i in range(data["attrs"]["xs"])]}
+        try:
+            vtype, derived = op.infer(g, ins, data["attrs"])
+        except ops.TypeRuleError as err:
+            raise IRVerificationError(f"{node} ({data['op']} at {data['span']}): {err.code} {err.message}") from None
+        if vtype != data["type"]:
+            raise IRVerificationError(f"{node} ({data['op']}): stored type {data['type']} but inputs give {vtype}")
+        for key, value in derived.items():
+            if data["attrs"].get(key) != value:
+                raise IRVerificationError(f"{node} ({data['op']}): attribute {key} differs from its re-derivation")
+    names = [n for n, _ in ir.outputs]
+    if len(set(names)) != len(names):
+        raise IRVerificationError("duplicate output names")
+    for _, node in ir.inputs + ir.outputs:
+        if node not in graph:
+            raise IRVerificationError(f"dangling reference to {node}")
