@@ -9,3 +9,8 @@ __version__ = "0.1.0"
 _here = _Path(__file__).resolve().parent
 if not (_here / "backends").is_dir() and (_here.parent / "pyproject.toml").is_file():
     __path__.append(str(_here.parent))  # type: ignore[name-defined]
+
+from .api import CompiledSpec, compile_file  # noqa: E402
+from .diagnostics import CompileError  # noqa: E402
+
+__all__ = ["compile_file", "CompiledSpec", "CompileError", "__version__"]

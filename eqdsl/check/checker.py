@@ -9,6 +9,8 @@ and block calls are unrolled/inlined: every iteration and call gets its own node
 """
 from __future__ import annotations
 
+import keyword
+import re
 from dataclasses import dataclass, field
 
 from ..diagnostics import DiagnosticSink, Span
@@ -20,6 +22,12 @@ from . import ops
 from .activations import PARITY
 from .types import PLACEMENTS, ValueType, same_rep, tensor
 from .values import POISON, Block, EdgeIndex, Node, Poison, Rep, Static
+
+# Names the generated Python module uses for itself (see eqdsl/codegen).
+GENERATED_NAMES = {"self", "batch", "num_graphs", "num_nodes", "create_graph", "torch", "rt", "rt_grad", "G", "Irreps",
+                   "tpd", "Optional", "Dict", "annotations"}
+# Generated temporaries are named n0012 or h_n0012; inputs may not look like them.
+GENERATED_PATTERN = re.compile(r"^(.*_)?n\d+$")
 
 INTERNAL_OPS = {"input", "add", "sub", "mul", "div", "neg", "scale", "add_const", "pow", "gather"}
 RESERVED = {"src", "dst", "position", "graph"}
@@ -228,7 +236,13 @@ class Checker:
         self.fail("E0101", f"unknown name `{expr.name}`", expr.span, "not defined here", hints=hints)
 
     # -- models -------------------------------------------------------------------------------
+    def _python_name(self, name: str, span: Span, what: str) -> None:
+        if keyword.iskeyword(name) or name in GENERATED_NAMES or GENERATED_PATTERN.match(name):
+            self.sink.error("E0110", f"{what} `{name}` cannot be used in the generated Python module", span,
+                            "a Python keyword or a name the module uses itself", hints=[f"rename it, e.g. `{name}_`"])
+
     def check_model(self, decl: ast.ModelDecl) -> ModelIR | None:
+        self._python_name(decl.name, decl.name_span, "model name")
         params = {}
         scope = Scope(parent=self.globals)
         ir = ModelIR(decl.name, self.group.name, params, span=decl.span)
@@ -238,6 +252,7 @@ class Checker:
             try:
                 value = self.overrides.pop(p.name) if p.name in self.overrides else self.eval_static(p.default, self.globals, "number or bool")
                 params[p.name] = value
+                self._python_name(p.name, p.name_span, "parameter name")
                 self._define(scope, p.name, p.name_span, Static(value, param=p.name))
             except _Failed:
                 scope.names[p.name] = POISON
@@ -291,6 +306,7 @@ class Checker:
     def _input(self, stmt: ast.Input, scope, ctx, in_model):
         if not in_model:
             self.fail("E0604", "`input` belongs at the top level of a model", stmt.span, "not allowed here")
+        self._python_name(stmt.name, stmt.name_span, "input name")
         vtype = self._type(stmt.type, scope, ctx, is_input=True)
         if vtype.kind == "graph":
             if ctx.has_graph:
@@ -424,12 +440,13 @@ class Checker:
             if isinstance(b, Static):
                 x = self._as_node(a, expr.left, ctx)
                 c = float(b.value) if expr.op == "+" else -float(b.value)
-                return self._apply("add_const", {"x": (x, la)}, {"c": c}, expr.span, ctx)
+                return self._apply("add_const", {"x": (x, la)}, _with_ref({"c": c}, "id" if expr.op == "+" else "neg", b),
+                                   expr.span, ctx)
             if isinstance(a, Static):
                 x = self._as_node(b, expr.right, ctx)
                 if expr.op == "-":
                     x = self._apply("neg", {"x": (x, lb)}, {}, expr.right.span, ctx)
-                return self._apply("add_const", {"x": (x, lb)}, {"c": float(a.value)}, expr.span, ctx)
+                return self._apply("add_const", {"x": (x, lb)}, _with_ref({"c": float(a.value)}, "id", a), expr.span, ctx)
             op = "add" if expr.op == "+" else "sub"
             return self._apply(op, {"a": (self._as_node(a, expr.left, ctx), la), "b": (self._as_node(b, expr.right, ctx), lb)},
                                {}, expr.span, ctx)
@@ -437,7 +454,7 @@ class Checker:
             if isinstance(a, Static) or isinstance(b, Static):
                 s, v, vs = (a, b, lb) if isinstance(a, Static) else (b, a, la)
                 x = self._as_node(v, expr.right if v is b else expr.left, ctx)
-                return self._apply("scale", {"x": (x, vs)}, {"c": float(s.value)}, expr.span, ctx)
+                return self._apply("scale", {"x": (x, vs)}, _with_ref({"c": float(s.value)}, "id", s), expr.span, ctx)
             return self._apply("mul", {"a": (self._as_node(a, expr.left, ctx), la), "b": (self._as_node(b, expr.right, ctx), lb)},
                                {}, expr.span, ctx)
         if expr.op == "/":
@@ -445,7 +462,7 @@ class Checker:
                 if float(b.value) == 0.0:
                     self.fail("E0108", "division by zero", lb, "zero")
                 x = self._as_node(a, expr.left, ctx)
-                return self._apply("scale", {"x": (x, la)}, {"c": 1.0 / float(b.value)}, expr.span, ctx)
+                return self._apply("scale", {"x": (x, la)}, _with_ref({"c": 1.0 / float(b.value)}, "inv", b), expr.span, ctx)
             if isinstance(a, Static):
                 self.fail("E0304", "a constant divided by features", expr.span, "not supported",
                           hints=["write c * (1 / x) with an invariant x as x ** -1"])
@@ -456,6 +473,18 @@ class Checker:
                 self.fail("E0304", "exponents must be compile-time constants", lb, "not a constant")
             return self._apply("pow", {"x": (self._as_node(a, expr.left, ctx), la)}, {"k": float(b.value)}, expr.span, ctx)
         raise TypeError(expr.op)
+
+    @staticmethod
+    def _param_of(value) -> str | None:
+        return value.param if isinstance(value, Static) else None
+
+    def _note_param(self, attrs, attr, how, expr, scope):
+        """Remember that a float attribute is a model parameter (how: id, neg, inv), so generated
+        modules can take it as a constructor argument instead of a baked-in number."""
+        value = scope.lookup(expr.name) if isinstance(expr, ast.Name) else None
+        param = self._param_of(value)
+        if param is not None:
+            attrs.setdefault("param_refs", {})[attr] = (how, param)
 
     def _gather(self, expr: ast.Index, scope, ctx):
         v = self.eval_value(expr.value, scope, ctx)
@@ -587,6 +616,7 @@ class Checker:
             attrs[p.name] = self.eval_int(expr, scope)
         elif p.kind == "float":
             attrs[p.name] = self.eval_float(expr, scope)
+            self._note_param(attrs, p.name, "id", expr, scope)
         elif p.kind == "bool":
             v = self.eval_static(expr, scope, "boolean")
             if not isinstance(v, bool):
@@ -676,6 +706,13 @@ class Checker:
             node = self._as_node(result, call, ctx)
             self._check_declared(node.type, tensor(out[0], None), out[1], f"the result of block `{decl.name}`")
         return result
+
+
+def _with_ref(attrs: dict, how: str, value) -> dict:
+    """Attach a parameter reference for attribute "c" when the constant is a model parameter."""
+    if isinstance(value, Static) and value.param is not None:
+        attrs["param_refs"] = {"c": (how, value.param)}
+    return attrs
 
 
 def scope_items(scope: Scope):

@@ -218,7 +218,6 @@ def _linear(g, ins, attrs):
 def tp_descriptor(g, a: Irreps, b: Irreps, attrs: dict):
     """Build the descriptor for tensor_product's attributes, or raise the selection-rule error."""
     mode, out, keep = attrs["mode"], attrs.get("out"), attrs.get("filter")
-    weighted = mode != "full"
     if out is not None and keep is not None:
         raise TypeRuleError("E0104", "give either `-> R` or `filter = R`, not both", "filter")
     reach = tpd.reachable(g, a, b)
@@ -231,10 +230,8 @@ def tp_descriptor(g, a: Irreps, b: Irreps, attrs: dict):
                 raise TypeRuleError("E0203", f"tensor product cannot produce `{mul}x{ir}` from `{a} (x) {b}`", "out",
                                     label, notes=notes,
                                     hints=[f"did you mean `{mul}x{near}`?"] if near is not None else [])
-        if mode == "uvw":
-            return tpd.fully_connected(g, a, b, out)
+        d = tpd.describe(g, a, b, mode, out=out)
         if mode == "uvu":
-            d = tpd.channelwise_to(g, a, b, out)
             fed = {p.i_out for p in d.paths}
             for i, (mul, ir) in enumerate(out):
                 if i not in fed:
@@ -244,9 +241,7 @@ def tp_descriptor(g, a: Irreps, b: Irreps, attrs: dict):
                                         notes=["uvu keeps the channels of the first input: mul_out must equal mul_in1",
                                                f"multiplicities of the first input that reach {ir}: {_fmt(muls)}"],
                                         hints=[f"use {muls[0]}x{ir}" if muls else "use mode = uvw"])
-            return d
-        d = tpd.full(g, a, b, keep=None)
-        if not same_rep(d.irreps_out, out):
+        if mode == "full" and not same_rep(d.irreps_out, out):
             raise TypeRuleError("E0204", f"the full tensor product gives `{d.irreps_out}`, not `{out}`", "out",
                                 "declared type differs", hints=["use filter = R to keep some irreps of a full product"])
         return d
@@ -254,7 +249,7 @@ def tp_descriptor(g, a: Irreps, b: Irreps, attrs: dict):
     if mode == "uvw":
         raise TypeRuleError("E0104", "a fully connected (uvw) tensor product needs its output: `tensor_product(...) -> R`",
                             None, "output representation missing")
-    d = (tpd.channelwise(g, a, b, keep_irs) if mode == "uvu" else tpd.full(g, a, b, keep_irs))
+    d = tpd.describe(g, a, b, mode, keep=keep_irs)
     if not d.paths:
         raise TypeRuleError("E0203", f"tensor product `{a} (x) {b}` produces nothing with this filter", "filter",
                             "no allowed path", notes=[f"reachable here: {_fmt(reach)}"])

@@ -128,3 +128,18 @@ def channelwise(group, in1: Irreps, in2: Irreps, keep=None, weighted: bool = Tru
 def full(group, in1: Irreps, in2: Irreps, keep=None) -> TensorProductDescriptor:
     """Every allowed path, no weights: each writes a ``mul1*mul2 x ir`` block."""
     return _concatenated(group, in1, in2, keep, "uvuv", False)
+
+
+def describe(group, in1: Irreps, in2: Irreps, mode: str, out: Irreps | None = None, keep=None) -> TensorProductDescriptor:
+    """The descriptor of `tensor_product(a, b, mode = ..., filter = keep) [-> out]` (no validation here).
+
+    mode is the spec's name: "uvw", "uvu" or "full".  ``keep`` is an iterable of irreps or None.
+    """
+    keep = list(keep) if keep is not None else None
+    if mode == "uvw":
+        return fully_connected(group, in1, in2, out)
+    if mode == "uvu":
+        return channelwise_to(group, in1, in2, out) if out is not None else channelwise(group, in1, in2, keep)
+    if mode == "full":
+        return full(group, in1, in2, keep)
+    raise ValueError(f"unknown tensor-product mode {mode!r}")

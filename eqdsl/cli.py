@@ -1,0 +1,135 @@
+"""`eqc`: compile, check and explain .eq specs."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .codes import CODES, explain
+
+
+def _overrides(items) -> dict:
+    out = {}
+    for item in items or []:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise SystemExit(f"eqc: -D expects NAME=VALUE, got `{item}`")
+        low = raw.strip().lower()
+        if low in ("true", "false"):
+            out[name] = low == "true"
+            continue
+        try:
+            out[name] = int(raw)
+        except ValueError:
+            try:
+                out[name] = float(raw)
+            except ValueError:
+                raise SystemExit(f"eqc: -D {name}: `{raw}` is not a number or boolean") from None
+    return out
+
+
+def _front_end(args):
+    from .compiler import check_file
+    from .diagnostics import render_all
+
+    result = check_file(args.spec, overrides=_overrides(args.define))
+    if not result.ok:
+        print(render_all(result.diagnostics, result.sources), file=sys.stderr)
+        return None
+    return result
+
+
+def cmd_compile(args) -> int:
+    import time
+
+    t0 = time.perf_counter()
+    result = _front_end(args)
+    if result is None:
+        return 1
+    elapsed = time.perf_counter() - t0
+    if args.emit == "ir":
+        from .ir.printer import format_model
+        text = "\n\n".join(format_model(m) for m in result.models) + "\n"
+    else:
+        from .codegen import generate_source
+        text = generate_source(result, command=_regen_command(args))
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+        names = ", ".join(m.name for m in result.models)
+        print(f"eqc: {args.spec}: {names} -> {args.output} (front end {elapsed * 1000:.0f} ms)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _regen_command(args) -> str:
+    parts = ["eqc compile", args.spec]
+    for d in args.define or []:
+        parts.append(f"-D {d}")
+    if args.output:
+        from .check.loader import display_path
+        from pathlib import Path
+        shown = display_path(Path(args.output))
+        parts.append(f"-o {shown if not Path(shown).is_absolute() else Path(shown).name}")
+    return " ".join(parts)
+
+
+def cmd_check(args) -> int:
+    result = _front_end(args)
+    if result is None:
+        return 1
+    from .testing import check_models
+    return check_models(result, args)
+
+
+def cmd_explain(args) -> int:
+    if args.code is None:
+        for code, (title, _) in CODES.items():
+            print(f"{code}  {title}")
+        return 0
+    text = explain(args.code)
+    if text is None:
+        print(f"eqc: unknown code `{args.code}` (eqc explain lists them)", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eqc", description="Compile equivariant network specs (.eq) to PyTorch.")
+    p.add_argument("--version", action="version", version=f"eqc {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compile", help="type-check a spec and generate a PyTorch module (or print its IR)")
+    c.add_argument("spec")
+    c.add_argument("-o", "--output", help="write here instead of standard output")
+    c.add_argument("--emit", choices=["torch", "ir"], default="torch", help="what to produce (default: torch)")
+    c.add_argument("-D", "--define", action="append", metavar="NAME=VALUE", help="override a const or model parameter")
+    c.set_defaults(func=cmd_compile)
+
+    k = sub.add_parser("check", help="compile, then test equivariance numerically in float64")
+    k.add_argument("spec")
+    k.add_argument("-D", "--define", action="append", metavar="NAME=VALUE", help="override a const or model parameter")
+    k.add_argument("--trials", type=int, default=3, help="random group elements to try (default 3)")
+    k.add_argument("--tol", type=float, default=1e-9, help="largest relative error accepted (default 1e-9)")
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--backend", choices=["reference"], default="reference")
+    k.set_defaults(func=cmd_check)
+
+    e = sub.add_parser("explain", help="explain a diagnostic code, or list them all")
+    e.add_argument("code", nargs="?")
+    e.set_defaults(func=cmd_explain)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

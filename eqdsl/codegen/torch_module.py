@@ -1,0 +1,286 @@
+"""Lower a checked model (the IR) to the source of a PyTorch nn.Module.
+
+The output is deterministic (nodes in lexicographic topological order, no
+timestamps or absolute paths) and never pastes spec text into code: variables
+are named ``<spec name>_<node number>``, spec names appear only as validated
+identifiers or inside repr()'d string literals, and echoed spec lines are
+stripped of anything that could end a comment.
+"""
+from __future__ import annotations
+
+from ..ir.graph import ModelIR
+from ..reps.irreps import Irreps
+
+GLOBAL_POOLS = {"sum_nodes", "mean_nodes", "max_nodes", "sum_edges", "mean_edges", "max_edges"}
+
+
+def safe_comment(text: str) -> str:
+    """Spec text fit for a single-line Python comment: printable characters only."""
+    return "".join(c if c.isprintable() else "?" for c in text).strip()
+
+
+def _rep(irreps: Irreps) -> str:
+    return f"Irreps.parse({str(irreps)!r}, G)"
+
+
+def _float(x: float) -> str:
+    return repr(float(x))
+
+
+class _ModelWriter:
+    def __init__(self, ir: ModelIR, sources: dict[str, str]):
+        self.ir = ir
+        self.sources = sources
+        self.var: dict[str, str] = {}
+        self.init: list[str] = []
+        self.body: list[str] = []
+        self.float_params = self._float_params()
+        self.needs = {"graph": False, "batch": False, "grad": set()}
+
+    # -- naming ------------------------------------------------------------------------
+    def _float_params(self) -> list[str]:
+        """Model parameters that only feed float attributes: they become constructor arguments."""
+        refs = set()
+        for node in self.ir.graph.nodes:
+            for how, param in self.ir.node(node)["attrs"].get("param_refs", {}).values():
+                refs.add(param)
+        return [p for p in self.ir.params if p in refs and isinstance(self.ir.params[p], (int, float))
+                and not isinstance(self.ir.params[p], bool)]
+
+    def name_of(self, node: str) -> str:
+        return self.var[node]
+
+    def _assign_name(self, node: str) -> str:
+        d = self.ir.node(node)
+        num = node[1:]
+        if d["op"] == "input":
+            name = d["name"]
+        else:
+            name = f"{d['name']}_n{num}" if d["name"] else f"n{num}"
+        self.var[node] = name
+        return name
+
+    def attr(self, node: str, key: str) -> str:
+        """A float attribute, read from the constructor argument when it is a model parameter."""
+        attrs = self.ir.node(node)["attrs"]
+        ref = attrs.get("param_refs", {}).get(key)
+        if ref is None or ref[1] not in self.float_params:
+            return _float(attrs[key])
+        how, param = ref
+        return {"id": f"self.param_{param}", "neg": f"(-self.param_{param})", "inv": f"(1.0 / self.param_{param})"}[how]
+
+    # -- lowering -------------------------------------------------------------------------
+    def write(self) -> str:
+        ir = self.ir
+        order = ir.order()
+        last_line = None
+        for node in order:
+            d = ir.node(node)
+            name = self._assign_name(node)
+            if d["op"] == "input":
+                continue
+            span = d["span"]
+            where = (span.file, span.line) if span is not None else None
+            if where != last_line and span is not None:
+                self.body.append(f"# {self._origin(span)}")
+                last_line = where
+            expr = self.lower(node, d)
+            self.body.append(f"{name} = {expr}")
+        return self._assemble()
+
+    def _origin(self, span) -> str:
+        text = self.sources.get(span.file, "").split("\n")
+        line = text[span.line - 1] if 0 < span.line <= len(text) else ""
+        code = line.split("#", 1)[0] if "#" in line else line
+        return safe_comment(f"{span.file}:{span.line}: {code.strip()}")
+
+    def args(self, node: str) -> dict[str, str]:
+        return {port: self.name_of(src) for port, src in self.ir.inputs_of(node)}
+
+    def module(self, node: str, kind: str, ctor: str) -> str:
+        attr = f"{kind}_{node[1:]}"
+        self.init.append(f"self.{attr} = {ctor}")
+        return f"self.{attr}"
+
+    def lower(self, node: str, d: dict) -> str:
+        op, a, t = d["op"], d["attrs"], d["type"]
+        x = self.args(node)
+        ins = {port: self.ir.node(src)["type"] for port, src in self.ir.inputs_of(node)}
+        if op == "gather":
+            self.needs["graph"] = True
+            return f"rt.gather({x['x']}, {a['index']})"
+        if op.startswith("scatter_"):
+            self.needs["graph"] = True
+            return f"rt.scatter({x['x']}, {a['index']}, num_nodes, {op[8:]!r})"
+        if op in GLOBAL_POOLS:
+            self.needs["batch"] = True
+            reduce, over = op.split("_")
+            index = "batch" if over == "nodes" else "batch[src]"
+            if over == "edges":
+                self.needs["graph"] = True
+            return f"rt.pool({x['x']}, {index}, num_graphs, {reduce!r})"
+        if op == "linear":
+            m = self.module(node, "linear", f"rt.Linear({_rep(ins['x'].rep)}, {_rep(a['out'])}, bias={a['bias']})")
+            return f"{m}({x['x']})"
+        if op == "tensor_product":
+            return self._tensor_product(node, a, x, ins)
+        if op == "gate":
+            m = self.module(node, "gate", f"rt.Gate({_rep(a['scalars'])}, {_rep(a['gates'])}, {_rep(a['gated'])}, "
+                                          f"act={a['act']!r}, act_gates={a['gate_act']!r})")
+            return f"{m}({x['x']})"
+        if op == "norm_activation":
+            m = self.module(node, "norm_act", f"rt.NormActivation({_rep(ins['x'].rep)}, act={a['act']!r})")
+            return f"{m}({x['x']})"
+        if op == "norm":
+            return f"rt.norm({x['x']}, {self._const_rep(node, ins['x'].rep)})"
+        if op == "dot":
+            return f"rt.dot({x['a']}, {x['b']}, {self._const_rep(node, ins['a'].rep)})"
+        if op == "spherical_harmonics":
+            m = self.module(node, "sh", f"rt.SphericalHarmonics({a['lmax']}, normalize={a['normalize']})")
+            return f"{m}({x['x']})"
+        if op == "bessel":
+            return f"rt.bessel_basis({x['x']}.squeeze(-1), {a['n']}, {self.attr(node, 'cutoff')})"
+        if op == "gaussian":
+            return f"rt.gaussian_basis({x['x']}.squeeze(-1), {a['n']}, {self.attr(node, 'cutoff')})"
+        if op == "envelope":
+            return f"rt.polynomial_cutoff({x['x']}.squeeze(-1), {self.attr(node, 'cutoff')}, {float(a['p'])!r}).unsqueeze(-1)"
+        if op == "mlp":
+            sizes = [ins["x"].rep.dim, *a["hidden"], t.rep.dim]
+            m = self.module(node, "mlp", f"rt.MLP({sizes!r}, act={a['act']!r})")
+            return f"{m}({x['x']})"
+        if op == "concat":
+            return f"torch.cat([{', '.join(x[f'xs.{i}'] for i in range(a['xs']))}], dim=-1)"
+        if op == "grad":
+            self.needs["grad"].add(x["x"])
+            return f"rt_grad({x['y']}, {x['x']}, create_graph)"
+        if op == "add":
+            return f"{x['a']} + {x['b']}"
+        if op == "sub":
+            return f"{x['a']} - {x['b']}"
+        if op == "mul":
+            return f"{x['a']} * {x['b']}"
+        if op == "div":
+            return f"{x['a']} / {x['b']}"
+        if op == "neg":
+            return f"-{x['x']}"
+        if op == "scale":
+            return f"{self.attr(node, 'c')} * {x['x']}"
+        if op == "add_const":
+            return f"{x['x']} + {self.attr(node, 'c')}"
+        if op == "pow":
+            return f"{x['x']} ** {_float(a['k'])}"
+        if op in _POINTWISE:
+            return f"rt.ACTIVATIONS[{op!r}]({x['x']})"
+        raise NotImplementedError(f"no lowering for op {op!r}")
+
+    def _const_rep(self, node: str, irreps: Irreps) -> str:
+        name = f"IRREPS_{node[1:]}"
+        self.init.append(f"self.{name.lower()} = {_rep(irreps)}")
+        return f"self.{name.lower()}"
+
+    def _tensor_product(self, node, a, x, ins) -> str:
+        keep = f"{_rep(a['filter'])}.irreps_set()" if a.get("filter") is not None else "None"
+        out = _rep(a["out"]) if a.get("out") is not None else "None"
+        desc = (f"tpd.describe(G, {_rep(ins['a'].rep)}, {_rep(ins['b'].rep)}, {a['mode']!r}, "
+                f"out={out}, keep={keep})")
+        shared = a["shared_weights"]
+        m = self.module(node, "tp", f"rt.TensorProduct({desc}, shared_weights={shared})")
+        if "weights" in x:
+            return f"{m}({x['a']}, {x['b']}, {x['weights']})"
+        return f"{m}({x['a']}, {x['b']})"
+
+    # -- assembly ------------------------------------------------------------------------------
+    def _assemble(self) -> str:
+        ir = self.ir
+        inputs = [(name, self.ir.node(node)["type"]) for name, node in ir.inputs]
+        graph_input = next((name for name, t in inputs if t.kind == "graph"), None)
+        node_inputs = [name for name, t in inputs if t.kind != "graph" and t.placement == "node"]
+        params = ", ".join(f"{p}: float = {_float(ir.params[p])}" for p in self.float_params)
+        sig_inputs = [name for name, _ in inputs]
+        extra = []
+        if self.needs["batch"] or any(t.placement == "graph" for _, t in inputs):
+            extra += ["batch: Optional[torch.Tensor] = None", "num_graphs: Optional[int] = None"]
+        if not node_inputs:
+            extra += ["num_nodes: int = 0"]
+        sig = ", ".join(["self"] + sig_inputs + (["*"] + extra if extra else []))
+        lines = [f"class {ir.name}(torch.nn.Module):"]
+        lines += [f"    {line}" if line else "" for line in self._docstring(inputs)]
+        lines.append("")
+        lines += [f"    {line}" for line in self._metadata(inputs)]
+        compile_time = {k: v for k, v in ir.params.items() if k not in self.float_params}
+        lines.append(f"    COMPILE_TIME_PARAMETERS = {compile_time!r}")
+        lines.append("")
+        lines.append(f"    def __init__(self{', *, ' + params if params else ''}):")
+        lines.append("        super().__init__()")
+        for p in self.float_params:
+            lines.append(f"        self.param_{p} = float({p})")
+        lines += [f"        {line}" for line in self.init]
+        lines.append("")
+        lines.append(f"    def forward({sig}) -> Dict[str, torch.Tensor]:")
+        body = []
+        if graph_input is not None:
+            body.append(f"src, dst = {graph_input}[0], {graph_input}[1]")
+        if node_inputs:
+            body.append(f"num_nodes = {node_inputs[0]}.shape[0]")
+        if self.needs["batch"] or "batch" in sig:
+            body.append("if batch is None:")
+            body.append("    batch = torch.zeros(num_nodes, dtype=torch.long, device=" + self._device_expr(inputs) + ")")
+            body.append("    num_graphs = 1")
+            body.append("elif num_graphs is None:")
+            body.append("    raise ValueError('pass num_graphs together with batch (it fixes the output shape)')")
+        if self.needs["grad"]:
+            body.append("create_graph = torch.is_grad_enabled()  # keep the graph for training on gradients")
+            body.append("with torch.enable_grad():")
+            inner = []
+            for name in sorted(self.needs["grad"]):
+                inner.append(f"if not {name}.requires_grad:")
+                inner.append(f"    {name} = {name}.detach().requires_grad_(True)")
+            inner += self.body
+            body += ["    " + line for line in inner]
+        else:
+            body += self.body
+        outs = ", ".join(f"{name!r}: {self.name_of(node)}" for name, node in ir.outputs)
+        body.append(f"return {{{outs}}}")
+        lines += [f"        {line}" for line in body]
+        return "\n".join(lines) + "\n"
+
+    def _metadata(self, inputs) -> list[str]:
+        """What eqdsl.testing needs to act on inputs and outputs with group elements."""
+        def row(name, t):
+            return (name, t.kind, str(t.rep) if t.rep is not None else None, t.placement)
+        outs = [row(name, self.ir.node(node)["type"]) for name, node in self.ir.outputs]
+        return [f"GROUP = {self.ir.group!r}",
+                f"INPUTS = {tuple(row(n, t) for n, t in inputs)!r}",
+                f"OUTPUTS = {tuple(outs)!r}"]
+
+    def _device_expr(self, inputs) -> str:
+        first = next(name for name, t in inputs if t.kind != "graph")
+        return f"{first}.device"
+
+    def _docstring(self, inputs) -> list[str]:
+        ir = self.ir
+        out = [f'"""{ir.name}: equivariant under {ir.group}, generated by eqdsl.', ""]
+        out.append("forward() inputs:")
+        for name, t in inputs:
+            out.append(f"    {name}: {_shape(t)}")
+        out.append("returns a dict:")
+        for name, node in ir.outputs:
+            out.append(f"    {name!r}: {_shape(ir.node(node)['type'])}")
+        out.append('"""')
+        return out
+
+
+_POINTWISE = {"identity", "silu", "relu", "gelu", "sigmoid", "softplus", "exp", "tanh", "sin", "abs", "cos", "square"}
+
+
+def _shape(t) -> str:
+    rows = {"node": "num_nodes", "edge": "num_edges", "graph": "num_graphs", None: "..."}[t.placement]
+    if t.kind == "graph":
+        return "[2, num_edges] long tensor of (src, dst) node indices"
+    if t.kind == "point":
+        return f"[{rows}, 3] positions"
+    return f"[{rows}, {t.rep.dim}] features {t.rep} @{t.placement}"
+
+
+def lower_model(ir: ModelIR, sources: dict[str, str]) -> str:
+    return _ModelWriter(ir, sources).write()

@@ -1,0 +1,87 @@
+"""Every diagnostic code, with the explanation `eqc explain CODE` prints."""
+from __future__ import annotations
+
+CODES: dict[str, tuple[str, str]] = {
+    # syntax
+    "E0001": ("unexpected token", "The parser met a token that cannot continue the statement. Statements end at a newline; "
+              "newlines inside (...) and [...] are ignored, so break long calls inside parentheses."),
+    "E0002": ("unexpected character", "A character that is not part of the language (outside comments). Strings use double "
+              "quotes and only appear in `import`."),
+    "E0003": ("unexpected end of file", "The file ends in the middle of a statement or block."),
+    "E0004": ("unbalanced brackets", "An opening (, [ or { without its closing partner, or a closing one with no opener."),
+    "E0005": ("not a text file", "Specs are UTF-8 text; the file holds binary or undecodable bytes."),
+    # names and structure
+    "E0101": ("unknown name", "A name is used before it is defined or is misspelled. Constants, reps and blocks are "
+              "declared at the top level; values are bound by `input`, `name = ...` and `output`."),
+    "E0102": ("duplicate definition", "A name is defined twice in the same scope, shadows a top-level declaration, or uses a "
+              "reserved name (src, dst, position, graph)."),
+    "E0103": ("unknown layer or function", "The called name is neither a built-in layer nor a declared block."),
+    "E0104": ("wrong arguments", "Too many or too few arguments, an unknown or repeated keyword, or a layer that needs its "
+              "output representation (`linear(x) -> R`, `gate(x) -> R`)."),
+    "E0105": ("recursive block", "Blocks are inlined at compile time, so a block may not call itself directly or "
+              "indirectly. Use `repeat N { ... }` for a fixed number of layers."),
+    "E0106": ("import cycle", "Two or more spec files import each other."),
+    "E0107": ("cannot read file", "The spec or an imported file cannot be read. Import paths are relative to the importing file."),
+    "E0108": ("invalid argument value", "An argument has the right kind but a value outside what the layer accepts "
+              "(an unknown mode or activation, a non-positive size, an unknown placement)."),
+    "E0110": ("name unusable in Python", "Model and input names become a Python class and forward() arguments: they "
+              "cannot be Python keywords or names the generated module uses itself (self, batch, num_graphs, torch, rt)."),
+    "E0109": ("unknown or conflicting group", "The group is unknown, not supported yet, or differs between a spec and its imports."),
+    # representations
+    "E0201": ("Schur's lemma", "An equivariant linear map only connects copies of the same irrep: an output irrep with no "
+              "copy in the input would be a silent zero block, so it is an error. Create new irreps with a tensor product."),
+    "E0202": ("representation mismatch", "Both sides of +, -, dot(...) and similar must carry the same representation."),
+    "E0203": ("tensor-product selection rule", "For O(3), l1 (x) l2 contains l with |l1-l2| <= l <= l1+l2 and parity p1*p2. "
+              "A requested output no pair of inputs can reach is an error naming the reachable irreps."),
+    "E0204": ("declared type differs", "The representation declared with `-> R`, in an output or on a block parameter differs "
+              "from the inferred one."),
+    "E0205": ("tensor-product weights", "Weights must be invariant scalars (0e) whose count equals the tensor product's "
+              "weight count; an MLP whose last size is left open takes it from the tensor product it feeds."),
+    "E0206": ("gate arity", "gate(x) -> S + V needs input S + N gates + V, where N is the number of irreps in V: one "
+              "invariant gate scalar per gated irrep."),
+    "E0207": ("value or representation expected", "A representation was used where features are expected, or the reverse, "
+              "or a compile-time constant was expected."),
+    "E0208": ("channelwise multiplicity", "A channelwise (uvu) tensor product keeps the channels of its first input, so "
+              "each output block's multiplicity must equal that of an input block reaching it."),
+    "E0209": ("invalid irrep", "An irreps literal that the group does not have: O(3) irreps carry parity (1o, 2e), "
+              "SO(3) irreps do not (1x1, 16x2)."),
+    # nonlinearities and equivariance
+    "E0301": ("pointwise function on non-scalars", "A pointwise function applied to l > 0 features does not commute with "
+              "rotations. Use gate(...) or norm_activation(...)."),
+    "E0302": ("parity of a nonlinearity", "On pseudoscalars (0o) only odd functions (tanh, sin, identity) keep parity; even "
+              "ones (abs, cos, square) give invariants; others break reflection equivariance."),
+    "E0303": ("constant added to non-invariant features", "Only invariant channels may be shifted by a constant."),
+    "E0304": ("non-equivariant product", "Elementwise products need a single scalar on one side or scalars of equal size on "
+              "both; products of non-scalar features are tensor products."),
+    "E0305": ("MLP on non-invariant input", "MLPs mix channels with arbitrary weights and nonlinearities, so they take "
+              "invariant scalars only (0e) and give invariant scalars."),
+    # geometry
+    "E0401": ("position used as a feature", "Positions are points: they move under translations, so only their differences "
+              "are vectors. Use pos[dst] - pos[src]."),
+    "E0402": ("invalid arithmetic on positions", "point - point is a vector and point +/- vector is a point; adding, "
+              "scaling or negating points is not translation equivariant."),
+    # graph and placement
+    "E0501": ("placement mismatch", "Values combined in one operation must live in the same place (@node, @edge, @graph)."),
+    "E0502": ("graph misuse", "src/dst need a graph input, only node values are indexed with [src]/[dst], and only with them."),
+    "E0503": ("non-symmetric or non-equivariant aggregation", "max over non-invariant features is not equivariant; use "
+              "sum or mean."),
+    "E0504": ("aggregation from the wrong place", "scatter_* aggregates per-edge values onto nodes; *_nodes/*_edges pool "
+              "per-node/per-edge values into graphs."),
+    "E0505": ("output placement differs", "An output declared @node/@edge/@graph lives elsewhere."),
+    # model structure
+    "E0601": ("missing group, model or outputs", "A spec declares one group and at least one model; a model has outputs."),
+    "E0602": ("invalid repeat count", "repeat takes a positive compile-time integer."),
+    "E0603": ("invalid gradient", "grad(y, x) differentiates a single scalar y with respect to an input x."),
+    "E0604": ("statement in the wrong place", "input/output belong at the top level of a model; return ends a block and "
+              "nothing may follow it."),
+}
+
+
+def explain(code: str) -> str | None:
+    code = code.upper()
+    if not code.startswith("E"):
+        code = "E" + code
+    if code not in CODES:
+        return None
+    title, text = CODES[code]
+    return f"{code}: {title}\n\n{text}"
