@@ -304,8 +304,9 @@ for _name in PARITY:
 
 
 @op("gate", Param("x", "value"), Param("act", "act", "silu", keyword_only=True),
-    Param("gate_act", "act", "sigmoid", keyword_only=True), out="defines",
-    doc="Gated nonlinearity: scalars through act, each non-scalar irrep scaled by its own gate scalar.")
+    Param("odd_act", "act", "tanh", keyword_only=True), Param("gate_act", "act", "sigmoid", keyword_only=True),
+    out="defines",
+    doc="Gated nonlinearity: scalars through act (odd_act on pseudoscalars), each non-scalar irrep scaled by its own gate.")
 def _gate(g, ins, attrs):
     x, out = ins["x"], attrs["out"]
     need_tensor(x, "x")
@@ -323,9 +324,11 @@ def _gate(g, ins, attrs):
                             notes=[f"one gate scalar per gated irrep: {gated or 'none'} has {n} irreps, so {n} gates",
                                    "gate scalars sit between the activated scalars and the gated irreps"],
                             hints=[f"produce it with linear(...) -> {expected.simplify()}"])
-    act_output(g, scalars, attrs["act"], "act")
+    acts = tuple(attrs["act"] if m.ir.is_trivial else attrs["odd_act"] for m in scalars)
+    for m, act in zip(scalars, acts):
+        act_output(g, Irreps((m,)), act, "act" if m.ir.is_trivial else "odd_act")
     act_output(g, gates, attrs["gate_act"], "gate_act")
-    return tensor(out, x.placement), {"scalars": scalars, "gates": gates, "gated": gated}
+    return tensor(out, x.placement), {"scalars": scalars, "gates": gates, "gated": gated, "scalar_acts": acts}
 
 
 @op("norm_activation", Param("x", "value"), Param("act", "act", "sigmoid", keyword_only=True),

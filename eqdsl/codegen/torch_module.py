@@ -126,7 +126,7 @@ class _ModelWriter:
             return self._tensor_product(node, a, x, ins)
         if op == "gate":
             m = self.module(node, "gate", f"rt.Gate({_rep(a['scalars'])}, {_rep(a['gates'])}, {_rep(a['gated'])}, "
-                                          f"act={a['act']!r}, act_gates={a['gate_act']!r})")
+                                          f"act={list(a['scalar_acts'])!r}, act_gates={a['gate_act']!r})")
             return f"{m}({x['x']})"
         if op == "norm_activation":
             m = self.module(node, "norm_act", f"rt.NormActivation({_rep(ins['x'].rep)}, act={a['act']!r})")

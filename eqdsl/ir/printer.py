@@ -5,7 +5,7 @@ from ..reps.irreps import Irreps
 from ..reps.tp import TensorProductDescriptor
 from .graph import ModelIR
 
-_HIDDEN_ATTRS = {"type", "name", "open", "xs", "scalars", "gates", "gated", "shared_weights", "param_refs"}
+_HIDDEN_ATTRS = {"type", "name", "open", "xs", "scalars", "gates", "gated", "shared_weights", "param_refs", "scalar_acts"}
 
 
 def _attr(value) -> str:
