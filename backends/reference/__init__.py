@@ -1,0 +1,23 @@
+"""Reference runtime: plain-PyTorch semantics of every eqdsl op.
+
+Generated modules call these, and every fused kernel is tested against them.
+Features use e3nn's layout ([..., irreps.dim], each MulIr block [mul, 2l+1]
+flattened), and the numbers match e3nn for the same weights (see the tests).
+"""
+from .autograd import forces, grad
+from .activations import ACTIVATIONS, get_activation, normalize2mom, second_moment_scale
+from .gate import Gate, NormActivation
+from .graph_ops import gather, pool, scatter
+from .invariants import dot, norm
+from .linear import Linear
+from .mlp import MLP
+from .radial import bessel_basis, gaussian_basis, polynomial_cutoff, radial_embedding
+from .sh import SphericalHarmonics, spherical_harmonics
+from .tensor_product import TensorProduct
+
+__all__ = [
+    "ACTIVATIONS", "get_activation", "normalize2mom", "second_moment_scale",
+    "Gate", "NormActivation", "gather", "pool", "scatter", "dot", "forces", "grad", "norm",
+    "Linear", "MLP", "bessel_basis", "gaussian_basis", "polynomial_cutoff", "radial_embedding",
+    "SphericalHarmonics", "spherical_harmonics", "TensorProduct",
+]

@@ -1,0 +1,112 @@
+"""Tensor product executing a ``TensorProductDescriptor`` (e3nn ``o3.TensorProduct`` semantics).
+
+Each path couples block i1 of x1 with block i2 of x2 through the real
+Clebsch-Gordan tensor C = wigner_3j(l1, l2, l_out) (a buffer), multiplies by
+its ``path_weight`` and by learned weights, and adds into output block i_out:
+
+  uvw   out[w,k] += pw * sum_{u,v,i,j} W[u,v,w] C[i,j,k] x1[u,i] x2[v,j]
+  uvu   out[u,k] += pw * sum_{v,i,j}   W[u,v]   C[i,j,k] x1[u,i] x2[v,j]   (W = 1 if unweighted)
+  uvuv  out[u*mul2+v, k] += pw * W[u,v] sum_{i,j} C[i,j,k] x1[u,i] x2[v,j] (W = 1 if unweighted)
+
+Weights are flat: path p owns ``desc.weight_slices()[p]``, row-major in
+``path.weight_shape`` — e3nn's layout, so e3nn weights copy over unchanged.
+With ``shared_weights`` the module owns a N(0,1) parameter; otherwise the
+caller passes ``weight`` [..., weight_numel] (one set per row, e.g. per edge).
+Leading dimensions of x1, x2 (and weight) broadcast.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from eqdsl.reps.so3 import wigner_3j
+from eqdsl.reps.tp import MODES, TensorProductDescriptor
+
+from ._blocks import split_blocks
+
+
+def _check_path(desc: TensorProductDescriptor, p) -> None:
+    a, b, c = desc.irreps_in1[p.i_in1], desc.irreps_in2[p.i_in2], desc.irreps_out[p.i_out]
+    if p.mode not in MODES:
+        raise ValueError(f"unknown tensor-product mode `{p.mode}` (known: {', '.join(MODES)})")
+    if p.mode == "uvw" and not p.has_weight:
+        raise ValueError("uvw paths need weights (without them every output copy would be the same sum)")
+    if not abs(a.ir.l - b.ir.l) <= c.ir.l <= a.ir.l + b.ir.l or a.ir.p * b.ir.p != c.ir.p:
+        raise ValueError(f"path {a.ir} x {b.ir} -> {c.ir} violates the selection rule")
+    need = {"uvw": c.mul, "uvu": a.mul, "uvuv": a.mul * b.mul}[p.mode]
+    if c.mul != need:
+        raise ValueError(f"{p.mode} path {a} x {b} -> {c}: output multiplicity must be {need}")
+
+
+class TensorProduct(torch.nn.Module):
+    def __init__(self, desc: TensorProductDescriptor, shared_weights: bool = True):
+        super().__init__()
+        self.desc = desc
+        self.shared_weights = shared_weights
+        self.weight_numel = desc.weight_numel
+        for p in desc.paths:
+            _check_path(desc, p)
+        self.slices = desc.weight_slices()
+        # one buffer per distinct (l1, l2, l3).  Kept in float64 (cast to the input dtype in forward) so that
+        # building under a float32 default and calling .double() later loses nothing; not persistent
+        # because they are constants of the descriptor, not state.
+        self.cg_names: list[str] = []
+        for p in desc.paths:
+            ls = (desc.irreps_in1[p.i_in1].ir.l, desc.irreps_in2[p.i_in2].ir.l, desc.irreps_out[p.i_out].ir.l)
+            name = "cg_{}_{}_{}".format(*ls)
+            if not hasattr(self, name):
+                self.register_buffer(name, torch.tensor(wigner_3j(*ls), dtype=torch.float64), persistent=False)
+            self.cg_names.append(name)
+        if shared_weights and self.weight_numel > 0:
+            self.weight = torch.nn.Parameter(torch.randn(self.weight_numel))
+        else:
+            self.weight = None
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+        d = self.desc
+        if self.shared_weights:
+            if weight is not None:
+                raise ValueError("this TensorProduct has shared (internal) weights; do not pass `weight`")
+            lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1])
+            w_all = self.weight
+        elif self.weight_numel == 0:  # nothing is weighted: a passed [..., 0] weight is ignored
+            lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1])
+            w_all = None
+        else:
+            if weight is None:
+                raise ValueError(f"per-row weights [..., {self.weight_numel}] are required")
+            lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1], weight.shape[:-1])
+            w_all = weight.expand(lead + (self.weight_numel,)).reshape(-1, self.weight_numel)
+        x1 = x1.expand(lead + (d.irreps_in1.dim,)).reshape(-1, d.irreps_in1.dim)
+        x2 = x2.expand(lead + (d.irreps_in2.dim,)).reshape(-1, d.irreps_in2.dim)
+        a_blocks, b_blocks = split_blocks(x1, d.irreps_in1), split_blocks(x2, d.irreps_in2)
+        z = "" if self.shared_weights else "z"
+
+        acc: list[Optional[torch.Tensor]] = [None] * len(d.irreps_out)
+        for p, sl, cg_name in zip(d.paths, self.slices, self.cg_names):
+            a, b, c = a_blocks[p.i_in1], b_blocks[p.i_in2], d.irreps_out[p.i_out]
+            if a.shape[1] * b.shape[1] * c.mul == 0:
+                continue
+            cg = getattr(self, cg_name).to(x1.dtype)
+            if p.has_weight:
+                w = w_all[..., sl].reshape(w_all.shape[:-1] + p.weight_shape)
+                if p.mode == "uvw":
+                    y = torch.einsum(f"{z}uvw,ijk,zui,zvj->zwk", w, cg, a, b)
+                elif p.mode == "uvu":
+                    y = torch.einsum(f"{z}uv,ijk,zui,zvj->zuk", w, cg, a, b)
+                else:  # uvuv
+                    y = torch.einsum(f"{z}uv,ijk,zui,zvj->zuvk", w, cg, a, b)
+            elif p.mode == "uvu":
+                y = torch.einsum("ijk,zui,zvj->zuk", cg, a, b)
+            else:  # uvuv
+                y = torch.einsum("ijk,zui,zvj->zuvk", cg, a, b)
+            y = p.path_weight * y.reshape(y.shape[0], c.dim)
+            acc[p.i_out] = y if acc[p.i_out] is None else acc[p.i_out] + y
+
+        outs = [y if y is not None else x1.new_zeros(x1.shape[0], c.dim) for y, c in zip(acc, d.irreps_out)]
+        out = torch.cat(outs, dim=-1) if outs else x1.new_zeros(x1.shape[0], 0)
+        return out.reshape(lead + (d.irreps_out.dim,))
+
+    def extra_repr(self) -> str:
+        return f"{self.desc}, shared_weights={self.shared_weights}"
