@@ -70,7 +70,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E0505": ("output placement differs", "An output declared @node/@edge/@graph lives elsewhere."),
     # model structure
     "E0601": ("missing group, model or outputs", "A spec declares one group and at least one model; a model has outputs."),
-    "E0602": ("invalid repeat count", "repeat takes a positive compile-time integer."),
+    "E0602": ("invalid repeat count", "repeat takes a compile-time integer from 0 to 1000 (0 skips the body)."),
     "E0603": ("invalid gradient", "grad(y, x) differentiates a single scalar y with respect to an input x."),
     "E0604": ("statement in the wrong place", "input/output belong at the top level of a model; return ends a block and "
               "nothing may follow it."),

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .check.checker import Checker
-from .check.loader import load
-from .diagnostics import CompileError, Diagnostic, DiagnosticSink
+from .check.loader import display_path, load
+from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Span
 from .ir.graph import ModelIR
 from .ir.verify import verify
 
@@ -31,6 +31,17 @@ class FrontEndResult:
 def check_file(path: str | Path, text: str | None = None, overrides: dict | None = None,
                verify_ir: bool | None = None) -> FrontEndResult:
     """Parse and type-check a spec (and its imports); returns models in the IR and all diagnostics."""
+    try:
+        return _check(path, text, overrides, verify_ir)
+    except RecursionError:
+        # deeply nested expressions exhaust the recursive tree walkers; report instead of crashing
+        name = display_path(Path(path))
+        diag = Diagnostic("E0001", "expressions are nested too deeply", Span(name, 1, 1, 1, 2),
+                          "the compiler's nesting limit was reached", hints=["split the expression into named steps"])
+        return FrontEndResult(name, sources={}, diagnostics=[diag])
+
+
+def _check(path, text, overrides, verify_ir) -> FrontEndResult:
     program = load(path, text)
     result = FrontEndResult(program.main, sources=program.sources)
     sink = DiagnosticSink()

@@ -10,6 +10,7 @@ and block calls are unrolled/inlined: every iteration and call gets its own node
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ GENERATED_NAMES = {"self", "batch", "num_graphs", "num_nodes", "create_graph", "
                    "tpd", "Optional", "Dict", "annotations"}
 # Generated temporaries are named n0012 or h_n0012; inputs may not look like them.
 GENERATED_PATTERN = re.compile(r"^(.*_)?n\d+$")
+
+MAX_REPEAT = 1000
 
 INTERNAL_OPS = {"input", "add", "sub", "mul", "div", "neg", "scale", "add_const", "pow", "gather"}
 RESERVED = {"src", "dst", "position", "graph"}
@@ -145,9 +148,14 @@ class Checker:
         scope.names[name] = value
 
     # -- static evaluation ------------------------------------------------------------------
+    def _finite(self, value, span):
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail("E0108", "numbers must be finite", span, "overflows to infinity or is not a number")
+        return value
+
     def eval_static(self, expr, scope: Scope, want: str):
         if isinstance(expr, ast.Num):
-            return expr.value
+            return self._finite(expr.value, expr.span)
         if isinstance(expr, ast.Bool):
             return expr.value
         if isinstance(expr, ast.Name):
@@ -169,12 +177,18 @@ class Checker:
             b = self.eval_static(expr.right, scope, want)
             if isinstance(a, bool) or isinstance(b, bool):
                 self.fail("E0207", "arithmetic on booleans", expr.span)
+            if expr.op == "**" and isinstance(a, int) and isinstance(b, int) and abs(b) > 64:
+                self.fail("E0108", "integer powers are limited to exponents up to 64", expr.span)
             try:
                 if expr.op == "/":
-                    return a / b
-                return {"+": a + b, "-": a - b, "*": a * b}[expr.op] if expr.op != "**" else a ** b
+                    value = a / b
+                else:
+                    value = {"+": a + b, "-": a - b, "*": a * b}[expr.op] if expr.op != "**" else a ** b
             except (ZeroDivisionError, OverflowError) as err:
                 self.fail("E0108", f"cannot evaluate: {err}", expr.span)
+            if isinstance(value, complex):
+                self.fail("E0108", "this power has no real value", expr.span)
+            return self._finite(value, expr.span)
         self.fail("E0207", f"expected a compile-time {want}", expr.span, "not a constant expression")
 
     def eval_int(self, expr, scope) -> int:
@@ -187,7 +201,13 @@ class Checker:
         v = self.eval_static(expr, scope, "number")
         if isinstance(v, bool):
             self.fail("E0108", "expected a number, got a boolean", expr.span)
-        return float(v)
+        try:
+            v = float(v)
+        except OverflowError:
+            v = math.inf
+        if not math.isfinite(v):
+            self.fail("E0108", "expected a finite number", expr.span, "not finite")
+        return v
 
     def eval_rep(self, expr, scope: Scope) -> Irreps:
         g = self.group
@@ -260,7 +280,7 @@ class Checker:
         for node, span in ctx.open_mlps.items():
             self.sink.error("E0205", "the output size of this MLP is never determined", span, "size left open",
                             hints=["give its size with `-> Kx0e`, or use it as tensor-product weights"])
-        if not ir.outputs:
+        if not any(isinstance(stmt, ast.Output) for stmt in decl.body):
             self.sink.error("E0601", f"model `{decl.name}` has no outputs", decl.name_span, "nothing is returned",
                             hints=["add `output name : type = expression`"])
         return ir
@@ -368,8 +388,12 @@ class Checker:
 
     def _repeat(self, stmt: ast.Repeat, scope, ctx, in_model):
         n = self.eval_static(stmt.count, scope, "integer")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            self.fail("E0602", f"repeat needs a positive integer count, got `{n}`", stmt.count.span, "not a positive integer")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            self.fail("E0602", f"repeat needs a non-negative integer count, got `{n}`", stmt.count.span,
+                      "not a non-negative integer")
+        if n > MAX_REPEAT:
+            self.fail("E0602", f"repeat count {n} is larger than {MAX_REPEAT}", stmt.count.span, "too many layers",
+                      notes=["repeat bodies are unrolled: every iteration gets its own layers and parameters"])
         outer = ctx.scope_label
         for i in range(n):
             ctx.scope_label = f"{outer}repeat {i + 1}/{n}" + (" > " if outer else "")
@@ -380,7 +404,7 @@ class Checker:
     # -- value evaluation ----------------------------------------------------------------------------
     def eval_value(self, expr, scope: Scope, ctx: _ModelContext):
         if isinstance(expr, ast.Num) or isinstance(expr, ast.Bool):
-            return Static(expr.value)
+            return Static(self._finite(expr.value, expr.span))
         if isinstance(expr, ast.Name):
             val = scope.lookup(expr.name)
             if val is None:
@@ -432,6 +456,10 @@ class Checker:
         b = self.eval_value(expr.right, scope, ctx)
         if isinstance(a, Static) and isinstance(b, Static):
             return Static(self.eval_static(expr, scope, "number"))
+        if isinstance(b, Rep) and isinstance(expr.left, ast.Arrow) and expr.op in "+*":
+            left_rep = expr.left.rep
+            self.fail("E0207", "a representation sum after `->` needs parentheses", left_rep.span.to(expr.right.span),
+                      "`->` takes one operand", hints=[f"write `-> ({_text(left_rep)} {expr.op} {_text(expr.right)})`"])
         if isinstance(a, Rep) or isinstance(b, Rep):
             bad = expr.left if isinstance(a, Rep) else expr.right
             self._as_node(a if isinstance(a, Rep) else b, bad, ctx)
@@ -501,7 +529,7 @@ class Checker:
     def _arrow(self, expr: ast.Arrow, scope, ctx):
         declared = self.eval_rep(expr.rep, scope)
         if isinstance(expr.value, ast.Call):
-            return self._call(expr.value, scope, ctx, out=(declared, expr.rep.span))
+            return self._call(expr.value, scope, ctx, out=(declared, expr.rep.span, expr.rep))
         v = self._as_node(self.eval_value(expr.value, scope, ctx), expr.value, ctx)
         self._check_declared(v.type, tensor(declared, None), expr.rep.span, "this value")
         return v
@@ -536,7 +564,8 @@ class Checker:
         if op.name == "tensor_product":
             self._resolve_open_weights(values, attrs, ctx)
         spans = {name: span for name, (_, span) in values.items()}
-        node = self._apply(op.name, values, attrs, call.span, ctx, arg_spans={**spans, **self._attr_spans(op, call), "out": out_span})
+        node = self._apply(op.name, values, attrs, call.span, ctx, arg_spans={**spans, **self._attr_spans(op, call), "out": out_span},
+                           out_expr=out[2] if out is not None else None)
         if node.type.is_open:
             ctx.open_mlps[node.id] = call.span
         if out is not None and op.out != "defines":
@@ -634,7 +663,23 @@ class Checker:
         else:
             raise TypeError(p.kind)
 
-    def _apply(self, opname, values, attrs, span, ctx, arg_spans=None) -> Node:
+    def _narrow_to_term(self, rep_expr, message: str, default: Span) -> Span:
+        """Point at the irreps literal a message names (`8x3e`) inside a longer `-> (...)` sum."""
+        stack = [rep_expr]
+        while stack:
+            e = stack.pop()
+            if isinstance(e, ast.BinOp):
+                stack += [e.right, e.left]
+            elif isinstance(e, ast.IrrepsLit):
+                try:
+                    shown = str(Irreps.parse(e.text, self.group))
+                except ValueError:
+                    continue
+                if f"`{shown}`" in message:
+                    return e.span
+        return default
+
+    def _apply(self, opname, values, attrs, span, ctx, arg_spans=None, out_expr=None) -> Node:
         op = ops.OPS[opname]
         ins = {}
         for name, (node, _) in values.items():
@@ -647,7 +692,10 @@ class Checker:
             spans = {name: s for name, (_, s) in values.items()}
             if arg_spans:
                 spans.update({k: v for k, v in arg_spans.items() if v is not None})
-            self.fail(err.code, err.message, spans.get(err.where, span), err.label, err.notes, err.hints)
+            where = spans.get(err.where, span)
+            if err.where == "out" and out_expr is not None:
+                where = self._narrow_to_term(out_expr, err.message, where)
+            self.fail(err.code, err.message, where, err.label, err.notes, err.hints)
         node = ctx.ir.add(opname, vtype, {**attrs, **derived}, span,
                           inputs=[(name, n.id) for name, (n, _) in values.items()], scope=ctx.scope_label)
         return Node(node, vtype)
@@ -706,6 +754,17 @@ class Checker:
             node = self._as_node(result, call, ctx)
             self._check_declared(node.type, tensor(out[0], None), out[1], f"the result of block `{decl.name}`")
         return result
+
+
+def _text(expr) -> str:
+    """Spec text of a simple representation expression, for hints."""
+    if isinstance(expr, ast.IrrepsLit):
+        return expr.text
+    if isinstance(expr, ast.Name):
+        return expr.name
+    if isinstance(expr, ast.BinOp):
+        return f"{_text(expr.left)} {expr.op} {_text(expr.right)}"
+    return "..."
 
 
 def _with_ref(attrs: dict, how: str, value) -> dict:

@@ -234,6 +234,8 @@ class _ModelWriter:
             inner = []
             for name in sorted(self.needs["grad"]):
                 inner.append(f"if not {name}.requires_grad:")
+                inner.append("    if torch.compiler.is_compiling():")
+                inner.append(f"        raise RuntimeError({('under torch.compile, pass ' + name + ' with requires_grad=True: this model differentiates with respect to it')!r})")
                 inner.append(f"    {name} = {name}.detach().requires_grad_(True)")
             inner += self.body
             body += ["    " + line for line in inner]

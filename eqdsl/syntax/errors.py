@@ -104,8 +104,8 @@ def check_brackets(file: str, text: str) -> list[Diagnostic]:
                 outer = next((o, l2, c2) for o, l2, c2 in reversed(stack) if _PAIRS[o] == c)
                 return [Diagnostic("E0004", f"unclosed `{opener}`", _point(file, ol, oc),
                                    f"this `{opener}` is never closed",
-                                   notes=[f"the `{c}` at {file}:{line}:{col} closes the `{outer[0]}` opened at "
-                                          f"{file}:{outer[1]}:{outer[2]}, so this `{opener}` must be closed before it"],
+                                   notes=[f"`{c}` at {file}:{line}:{col} closes the `{outer[0]}` at {outer[1]}:{outer[2]} "
+                                          f"while this `{opener}` is still open"],
                                    hints=[f"add a matching `{_PAIRS[opener]}`"])]
             else:
                 notes, hints = [], []
@@ -152,12 +152,26 @@ def _previous(err: UnexpectedToken):
     return history[-1] if history and history[-1] is not None else None
 
 
-def _end_of_file(file: str, text: str, prev) -> Span:
-    """Just after the last token of the file (or of its last non-blank line)."""
-    if prev is not None and getattr(prev, "end_line", None) is not None and prev.type != "_NL":
-        return _point(file, prev.end_line, prev.end_column)
-    lines = text.rstrip().split("\n") if text.strip() else [""]
-    return _point(file, len(lines), len(lines[-1]) + 1)
+def _code_end(line: str) -> int:
+    """Length of `line` without its comment and trailing blanks (a `#` inside a string is not a comment)."""
+    in_string = False
+    for i, c in enumerate(line):
+        if c == '"':
+            in_string = not in_string
+        elif c == "#" and not in_string:
+            line = line[:i]
+            break
+    return len(line.rstrip(" \t\f\r\\"))
+
+
+def _end_of_file(file: str, text: str, upto: int | None = None) -> Span:
+    """Just after the last character of code before `upto` (comments and blank lines skipped)."""
+    lines = text[:upto].split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        end = _code_end(lines[i])
+        if end:
+            return _point(file, i + 1, end + 1)
+    return _point(file, 1, 1)
 
 
 def from_lark(file: str, text: str, err) -> Diagnostic:
@@ -174,7 +188,7 @@ def from_lark(file: str, text: str, err) -> Diagnostic:
         return Diagnostic("E0002", f"unexpected character `{shown}`", _point(file, err.line, err.column),
                           "not part of the language", hints=hints)
     if isinstance(err, UnexpectedEOF):
-        return Diagnostic("E0003", "unexpected end of file", _end_of_file(file, text, None),
+        return Diagnostic("E0003", "unexpected end of file", _end_of_file(file, text),
                           "the file ends in the middle of a statement")
     if isinstance(err, UnexpectedToken):
         tok = err.token
@@ -184,7 +198,7 @@ def from_lark(file: str, text: str, err) -> Diagnostic:
             tok.type == "_NL" and tok.start_pos is not None and _TRIVIA.fullmatch(text, min(tok.start_pos, len(text))))
         if at_eof:
             hints = [h for h in _hints_for(tok, prev, expected, text) if h != _CONTINUE_HINT]
-            return Diagnostic("E0003", "unexpected end of file", _end_of_file(file, text, prev),
+            return Diagnostic("E0003", "unexpected end of file", _end_of_file(file, text, tok.start_pos),
                               f"the file ends here; expected {_describe_expected(expected)}", hints=hints)
         shown = "end of line" if tok.type == "_NL" else f"`{tok}`"
         span = Span.of_token(file, tok) if tok.type != "_NL" else _point(file, tok.line, tok.column)
