@@ -198,7 +198,7 @@ def from_lark(file: str, text: str, err) -> Diagnostic:
             tok.type == "_NL" and tok.start_pos is not None and _TRIVIA.fullmatch(text, min(tok.start_pos, len(text))))
         if at_eof:
             hints = [h for h in _hints_for(tok, prev, expected, text) if h != _CONTINUE_HINT]
-            return Diagnostic("E0003", "unexpected end of file", _end_of_file(file, text, tok.start_pos),
+            return Diagnostic("E0003", "unexpected end of file", _end_of_file(file, text, tok.start_pos if tok.type == "_NL" else None),
                               f"the file ends here; expected {_describe_expected(expected)}", hints=hints)
         shown = "end of line" if tok.type == "_NL" else f"`{tok}`"
         span = Span.of_token(file, tok) if tok.type != "_NL" else _point(file, tok.line, tok.column)
