@@ -548,6 +548,9 @@ class Checker:
             self.fail("E0103", f"unknown layer or function `{call.func}`", call.func_span, "not defined",
                       hints=ops.suggest(call.func, known))
         values, attrs = self._bind(op, call, scope, ctx)
+        if op.name == "grad" and ctx.ir.node(values["x"][0].id)["op"] != "input":
+            self.fail("E0603", "grad differentiates with respect to a model input", values["x"][1], "not an input",
+                      hints=["differentiate with respect to the input itself, e.g. -grad(energy, pos)"])
         if out is not None:
             if op.out == "defines":
                 attrs["out"] = out[0]

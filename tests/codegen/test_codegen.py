@@ -151,3 +151,15 @@ def test_torch_compile_fullgraph(spec, monkeypatch):
     got = compiled(**sample.inputs, **sample.kwargs)
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+
+
+def test_torch_compile_default_backend():
+    """The default inductor backend (C++ code generation on the CPU) on a small spec."""
+    torch._dynamo.reset()
+    cls = eqdsl.compile_file(ROOT / "specs" / "so3_dipole.eq").model_class()
+    torch.manual_seed(0)
+    model = cls()
+    sample = random_sample(cls, np.random.default_rng(0), dtype=torch.float32)
+    expected = model(**sample.inputs, **sample.kwargs)
+    got = torch.compile(model, fullgraph=True)(**sample.inputs, **sample.kwargs)
+    torch.testing.assert_close(got["dipole"], expected["dipole"], rtol=1e-4, atol=1e-5)
