@@ -85,7 +85,8 @@ class Checker:
 
     # -- program --------------------------------------------------------------------------
     def check_program(self, specs: list[ast.Spec], main_file: str) -> list[ModelIR]:
-        for spec in specs:
+        # the main spec's group is authoritative; imports must agree with it
+        for spec in sorted(specs, key=lambda sp: sp.file != main_file):
             for decl in spec.decls:
                 if isinstance(decl, ast.GroupDecl):
                     self._group(decl, spec.file == main_file)
@@ -128,7 +129,7 @@ class Checker:
             self.sink.error("E0109", f"conflicting groups `{self.group.name}` and `{decl.name}`", decl.span,
                             "a spec and its imports share one group", notes=[f"first declared at {self.group_span}"])
             return
-        if self.group is None or is_main:
+        if self.group is None:
             self.group, self.group_span = group, decl.span
 
     def _const(self, decl: ast.ConstDecl):
@@ -305,8 +306,10 @@ class Checker:
                                   hints=["models return values with `output name = ...`"])
                     returned = self.eval_value(stmt.value, scope, ctx)
             except _Failed:
-                if isinstance(stmt, (ast.Assign, ast.Input, ast.Output)):
-                    scope.names[stmt.name] = POISON
+                if isinstance(stmt, ast.Assign):
+                    scope.names[stmt.name] = POISON  # a failed rebinding silences uses of the stale value
+                elif isinstance(stmt, (ast.Input, ast.Output)):
+                    scope.names.setdefault(stmt.name, POISON)  # a rejected duplicate keeps the first binding
                 elif isinstance(stmt, ast.Return):
                     returned = POISON
         return returned

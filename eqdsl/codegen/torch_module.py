@@ -153,14 +153,8 @@ class _ModelWriter:
         if op == "grad":
             self.needs["grad"].add(x["x"])
             return f"rt_grad({x['y']}, {x['x']}, create_graph)"
-        if op == "add":
-            return f"{x['a']} + {x['b']}"
-        if op == "sub":
-            return f"{x['a']} - {x['b']}"
-        if op == "mul":
-            return f"{x['a']} * {x['b']}"
-        if op == "div":
-            return f"{x['a']} / {x['b']}"
+        if op in _BINARY:
+            return f"{x['a']} {_BINARY[op]} {x['b']}"
         if op == "neg":
             return f"-{x['x']}"
         if op == "scale":
@@ -271,6 +265,8 @@ class _ModelWriter:
         out.append('"""')
         return out
 
+
+_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 
 _POINTWISE = {"identity", "silu", "relu", "gelu", "sigmoid", "softplus", "exp", "tanh", "sin", "abs", "cos", "square"}
 

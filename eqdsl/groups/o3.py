@@ -11,14 +11,9 @@ from dataclasses import dataclass
 from ..reps.irreps import Irreps, IrrepsSyntaxError
 
 
-@dataclass(frozen=True, order=True)
-class O3Irrep:
+class _Degree:
+    """What O(3) and SO(3) irreps share: a degree l, dimension 2l+1."""
     l: int
-    p: int  # +1 even, -1 odd under inversion; field order gives e3nn's sort (odd first)
-
-    def __post_init__(self):
-        if self.l < 0 or self.p not in (1, -1):
-            raise ValueError(f"invalid O3 irrep l={self.l} p={self.p}")
 
     @property
     def dim(self) -> int:
@@ -27,6 +22,16 @@ class O3Irrep:
     @property
     def is_scalar(self) -> bool:
         return self.l == 0
+
+
+@dataclass(frozen=True, order=True)
+class O3Irrep(_Degree):
+    l: int
+    p: int  # +1 even, -1 odd under inversion; field order gives e3nn's sort (odd first)
+
+    def __post_init__(self):
+        if self.l < 0 or self.p not in (1, -1):
+            raise ValueError(f"invalid O3 irrep l={self.l} p={self.p}")
 
     @property
     def is_trivial(self) -> bool:
@@ -37,20 +42,12 @@ class O3Irrep:
 
 
 @dataclass(frozen=True, order=True)
-class SO3Irrep:
+class SO3Irrep(_Degree):
     l: int
 
     def __post_init__(self):
         if self.l < 0:
             raise ValueError(f"invalid SO3 irrep l={self.l}")
-
-    @property
-    def dim(self) -> int:
-        return 2 * self.l + 1
-
-    @property
-    def is_scalar(self) -> bool:
-        return self.l == 0
 
     @property
     def is_trivial(self) -> bool:
