@@ -306,7 +306,9 @@ class Checker:
                                   hints=["models return values with `output name = ...`"])
                     returned = self.eval_value(stmt.value, scope, ctx)
             except _Failed:
-                if isinstance(stmt, ast.Assign):
+                if getattr(stmt, "name", None) in RESERVED:
+                    pass  # src, dst, position, graph keep their meaning
+                elif isinstance(stmt, ast.Assign):
                     scope.names[stmt.name] = POISON  # a failed rebinding silences uses of the stale value
                 elif isinstance(stmt, (ast.Input, ast.Output)):
                     scope.names.setdefault(stmt.name, POISON)  # a rejected duplicate keeps the first binding

@@ -96,7 +96,7 @@ def test_radial_values():
     torch.testing.assert_close(bessel_basis(d[1], n, c, prefactor=2 / c), 2 / c * torch.sin(k * 0.7) / 0.7)
     env = polynomial_cutoff(d, c)
     assert env[0] == 1 and (env[4:] == 0).all() and 0 < env[3] < 1e-9
-    x = d[1] / c
+    x = (d[1] / c).item()
     assert env[1].item() == pytest.approx(1 - 28 * x ** 6 + 48 * x ** 7 - 21 * x ** 8, rel=1e-14)
     torch.testing.assert_close(radial_embedding(d, n, c), b * env[:, None])
     torch.testing.assert_close(radial_embedding(d, n, c, "gaussian", None), gaussian_basis(d, n, c))

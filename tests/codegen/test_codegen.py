@@ -133,10 +133,13 @@ def test_eval_under_no_grad_still_gives_forces():
 
 
 @pytest.mark.parametrize("spec", sorted((ROOT / "specs").glob("*.eq")), ids=lambda p: p.stem)
-def test_torch_compile_fullgraph(spec, monkeypatch):
+def test_torch_compile_fullgraph(spec):
     """Every generated module compiles as one graph (aot_eager: dynamo + AOT autograd, no C++ build)."""
-    import torch._dynamo.config as dynamo_config
-    monkeypatch.setattr(dynamo_config, "trace_autograd_ops", True)  # forces call torch.autograd.grad
+    with torch._dynamo.config.patch(trace_autograd_ops=True):  # forces call torch.autograd.grad
+        _compile_and_compare(spec)
+
+
+def _compile_and_compare(spec):
     torch._dynamo.reset()
     overrides = {"layers": 1} if "layers" in spec.read_text() else {}
     cls = eqdsl.compile_file(spec, **overrides).model_class()
