@@ -89,7 +89,7 @@ class Checker:
         for spec in sorted(specs, key=lambda sp: sp.file != main_file):
             for decl in spec.decls:
                 if isinstance(decl, ast.GroupDecl):
-                    self._group(decl, spec.file == main_file)
+                    self._group(decl)
         if self.group is None:
             span = Span(main_file, 1, 1, 1, 2)
             self.sink.error("E0601", "no symmetry group declared", span, "the spec needs a group",
@@ -115,7 +115,7 @@ class Checker:
                             hints=["declare one: model Name { input ...  output ... }"])
         return [ir for ir in (self.check_model(m) for m in models) if ir is not None]
 
-    def _group(self, decl: ast.GroupDecl, is_main: bool) -> None:
+    def _group(self, decl: ast.GroupDecl) -> None:
         if decl.value is not None:
             self.sink.error("E0109", f"groups given by construction (`group {decl.name} = ...`) are not supported yet",
                             decl.span, "not supported", hints=[f"declare one of: {', '.join(GROUPS)}"])
@@ -127,7 +127,7 @@ class Checker:
             return
         if self.group is not None and group is not self.group:
             self.sink.error("E0109", f"conflicting groups `{self.group.name}` and `{decl.name}`", decl.span,
-                            "a spec and its imports share one group", notes=[f"first declared at {self.group_span}"])
+                            "a spec and its imports share one group", notes=[f"the main spec declares it at {self.group_span}"])
             return
         if self.group is None:
             self.group, self.group_span = group, decl.span
