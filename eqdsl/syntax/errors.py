@@ -104,8 +104,8 @@ def check_brackets(file: str, text: str) -> list[Diagnostic]:
                 outer = next((o, l2, c2) for o, l2, c2 in reversed(stack) if _PAIRS[o] == c)
                 return [Diagnostic("E0004", f"unclosed `{opener}`", _point(file, ol, oc),
                                    f"this `{opener}` is never closed",
-                                   notes=[f"`{c}` at {file}:{line}:{col} closes the `{outer[0]}` at {outer[1]}:{outer[2]} "
-                                          f"while this `{opener}` is still open"],
+                                   notes=[f"`{c}` at {file}:{line}:{col} closes the `{outer[0]}` at "
+                                          f"{outer[1]}:{outer[2]} while this `{opener}` is still open"],
                                    hints=[f"add a matching `{_PAIRS[opener]}`"])]
             else:
                 notes, hints = [], []
@@ -198,7 +198,8 @@ def from_lark(file: str, text: str, err) -> Diagnostic:
             tok.type == "_NL" and tok.start_pos is not None and _TRIVIA.fullmatch(text, min(tok.start_pos, len(text))))
         if at_eof:
             hints = [h for h in _hints_for(tok, prev, expected, text) if h != _CONTINUE_HINT]
-            return Diagnostic("E0003", "unexpected end of file", _end_of_file(file, text, tok.start_pos if tok.type == "_NL" else None),
+            end = _end_of_file(file, text, tok.start_pos if tok.type == "_NL" else None)
+            return Diagnostic("E0003", "unexpected end of file", end,
                               f"the file ends here; expected {_describe_expected(expected)}", hints=hints)
         shown = "end of line" if tok.type == "_NL" else f"`{tok}`"
         span = Span.of_token(file, tok) if tok.type != "_NL" else _point(file, tok.line, tok.column)
@@ -238,6 +239,6 @@ def _hints_for(tok, prev, expected, text) -> list[str]:
     if prev is not None and prev.type == "AT":
         hints.append("placements are written @node, @edge or @graph")
     line = text.split("\n")[tok.line - 1] if tok.line and 0 < tok.line <= text.count("\n") + 1 else ""
-    if re.search(r"\b\d+e[+]\d", line):
+    if re.search(r"\b\d+e\+\d+(?![\dxeo])", line):
         hints.append("floats in exponent form need a dot or a capital E (1.0e+3, 1E3); `0e+1o` is read as irreps")
     return hints

@@ -1,0 +1,8 @@
+group O3
+
+const eps = 1e3
+
+model Net {
+    input x : 8x0e @node
+    output y = eps * x
+}

@@ -1,0 +1,7 @@
+group O3
+
+model Net {
+    input x : 16x0e + 8x1o @node
+    h = linear(x) -> (16x0e + 8x1e)
+    output y = linear(x) -> 4x0e
+}

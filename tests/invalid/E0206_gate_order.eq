@@ -1,0 +1,8 @@
+group O3
+
+model Net {
+    input x : 16x0e + 8x1o @node
+    h = linear(x) -> (16x0e + 8x0e + 8x1o)
+    g = gate(h) -> (8x1o + 16x0e)
+    output y = linear(x) -> 2x0e
+}

@@ -1,0 +1,3 @@
+group O3
+
+rep Hidden = 16x0e + 8x1o

@@ -1,0 +1,7 @@
+group O3
+
+model Net {
+    input x : 8x0e @node
+    output y = linear(x) -> 2x0e
+    return y
+}
