@@ -31,6 +31,7 @@ GENERATED_NAMES = {"self", "batch", "num_graphs", "num_nodes", "create_graph", "
 GENERATED_PATTERN = re.compile(r"^(.*_)?n\d+$")
 
 MAX_REPEAT = 1000
+MAX_REP_DIM = 1_000_000
 
 INTERNAL_OPS = {"input", "add", "sub", "mul", "div", "neg", "scale", "add_const", "pow", "gather"}
 RESERVED = {"src", "dst", "position", "graph"}
@@ -91,6 +92,8 @@ class Checker:
                 if isinstance(decl, ast.GroupDecl):
                     self._group(decl)
         if self.group is None:
+            if any(isinstance(d, ast.GroupDecl) for spec in specs for d in spec.decls):
+                return []  # the group declaration itself was reported
             span = Span(main_file, 1, 1, 1, 2)
             self.sink.error("E0601", "no symmetry group declared", span, "the spec needs a group",
                             hints=[f"start the spec with `group O3` (known: {', '.join(GROUPS)})"])
@@ -190,7 +193,10 @@ class Checker:
             if isinstance(value, complex):
                 self.fail("E0108", "this power has no real value", expr.span)
             return self._finite(value, expr.span)
-        self.fail("E0207", f"expected a compile-time {want}", expr.span, "not a constant expression")
+        hints = []
+        if isinstance(expr, ast.IrrepsLit) and expr.text[-1] == "e" and "x" not in expr.text:
+            hints.append(f"`{expr.text}` reads as an irrep; write a float exponent as 1.0e+3 or 1E3")
+        self.fail("E0207", f"expected a compile-time {want}", expr.span, "not a constant expression", hints=hints)
 
     def eval_int(self, expr, scope) -> int:
         v = self.eval_static(expr, scope, "integer")
@@ -229,14 +235,14 @@ class Checker:
             return scope.lookup(expr.name).irreps
         if isinstance(expr, ast.BinOp) and expr.op in "+*":
             a, b = self.eval_rep(expr.left, scope), self.eval_rep(expr.right, scope)
-            return a + b if expr.op == "+" else self._rep_product(a, b)
+            return a + b if expr.op == "+" else self._rep_product(a, b, expr.span)
         if isinstance(expr, ast.BinOp) and expr.op == "**":
             base, k = self.eval_rep(expr.left, scope), self.eval_int(expr.right, scope)
             if k < 1:
                 self.fail("E0108", "tensor powers need an exponent of at least 1", expr.right.span)
             out = base
             for _ in range(k - 1):
-                out = self._rep_product(out, base)
+                out = self._rep_product(out, base, expr.span)
             return out
         if isinstance(expr, ast.Call) and expr.func == "sh" and len(expr.args) == 1 and not expr.kwargs:
             lmax = self.eval_int(expr.args[0], scope)
@@ -246,8 +252,16 @@ class Checker:
         self.fail("E0207", "expected a representation", expr.span, "not a representation",
                   hints=["representations are irreps sums like 32x0e + 16x1o, declared reps, sh(L), A * B or A ** 2"])
 
-    def _rep_product(self, a: Irreps, b: Irreps) -> Irreps:
-        return Irreps.of([(x.mul * y.mul, ir) for x in a for y in b for ir in self.group.product(x.ir, y.ir)])
+    def _rep_product(self, a: Irreps, b: Irreps, span: Span) -> Irreps:
+        """Tensor product of representations; an integer factor (n trivial irreps) keeps the block order."""
+        if a.dim * b.dim > MAX_REP_DIM:
+            self.fail("E0108", f"this representation has dimension {a.dim * b.dim}, more than {MAX_REP_DIM}", span,
+                      "too large")
+        for scale, other in ((a, b), (b, a)):
+            if len(scale) <= 1 and scale.is_invariant():
+                return (other * scale.dim).simplify()
+        # general products are regrouped (one block per irrep) so that powers stay small
+        return Irreps.of([(x.mul * y.mul, ir) for x in a for y in b for ir in self.group.product(x.ir, y.ir)]).regroup()
 
     def _unknown_name(self, expr: ast.Name, scope: Scope):
         hints = ops.suggest(expr.name, scope.visible() | {"src", "dst"})
@@ -619,6 +633,9 @@ class Checker:
                     attrs[p.name] = len(rest)
                 else:
                     attrs[p.name] = tuple(self.eval_int(a, scope) for a in rest)
+                    for a, size in zip(rest, attrs[p.name]):
+                        if size < 1:
+                            self.fail("E0108", "sizes must be positive", a.span, f"`{size}`")
                 continue
             if not args:
                 break

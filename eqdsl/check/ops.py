@@ -66,6 +66,11 @@ def _fmt(irs) -> str:
     return ", ".join(str(i) for i in irs) if irs else "nothing"
 
 
+def arrow_rep(rep: Irreps) -> str:
+    """A representation as written after `->`: sums need parentheses."""
+    return f"({' + '.join(str(m) for m in rep)})" if len(rep) > 1 else str(rep)
+
+
 def need_tensor(t: ValueType, where: str, what: str = "features") -> None:
     if t.kind == "point":
         raise TypeRuleError("E0401", f"a position is used as {what}", where, "this is a point, not a vector",
@@ -84,7 +89,7 @@ def need_invariant(t: ValueType, where: str, what: str, code: str = "E0305") -> 
     need_tensor(t, where)
     bad = [str(x) for x in t.rep if not x.ir.is_trivial]
     if bad:
-        raise TypeRuleError(code, f"{what} needs invariant scalars, got `{t.rep}`", where,
+        raise TypeRuleError(code, f"{what} must be invariant scalars, got `{t.rep}`", where,
                             f"not invariant: {', '.join(bad)}",
                             hints=["make them invariant first, e.g. with norm(...) or dot(...)"])
 
@@ -284,7 +289,7 @@ def _tensor_product(g, ins, attrs):
         if w.rep.dim != d.weight_numel:
             raise TypeRuleError("E0205", f"the tensor product needs {d.weight_numel} weights, got `{w.rep}`",
                                 "weights", f"{w.rep.dim} values",
-                                notes=[f"paths: {len(d.paths)}; {d}"],
+                                notes=[f"{d}"],
                                 hints=[f"produce {d.weight_numel}x0e, e.g. mlp(..., {d.weight_numel}), or leave the MLP's last size open"])
         place = same_placement("weights", a, b, w)
     return tensor(d.irreps_out, place), {"descriptor": d, "shared_weights": w is None and attrs["mode"] != "full"}
@@ -314,7 +319,7 @@ def _gate(g, ins, attrs):
     gated = Irreps(tuple(m for m in out if not m.ir.is_scalar))
     if out.simplify() != (scalars + gated).simplify():
         raise TypeRuleError("E0206", f"gate output `{out}` must list its scalars before the gated irreps", "out",
-                            "scalars after non-scalars", hints=[f"write -> {scalars + gated}"])
+                            "scalars after non-scalars", hints=[f"write -> {arrow_rep(scalars + gated)}"])
     gates = Irreps.of([(gated.num_irreps, g.trivial)]) if gated.num_irreps else Irreps(())
     expected = scalars + gates + gated
     if not same_rep(x.rep, expected):
@@ -323,7 +328,7 @@ def _gate(g, ins, attrs):
                             f"expected {scalars.num_irreps} scalars, {n} gates, then {gated or 'nothing'}",
                             notes=[f"one gate scalar per gated irrep: {gated or 'none'} has {n} irreps, so {n} gates",
                                    "gate scalars sit between the activated scalars and the gated irreps"],
-                            hints=[f"produce it with linear(...) -> {expected.simplify()}"])
+                            hints=[f"produce it with linear(...) -> {arrow_rep(expected.simplify())}"])
     acts = tuple(attrs["act"] if m.ir.is_trivial else attrs["odd_act"] for m in scalars)
     for m, act in zip(scalars, acts):
         act_output(g, Irreps((m,)), act, "act" if m.ir.is_trivial else "odd_act")
@@ -405,7 +410,7 @@ op("envelope", Param("x", "value"), Param("cutoff", "float"), Param("p", "int", 
     doc="Multilayer perceptron on invariant scalars: hidden sizes, output `-> Kx0e` or taken from the tensor product it feeds.")
 def _mlp(g, ins, attrs):
     x, out = ins["x"], attrs.get("out")
-    need_invariant(x, "x", "an MLP")
+    need_invariant(x, "x", "the input of an MLP")
     if any(s < 1 for s in attrs["hidden"]):
         raise TypeRuleError("E0108", "MLP sizes must be positive", "hidden")
     if out is None:
@@ -414,7 +419,7 @@ def _mlp(g, ins, attrs):
         return ValueType("tensor", None, x.placement), {}
     if not out.is_invariant() or out.dim == 0:
         raise TypeRuleError("E0305", f"an MLP produces invariant scalars, not `{out}`", "out", "not invariant scalars",
-                            hints=[f"write -> {max(out.dim, 1)}x0e" if g.has_reflections else f"write -> {max(out.dim, 1)}x0"])
+                            hints=[f"write -> {max(out.num_irreps, 1)}x{g.trivial}"])
     return tensor(Irreps.of([(out.dim, g.trivial)]), x.placement), {}
 
 
@@ -446,7 +451,8 @@ def _grad(g, ins, attrs):
     elif x.kind == "tensor" and x.rep is not None:
         rep = Irreps.of([(m.mul, _with_parity(g, m.ir, p)) for m in x.rep])
     else:
-        raise TypeRuleError("E0603", "grad differentiates with respect to positions or features", "x")
+        raise TypeRuleError("E0603", "grad differentiates with respect to positions or features", "x",
+                            f"this is a {x.kind}")
     return tensor(rep, x.placement), {}
 
 
@@ -506,17 +512,26 @@ def _add_const(g, ins, attrs):
     return x, {}
 
 
+def _no_point(x: ValueType, what: str) -> None:
+    if x.kind == "point":
+        raise TypeRuleError("E0402", f"a position cannot be {what}", "x", "a point",
+                            notes=["scaling or negating a point does not commute with translations"],
+                            hints=[_POINT_HINT])
+
+
 @op("scale", Param("x", "value"), Param("c", "float"))
 def _scale(g, ins, attrs):
     x = ins["x"]
-    need_tensor(x, "x", "a scaled value")
+    _no_point(x, "scaled")
+    need_tensor(x, "x")
     return x, {}
 
 
 @op("neg", Param("x", "value"))
 def _neg(g, ins, attrs):
     x = ins["x"]
-    need_tensor(x, "x", "a negated value")
+    _no_point(x, "negated")
+    need_tensor(x, "x")
     return x, {}
 
 

@@ -147,9 +147,20 @@ def _accepted(err: UnexpectedToken) -> set:
     return set(acc) if acc else set(err.expected or ())
 
 
-def _previous(err: UnexpectedToken):
+def _previous(err: UnexpectedToken, text: str):
+    """The token before the offending one (re-lexed: the basic lexer keeps no history)."""
     history = getattr(err, "token_history", None) or []
-    return history[-1] if history and history[-1] is not None else None
+    if history and history[-1] is not None:
+        return history[-1]
+    start = err.token.start_pos
+    if start is None:
+        return None
+    from .grammar import lark_parser
+    try:
+        tokens = list(lark_parser().lex(text[:start]))
+    except Exception:  # the prefix parsed, so this is unexpected; the hint is only a nicety
+        return None
+    return tokens[-1] if tokens else None
 
 
 def _code_end(line: str) -> int:
@@ -193,7 +204,7 @@ def from_lark(file: str, text: str, err) -> Diagnostic:
     if isinstance(err, UnexpectedToken):
         tok = err.token
         expected = _accepted(err)
-        prev = _previous(err)
+        prev = _previous(err, text)
         at_eof = tok.type == "$END" or (
             tok.type == "_NL" and tok.start_pos is not None and _TRIVIA.fullmatch(text, min(tok.start_pos, len(text))))
         if at_eof:

@@ -15,5 +15,11 @@ def grammar_text() -> str:
 
 @functools.lru_cache(maxsize=1)
 def lark_parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
+    # The basic lexer keeps keywords reserved everywhere (`input model : 0e` is an error, not a
+    # value named model); newlines are left out of spans so braced blocks end at their `}`.
+    return Lark(grammar_text(), parser="lalr", lexer="basic", propagate_positions=_not_newline,
                 maybe_placeholders=True, postlex=BracketNewlines())
+
+
+def _not_newline(node) -> bool:
+    return getattr(node, "type", None) != "_NL"
