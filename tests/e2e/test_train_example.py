@@ -1,0 +1,75 @@
+"""examples/train_emt.py trains: its --quick run lowers the loss and beats the zero-force baseline,
+in one process and data-parallel under torchrun (2 processes, gloo)."""
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("ase")
+pytest.importorskip("tqdm")
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "examples" / "train_emt.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("train_emt_example", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(spec.name, None)
+    return module
+
+
+def _metrics(text):
+    """The test-set figures the script prints: {energy: (model, baseline), force: (model, baseline)}."""
+    out = {}
+    for name, unit in (("energy", "meV/atom"), ("force", "meV/A")):
+        m = re.search(rf"{name} MAE\s+([\d.]+) {unit}\s+baseline\s+([\d.]+) {unit}", text)
+        assert m, f"no `{name} MAE ... baseline ...` line in the output:\n{text}"
+        out[name] = (float(m.group(1)), float(m.group(2)))
+    return out
+
+
+def test_quick_run_trains(capsys):
+    import torch
+
+    threads = torch.get_num_threads()
+    result = _load_script().main(["--quick", "--seed", "0"])
+    text = capsys.readouterr().out
+    assert torch.get_num_threads() == threads  # main() puts the thread count back
+
+    losses = result["losses"]
+    assert len(losses) == result["steps"] > 0
+    assert all(map(lambda x: x == x and abs(x) != float("inf"), losses))
+    assert sum(losses[-5:]) < 0.7 * sum(losses[:5]), losses           # the training loss goes down
+    assert result["best_val"]["loss"] < result["first_val"]["loss"]    # and so does the held-out loss
+
+    metrics = _metrics(text)
+    assert metrics["force"] == pytest.approx((result["test"]["force_mae"], result["test"]["force_mae_baseline"]),
+                                             abs=0.01)
+    force, zero_forces = metrics["force"]
+    assert force < 0.8 * zero_forces, text
+    assert "wall time" in text
+
+
+def test_quick_run_torchrun_two_processes(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(SCRIPT), "--quick", "--no-progress"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = proc.stdout
+    assert "2 process(es)" in text
+    assert text.count("force MAE  ") == 1, text  # only rank 0 prints
+    force, zero_forces = _metrics(text)["force"]
+    assert force < 0.8 * zero_forces, text
+    m = re.search(r"train loss \(running\) ([\d.]+) \(first 5 steps\) -> ([\d.]+)", text)
+    assert m and float(m.group(2)) < float(m.group(1)), text
