@@ -89,18 +89,21 @@ class TensorProduct(torch.nn.Module):
             if a.shape[1] * b.shape[1] * c.mul == 0:
                 continue
             cg = getattr(self, cg_name).to(x1.dtype)
+            # contract the second input with the CG table first: it is the small operand
+            # (harmonics in convolutions), and a fixed order beats einsum's path search here
+            bc = torch.einsum("ijk,zvj->zvik", cg, b)
             if p.has_weight:
                 w = w_all[..., sl].reshape(w_all.shape[:-1] + p.weight_shape)
                 if p.mode == "uvw":
-                    y = torch.einsum(f"{z}uvw,ijk,zui,zvj->zwk", w, cg, a, b)
+                    y = torch.einsum(f"{z}uvw,zuvk->zwk", w, torch.einsum("zui,zvik->zuvk", a, bc))
                 elif p.mode == "uvu":
-                    y = torch.einsum(f"{z}uv,ijk,zui,zvj->zuk", w, cg, a, b)
+                    y = torch.einsum(f"{z}uv,zuvk->zuk", w, torch.einsum("zui,zvik->zuvk", a, bc))
                 else:  # uvuv
-                    y = torch.einsum(f"{z}uv,ijk,zui,zvj->zuvk", w, cg, a, b)
+                    y = torch.einsum(f"{z}uv,zuvk->zuvk", w, torch.einsum("zui,zvik->zuvk", a, bc))
             elif p.mode == "uvu":
-                y = torch.einsum("ijk,zui,zvj->zuk", cg, a, b)
+                y = torch.einsum("zui,zvik->zuk", a, bc)
             else:  # uvuv
-                y = torch.einsum("ijk,zui,zvj->zuvk", cg, a, b)
+                y = torch.einsum("zui,zvik->zuvk", a, bc)
             y = p.path_weight * y.reshape(y.shape[0], c.dim)
             acc[p.i_out] = y if acc[p.i_out] is None else acc[p.i_out] + y
 
