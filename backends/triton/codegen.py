@@ -1,0 +1,606 @@
+"""Triton source generator for tensor products, specialized on one ``TensorProductDescriptor``.
+
+Everything a tensor product computes (forward and every derivative) is a
+partial derivative of one multilinear form per row z::
+
+    T(x1, x2, g, W) = sum_paths sum_{uvw} sum_{(i,j,k) : C_ijk != 0}  pw C_ijk W[u,v(,w)] x1[u,i] x2[v,j] g[ch_out,k]
+
+with g in the output slot.  Differentiating T by one *slot* gives the kernel
+that writes that slot from the other three:
+
+    target "g"  -> the forward output      (from x1, x2, W)
+    target "x1" -> grad w.r.t. x1           (from x2, g, W)
+    target "x2" -> grad w.r.t. x2           (from x1, g, W)
+    target "w"  -> grad w.r.t. the weights  (from x1, x2, g; summed over rows when shared)
+
+Because T is linear in x1, x2 and g (and in W over the weighted paths; an
+unweighted path is W-independent), the derivative of a kernel is again one of
+these kernels (with the target slot filled by the incoming gradient);
+``backends.triton`` uses that to make forward, backward and double backward
+out of the same generated family.
+
+What is generated, per (descriptor, dtype, weight mode, channel block):
+one Python module with the operations ``tp_target_{g,x1,x2,w}``, plus
+``tp_target_{g,x1,x2}_weighted`` restricted to the weighted paths (when some
+paths are unweighted T is affine, not linear, in W, and the derivatives of
+``tp_target_w`` must not see the unweighted paths; otherwise these are aliases).
+Each operation is one ``@triton.jit`` kernel, or several when its unrolled code
+would exceed ``MAX_TERMS_PER_KERNEL`` products (see ``_split``); ``KERNELS``
+in the module lists them with their programs per row block.  The grid is
+(row blocks of ``BLOCK_B`` rows) x (target blocks of the kernel), target blocks
+fastest.  For each block of the target slot (an irreps block of the output /
+x1 / x2, or one path's weights), the program
+
+* takes ``BLOCK_B`` rows (``rows``: [BLOCK_B, 1]) and tiles the block's
+  channels ``c`` in chunks of ``BLOCK_C`` ([1, BLOCK_C]; a runtime loop when
+  the multiplicity is larger), holding one accumulator [BLOCK_B, BLOCK_C] per
+  component m of the target irrep;
+* for every path writing into that block: decodes the path's free channel
+  indices from ``c`` (u, v, w, or (u, v) for uvuv outputs / weights), loops
+  (runtime ``for``) over the reduced channel indices, loads the source
+  components it needs (loads are hoisted to the outermost loop they depend on),
+  and adds ``W * sum_{nonzero C} coef * a * b``: the Clebsch-Gordan tensor is
+  unrolled, only its nonzero entries become code, as literals with the path
+  weight folded in, factored so that sums over operands that do not depend on
+  the channel tile are done on [BLOCK_B, 1] vectors;
+* when the target block has multiplicity 1 (nothing to tile over, e.g. the
+  gradient of single-channel spherical harmonics in a uvu convolution), tiles
+  the path's longest reduced index instead and sums across lanes (``tl.sum``)
+  at the end of the path;
+* stores each accumulator once (rows and channels masked).  Target blocks no
+  path writes get zeros, so outputs can be allocated with ``torch.empty``.
+
+Layout: e3nn's ``mul_ir`` ([rows, dim], block (u, m) at ``offset + u*(2l+1) + m``),
+contiguous rows; weights flat per row ([rows, weight_numel]) or shared
+([weight_numel]), each path's slice row-major in ``path.weight_shape``.  With
+shared weights the "w" kernel writes one partial sum per program
+([programs, weight_numel]); the caller sums them (deterministic, no atomics).
+
+Sources are cached: in memory per process, and on disk as
+``<cache>/tp_<sha256 prefix>.py`` where the hash covers the descriptor (irreps, paths,
+path weights), dtype, weight mode, block size, this generator's version and the
+Triton version; a second process imports the file and generates nothing.
+The cache directory is ``$EQDSL_CACHE/triton`` when ``EQDSL_CACHE`` is set,
+else ``$XDG_CACHE_HOME/eqdsl/triton`` (default ``~/.cache/eqdsl/triton``).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from eqdsl.reps.so3 import wigner_3j
+from eqdsl.reps.tp import TensorProductDescriptor
+
+CODEGEN_VERSION = 4
+DTYPES = ("float32", "float64")
+WEIGHT_MODES = ("none", "row", "shared")
+TARGETS = ("g", "x1", "x2", "w")
+SLOTS = ("x1", "x2", "g", "w")  # canonical order of kernel arguments
+CG_EPS = 1e-12  # |C| below this is a structural zero (the real-basis 3j come out exact to ~1e-16)
+
+# stats for tests and curiosity: how many sources this process generated / loaded from disk
+STATS = {"generated": 0, "loaded_from_disk": 0}
+
+
+def kernel_slots(target: str, weighted: bool) -> tuple[str, ...]:
+    """The source slots a target's kernel reads, in argument order."""
+    return tuple(s for s in SLOTS if s != target and (weighted or s != "w"))
+
+
+@dataclass(frozen=True)
+class KernelKey:
+    desc: TensorProductDescriptor
+    dtype: str  # "float32" | "float64"
+    weights: str  # "none" | "row" | "shared"
+    block_c: int = 16  # largest channel tile (a power of two)
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.weights not in WEIGHT_MODES:
+            raise ValueError(f"weights must be one of {WEIGHT_MODES}, got {self.weights!r}")
+        if self.block_c < 1 or self.block_c & (self.block_c - 1):
+            raise ValueError(f"block_c must be a power of two, got {self.block_c}")
+        if (self.weights == "none") != (self.desc.weight_numel == 0):
+            raise ValueError("weights='none' exactly when the descriptor has no weights")
+
+    def canonical(self) -> str:
+        """Everything the generated source depends on, as text (hashed for the disk cache)."""
+        d = self.desc
+        lines = [f"eqdsl-triton-tp v{CODEGEN_VERSION}", f"triton {_triton_version()}",
+                 f"dtype {self.dtype}", f"weights {self.weights}", f"block_c {self.block_c}",
+                 f"max_terms {MAX_TERMS_PER_KERNEL}",
+                 "in1 " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_in1),
+                 "in2 " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_in2),
+                 "out " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_out)]
+        for p in d.paths:
+            lines.append(f"path {p.i_in1} {p.i_in2} {p.i_out} {p.mode} {int(p.has_weight)} "
+                         f"{p.path_weight!r} {p.weight_shape}")
+        return "\n".join(lines) + "\n"
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+
+def _triton_version() -> str:
+    try:
+        import triton
+        return triton.__version__
+    except ImportError:  # generating source does not need triton; loading it does
+        return "none"
+
+
+# -----------------------------------------------------------------------------
+# the per-path index algebra
+# -----------------------------------------------------------------------------
+
+def _fmt(x: float) -> str:
+    """A float literal that round-trips exactly (so float64 kernels lose nothing)."""
+    r = repr(float(x))
+    return r if "e" in r or "." in r or "inf" in r or "nan" in r else r + ".0"
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+class _PathInfo:
+    """Static facts about one path: extents, channel expressions of each slot, nonzero CG entries."""
+
+    def __init__(self, n: int, desc: TensorProductDescriptor, p, woff: Optional[int]):
+        a, b, c = desc.irreps_in1[p.i_in1], desc.irreps_in2[p.i_in2], desc.irreps_out[p.i_out]
+        self.n, self.p, self.mode = n, p, p.mode
+        self.m1, self.m2, self.mo = a.mul, b.mul, c.mul
+        self.l = (a.ir.l, b.ir.l, c.ir.l)
+        self.dims = {"x1": a.ir.dim, "x2": b.ir.dim, "g": c.ir.dim}
+        self.offs = {"x1": desc.irreps_in1.slices()[p.i_in1].start,
+                     "x2": desc.irreps_in2.slices()[p.i_in2].start,
+                     "g": desc.irreps_out.slices()[p.i_out].start}
+        self.blocks = {"x1": p.i_in1, "x2": p.i_in2, "g": p.i_out}
+        self.weighted = p.has_weight
+        self.woff = woff
+        self.wnumel = p.weight_numel
+        # extents of the path's channel indices
+        self.ext = {"u": self.m1, "v": self.m2}
+        if self.mode == "uvw":
+            self.ext["w"] = self.mo
+        # which channel indices each slot's channel depends on (row-major flattening order)
+        self.chan = {"x1": ("u",), "x2": ("v",),
+                     "g": {"uvu": ("u",), "uvw": ("w",), "uvuv": ("u", "v")}[self.mode],
+                     "w": ("u", "v", "w") if self.mode == "uvw" else ("u", "v")}
+        cg = wigner_3j(*self.l)
+        self.nnz = [(i, j, k, float(p.path_weight * cg[i, j, k]))
+                    for i in range(cg.shape[0]) for j in range(cg.shape[1]) for k in range(cg.shape[2])
+                    if abs(cg[i, j, k]) > CG_EPS]
+
+    @property
+    def empty(self) -> bool:
+        return self.m1 * self.m2 * self.mo == 0
+
+    def flat(self, slot: str, idx: dict[str, str]) -> str:
+        """Channel expression of `slot` (row-major over its indices) given expressions for the indices."""
+        terms, stride = [], 1
+        for nm in reversed(self.chan[slot]):
+            if idx[nm] != "0":
+                terms.append(idx[nm] if stride == 1 else f"{idx[nm]} * {stride}")
+            stride *= self.ext[nm]
+        return " + ".join(reversed(terms)) or "0"
+
+
+def _lin(const: int, expr: str, scale: int = 1) -> str:
+    """const + expr * scale, tidy (expr is a sum of products of names and integers)."""
+    if expr == "0":
+        return str(const)
+    if scale != 1:
+        expr = f"({expr}) * {scale}" if "+" in expr else f"{expr} * {scale}"
+    return expr if const == 0 else f"{const} + {expr}"
+
+
+# -----------------------------------------------------------------------------
+# source emission
+# -----------------------------------------------------------------------------
+
+_ROLE = {"x1": 0, "x2": 1, "g": 2}  # position of a slot's component in a CG entry (i, j, k)
+
+
+class _Emitter:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def __call__(self, depth: int, text: str = "") -> None:
+        self.lines.append("    " * depth + text if text else "")
+
+
+def _sum_expr(terms: list[tuple[tuple[int, ...], float]], names: list[str]) -> str:
+    """sum_t coef_t * prod_s names[s]_{idx_t[s]}, factored on the outer operands first.
+
+    ``terms``: (component per operand, coefficient).  The last operand is innermost:
+    callers order operands so that the ones without a channel tile ([BLOCK_B, 1])
+    come last, and their sums stay cheap.
+    """
+    if len(names) == 1:
+        out = ""
+        for idx, c in terms:
+            x = f"{names[0]}_{idx[0]}"
+            if abs(c) == 1.0:
+                out += (" - " if c < 0 else (" + " if out else "")) + x
+            else:
+                out += (" + " if out else "") + f"{_fmt(c)} * {x}"
+        return out
+    groups: dict[int, list] = {}
+    for idx, c in terms:
+        groups.setdefault(idx[0], []).append((idx[1:], c))
+    parts = []
+    for a in sorted(groups):
+        parts.append(f"{names[0]}_{a} * ({_sum_expr(groups[a], names[1:])})")
+    return " + ".join(parts)
+
+
+def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, dim: int, off: int,
+                stride: int, paths: list[_PathInfo], title: str, d0: int) -> None:
+    """One target block: channel-tile loop, every contributing path, the store."""
+    bc = min(_next_pow2(mul), key.block_c)
+    dt = f"tl.{key.dtype}"
+    shared_w_target = target == "w" and key.weights == "shared"
+    e(d0, f"# ---- {title}")
+    d = d0
+    if mul > bc:
+        e(d0, f"for c0_{bname} in range(0, {mul}, {bc}):")
+        d = d0 + 1
+        e(d, f"c_{bname} = c0_{bname} + tl.arange(0, {bc})[None, :]")
+    else:
+        e(d, f"c_{bname} = tl.arange(0, {bc})[None, :]")
+    c = f"c_{bname}"
+    e(d, f"cm_{bname} = {c} < {mul}")
+    ncomp = 1 if target == "w" else dim
+    for t in range(ncomp):
+        e(d, f"acc_{bname}_{t} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
+    for pi in paths:
+        _emit_path(e, key, target, pi, bname, c, d)
+    if target == "w":
+        if shared_w_target:
+            e(d, f"tl.store(T + rb * {stride} + ({_lin(off, c)}), tl.sum(acc_{bname}_0, axis=0, keep_dims=True), "
+                 f"mask=cm_{bname})")
+        else:
+            e(d, f"tl.store(T + rows * {stride} + ({_lin(off, c)}), acc_{bname}_0, mask=rmask & cm_{bname})")
+    else:
+        for t in range(ncomp):
+            e(d, f"tl.store(T + rows * {stride} + ({_lin(off + t, c, dim)}), acc_{bname}_{t}, "
+                 f"mask=rmask & cm_{bname})")
+
+
+def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: str, c: str, d0: int) -> None:
+    """One path's contribution to the accumulators of a target block (see the module docstring)."""
+    pre = f"p{pi.n}"
+    p = pi.p
+    e(d0, f"# path {pi.n}: {p.mode} l=({pi.l[0]},{pi.l[1]})->{pi.l[2]} muls=({pi.m1},{pi.m2},{pi.mo})"
+          f" weighted={p.has_weight} pw={p.path_weight:.6g}")
+    # decode the free channel indices from the tile, row-major over the target's channel
+    free = pi.chan[target]
+    exts = [pi.ext[nm] for nm in free]
+    idx: dict[str, str] = {}
+    vmask: dict[str, str] = {}  # indices that are [1, BLOCK] vectors -> the mask of their lanes
+    for k, nm in enumerate(free):
+        if exts[k] == 1:
+            idx[nm] = "0"
+            continue
+        inner = 1
+        for x in exts[k + 1:]:
+            inner *= x
+        expr = c if inner == 1 else f"({c} // {inner})"
+        if k > 0:
+            expr = f"{expr} % {exts[k]}"
+        var = f"{pre}_i{nm}"
+        e(d0, f"{var} = {expr}")
+        idx[nm], vmask[nm] = var, f"cm_{bname}"
+    # reduced indices: runtime loops (extent 1: the constant 0)
+    loops = []
+    for nm in pi.ext:
+        if nm in free:
+            continue
+        if pi.ext[nm] == 1:
+            idx[nm] = "0"
+        else:
+            idx[nm] = f"{pre}_i{nm}"
+            loops.append(nm)
+    # When nothing is tiled over the target's channels (a multiplicity-1 target block, e.g. the
+    # gradient of the spherical harmonics in a uvu convolution), tile the longest reduction instead:
+    # [BLOCK_B, BR] partial sums, reduced across lanes once at the end.
+    rtile = None
+    if not vmask and loops:
+        rtile = max(loops, key=lambda nm: pi.ext[nm])
+        loops.remove(rtile)
+        loops.insert(0, rtile)
+
+    sources = [s for s in ("x1", "x2", "g") if s != target]
+    if pi.weighted and target != "w":
+        sources.append("w")
+
+    def depth_of(slot: str) -> int:
+        return max((loops.index(nm) + 1 for nm in pi.chan[slot] if nm in loops), default=0)
+
+    def mask_of(slot: str, rows: bool = True) -> str:
+        ms = (["rmask"] if rows else []) + sorted({vmask[nm] for nm in pi.chan[slot] if nm in vmask})
+        return " & ".join(ms)
+
+    def is_vec(slot: str) -> bool:
+        return any(nm in vmask for nm in pi.chan[slot])
+
+    # which components of each source are used
+    used: dict[str, set[int]] = {s: set() for s in ("x1", "x2", "g")}
+    for ijk in pi.nnz:
+        for s in used:
+            used[s].add(ijk[_ROLE[s]])
+
+    def emit_loads(slot: str, depth: int) -> None:
+        ch = pi.flat(slot, idx)
+        if slot == "w":
+            addr = _lin(pi.woff, ch)
+            if key.weights == "shared":
+                if is_vec(slot):
+                    e(depth, f"{pre}_w = tl.load(W + ({addr}), mask={mask_of(slot, False)}, other=0.0)")
+                else:
+                    e(depth, f"{pre}_w = tl.load(W + ({addr}))")
+            else:
+                e(depth, f"{pre}_w = tl.load(W + rows * {key.desc.weight_numel} + ({addr}), "
+                         f"mask={mask_of(slot)}, other=0.0)")
+            return
+        base = {"x1": "X1", "x2": "X2", "g": "G"}[slot]
+        stride = {"x1": key.desc.irreps_in1.dim, "x2": key.desc.irreps_in2.dim,
+                  "g": key.desc.irreps_out.dim}[slot]
+        dim, off = pi.dims[slot], pi.offs[slot]
+        for comp in sorted(used[slot]):
+            e(depth, f"{pre}_{slot}_{comp} = tl.load({base} + rows * {stride} + ({_lin(off + comp, ch, dim)}), "
+                     f"mask={mask_of(slot)}, other=0.0)")
+
+    dt = f"tl.{key.dtype}"
+    comps = [0] if target == "w" else sorted({ijk[_ROLE[target]] for ijk in pi.nnz})
+    acc = {t: f"acc_{bname}_{t}" for t in comps}
+    depth = d0
+    for level in range(len(loops) + 1):
+        for s in sources:
+            if depth_of(s) == level:
+                emit_loads(s, depth)
+        if level == len(loops):
+            break
+        nm = loops[level]
+        if nm == rtile:
+            br = min(_next_pow2(pi.ext[nm]), key.block_c)
+            for t in comps:
+                e(depth, f"{pre}_acc_{t} = tl.zeros([BLOCK_B, {br}], dtype={dt})")
+                acc[t] = f"{pre}_acc_{t}"
+            if pi.ext[nm] > br:
+                e(depth, f"for {pre}_r0 in range(0, {pi.ext[nm]}, {br}):")
+                depth += 1
+                e(depth, f"{idx[nm]} = {pre}_r0 + tl.arange(0, {br})[None, :]")
+            else:
+                e(depth, f"{idx[nm]} = tl.arange(0, {br})[None, :]")
+            e(depth, f"{pre}_rm = {idx[nm]} < {pi.ext[nm]}")
+            vmask[nm] = f"{pre}_rm"
+        else:
+            e(depth, f"for {idx[nm]} in range({pi.ext[nm]}):")
+            depth += 1
+
+    # the unrolled Clebsch-Gordan contraction
+    cg_sources = [s for s in ("x1", "x2", "g") if s != target]
+    order = sorted(cg_sources, key=lambda s: (not is_vec(s), _ROLE[s]))  # tiled operands outermost
+    names = [f"{pre}_{s}" for s in order]
+    wmul = f"{pre}_w * " if pi.weighted and target != "w" else ""
+    by_comp: dict[int, list] = {}
+    for ijk in pi.nnz:
+        t = 0 if target == "w" else ijk[_ROLE[target]]
+        by_comp.setdefault(t, []).append((tuple(ijk[_ROLE[s]] for s in order), ijk[3]))
+    for t in comps:
+        e(depth, f"{acc[t]} += {wmul}({_sum_expr(by_comp[t], names)})")
+    if rtile is not None:
+        for t in comps:
+            e(d0, f"acc_{bname}_{t} += tl.sum({pre}_acc_{t}, axis=1, keep_dims=True)")
+
+
+MAX_TERMS_PER_KERNEL = 1200  # unrolled CG products per kernel before its target blocks are split across kernels
+
+
+def _split(blocks: list) -> list[list]:
+    """Greedy groups of consecutive target blocks with at most MAX_TERMS_PER_KERNEL CG products each.
+
+    Triton's GPU pass pipeline is superlinear in the size of one function: the uvu-L6 forward
+    (6460 products in one kernel) did not compile in 15 minutes, while its blocks compiled
+    alone take seconds each.  A block is never split (its accumulators live in one program).
+    """
+    groups, cur, cost = [], [], 0
+    for blk in blocks:
+        c = sum(len(pi.nnz) + 4 for pi in blk[5])
+        if cur and cost + c > MAX_TERMS_PER_KERNEL:
+            groups.append(cur)
+            cur, cost = [], 0
+        cur.append(blk)
+        cost += c
+    if cur or not groups:
+        groups.append(cur)
+    return groups
+
+
+def generate(key: KernelKey) -> str:
+    """The Triton source (a Python module) for one kernel key."""
+    desc = key.desc
+    woffs = [s.start if s is not None else None for s in desc.weight_slices()]
+    infos = [_PathInfo(n, desc, p, woffs[n]) for n, p in enumerate(desc.paths)]
+    infos = [pi for pi in infos if not pi.empty]
+    weighted = key.weights != "none"
+    out = _Emitter()
+    out(0, '"""Generated by eqdsl.backends.triton.codegen -- do not edit.')
+    out(0)
+    for line in key.canonical().splitlines():
+        out(0, line)
+    out(0, '"""')
+    out(0, "import triton")
+    out(0, "import triton.language as tl")
+    irreps = {"x1": desc.irreps_in1, "x2": desc.irreps_in2, "g": desc.irreps_out}
+    # Kernels for the weighted paths only: when some paths carry no weights, T is affine (not linear)
+    # in W, and the derivatives of the weight gradient by x1 / x2 / g see only the weighted paths.
+    partial = weighted and any(not pi.weighted for pi in infos)
+    variants = [(t, "") for t in TARGETS if t != "w" or weighted]
+    if partial:
+        variants += [(t, "_weighted") for t in ("g", "x1", "x2")]
+    kernels: dict[str, list[tuple[str, int]]] = {}
+    for target, suffix in variants:
+        args = [s.upper() if s != "g" else "G" for s in kernel_slots(target, weighted)]
+        chosen = [pi for pi in infos if pi.weighted or not suffix]
+        if target == "w":
+            blocks = [(f"w{pi.n}", pi.wnumel, 1, pi.woff, desc.weight_numel, [pi],
+                       f"weights of path {pi.n} ({pi.mode}, shape {pi.p.weight_shape})")
+                      for pi in chosen if pi.weighted and pi.wnumel > 0]
+        else:
+            slices = irreps[target].slices()
+            blocks = []
+            for bi, blk in enumerate(irreps[target]):
+                if blk.dim == 0:
+                    continue
+                paths = [pi for pi in chosen if pi.blocks[target] == bi]
+                blocks.append((f"b{bi}", blk.mul, blk.ir.dim, slices[bi].start, irreps[target].dim, paths,
+                               f"{target} block {bi}: {blk} ({len(paths)} paths)"))
+        name = f"tp_target_{target}{suffix}"
+        kernels[name] = []
+        for gi, group in enumerate(_split(blocks)):
+            fname = f"{name}__{gi}"
+            nb = max(len(group), 1)
+            kernels[name].append((fname, nb))
+            out(0)
+            out(0)
+            out(0, "@triton.jit")
+            out(0, f"def {fname}({', '.join(args)}, T, N, BLOCK_B: tl.constexpr):")
+            if suffix:
+                out(1, '"""Only the weighted paths (the derivatives of tp_target_w)."""')
+            out(1, f"# grid: one program per ({nb} target blocks) x (row block of BLOCK_B rows), blocks fastest")
+            out(1, "pid = tl.program_id(0)")
+            out(1, f"rb = pid // {nb}" if nb > 1 else "rb = pid")
+            if nb > 1:
+                out(1, f"blk = pid % {nb}")
+            out(1, "rows = (rb * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
+            out(1, "rmask = rows < N")
+            for k, blk in enumerate(group):
+                if nb > 1:
+                    out(1, f"if blk == {k}:")
+                _emit_block(out, key, target, *blk, d0=2 if nb > 1 else 1)
+            out(1, "return")
+    if not partial:
+        for t in ("g", "x1", "x2"):  # every path is weighted (or none is): the same kernels
+            kernels[f"tp_target_{t}_weighted"] = kernels[f"tp_target_{t}"]
+    out(0)
+    out(0)
+    out(0, "# for the launcher: each operation is one or more kernels, (name, programs per row block)")
+    out(0, "KERNELS = {")
+    for name, ks in kernels.items():
+        out(1, f"{name!r}: {ks!r},")
+    out(0, "}")
+    return "\n".join(out.lines) + "\n"
+
+
+# -----------------------------------------------------------------------------
+# caches
+# -----------------------------------------------------------------------------
+
+_MEMO: dict = {}
+_LOCK = threading.Lock()
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("EQDSL_CACHE")
+    if root:
+        return Path(root) / "triton"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "eqdsl" / "triton"
+
+
+def source_path(key: KernelKey) -> Path:
+    """Where the source for `key` lives (written on first use)."""
+    return cache_dir() / f"tp_{key.digest()[:32]}.py"
+
+
+def _interpret() -> bool:
+    try:
+        from triton import knobs
+        return bool(knobs.runtime.interpret)
+    except (ImportError, AttributeError):
+        return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+class TritonUnavailable(RuntimeError):
+    """The Triton backend cannot run here (CPU tensors without the interpreter, or a TritonModeError)."""
+
+
+class TritonModeError(TritonUnavailable):
+    """TRITON_INTERPRET now disagrees with its value when triton was first imported."""
+
+
+def triton_import_mode() -> str:
+    """'interpret' or 'compile': how triton's own @jit library functions (tl.cdiv, the tl.sum combiners)
+    were created.  Triton decorates them once, at its first import, following TRITON_INTERPRET then."""
+    import triton.language.standard as std
+    from triton.runtime.interpreter import InterpretedFunction
+
+    return "interpret" if isinstance(std.cdiv, InterpretedFunction) else "compile"
+
+
+def check_triton_mode() -> None:
+    """Raise TritonModeError unless TRITON_INTERPRET now matches how triton was imported.
+
+    Interpreted kernels that reduce (tl.sum) fail inside a process whose triton was
+    imported without the interpreter, and compiled kernels fail in one imported with it.
+    """
+    now = "interpret" if _interpret() else "compile"
+    then = triton_import_mode()
+    if now != then:
+        raise TritonModeError(
+            f"TRITON_INTERPRET is {'1' if now == 'interpret' else 'unset/0'} now, but triton was first imported "
+            f"{'with' if then == 'interpret' else 'without'} it; Triton fixes its own library functions at import, "
+            "so set (or unset) TRITON_INTERPRET before the first `import triton` of the process (e.g. at the very "
+            "top of the program or test module), or run in a separate process.")
+
+
+def load(key: KernelKey):
+    """The module holding the kernels for `key` (generated, or read from the disk cache).
+
+    Memoized per process; the memo also keys on TRITON_INTERPRET, because
+    ``@triton.jit`` decides at decoration time whether a kernel is interpreted.
+    """
+    try:
+        import triton  # noqa: F401
+    except ImportError as e:
+        raise TritonUnavailable("the Triton backend needs the `triton` package (pip install triton)") from e
+    check_triton_mode()
+    memo_key = (key.digest(), _interpret())
+    with _LOCK:
+        mod = _MEMO.get(memo_key)
+        if mod is not None:
+            return mod
+        path = source_path(key)
+        expected_header = '"""Generated by eqdsl.backends.triton.codegen -- do not edit.\n\n' + key.canonical()
+        try:
+            ok = path.read_text().startswith(expected_header)
+        except OSError:
+            ok = False
+        if ok:
+            STATS["loaded_from_disk"] += 1
+        else:
+            src = generate(key)
+            STATS["generated"] += 1
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                f.write(src)
+            os.replace(tmp, path)  # atomic: concurrent processes write identical text
+        name = f"eqdsl_triton_gen_{path.stem}_{'interp' if memo_key[1] else 'jit'}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod  # triton looks functions' source up through their module
+        spec.loader.exec_module(mod)
+        _MEMO[memo_key] = mod
+        return mod
