@@ -39,6 +39,23 @@ def _check_path(desc: TensorProductDescriptor, p) -> None:
         raise ValueError(f"{p.mode} path {a} x {b} -> {c}: output multiplicity must be {need}")
 
 
+def flat_weights(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor]):
+    """(leading batch shape, weights) of a forward call: the shared parameter, None, or per-row [rows, numel].
+
+    Shared by every tensor-product backend so that all of them accept the same calls.
+    """
+    if tp.shared_weights:
+        if weight is not None:
+            raise ValueError("this TensorProduct has shared (internal) weights; do not pass `weight`")
+        return torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1]), tp.weight
+    if tp.weight_numel == 0:  # nothing is weighted: a passed [..., 0] weight is ignored
+        return torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1]), None
+    if weight is None:
+        raise ValueError(f"per-row weights [..., {tp.weight_numel}] are required")
+    lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1], weight.shape[:-1])
+    return lead, weight.expand(lead + (tp.weight_numel,)).reshape(-1, tp.weight_numel)
+
+
 class TensorProduct(torch.nn.Module):
     def __init__(self, desc: TensorProductDescriptor, shared_weights: bool = True):
         super().__init__()
@@ -65,19 +82,7 @@ class TensorProduct(torch.nn.Module):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         d = self.desc
-        if self.shared_weights:
-            if weight is not None:
-                raise ValueError("this TensorProduct has shared (internal) weights; do not pass `weight`")
-            lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1])
-            w_all = self.weight
-        elif self.weight_numel == 0:  # nothing is weighted: a passed [..., 0] weight is ignored
-            lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1])
-            w_all = None
-        else:
-            if weight is None:
-                raise ValueError(f"per-row weights [..., {self.weight_numel}] are required")
-            lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1], weight.shape[:-1])
-            w_all = weight.expand(lead + (self.weight_numel,)).reshape(-1, self.weight_numel)
+        lead, w_all = flat_weights(self, x1, x2, weight)
         x1 = x1.expand(lead + (d.irreps_in1.dim,)).reshape(-1, d.irreps_in1.dim)
         x2 = x2.expand(lead + (d.irreps_in2.dim,)).reshape(-1, d.irreps_in2.dim)
         a_blocks, b_blocks = split_blocks(x1, d.irreps_in1), split_blocks(x2, d.irreps_in2)

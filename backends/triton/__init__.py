@@ -27,6 +27,8 @@ from typing import Optional
 
 import torch
 
+from ..reference.tensor_product import flat_weights
+
 from eqdsl.reps.tp import TensorProductDescriptor
 
 from . import codegen
@@ -198,19 +200,7 @@ class TritonTensorProduct(torch.nn.Module):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         d = self.desc
-        if self.shared_weights:
-            if weight is not None:
-                raise ValueError("this TensorProduct has shared (internal) weights; do not pass `weight`")
-            lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1])
-            w = self.weight
-        elif self.weight_numel == 0:  # nothing is weighted: a passed [..., 0] weight is ignored
-            lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1])
-            w = None
-        else:
-            if weight is None:
-                raise ValueError(f"per-row weights [..., {self.weight_numel}] are required")
-            lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1], weight.shape[:-1])
-            w = weight.expand(lead + (self.weight_numel,)).reshape(-1, self.weight_numel)
+        lead, w = flat_weights(self, x1, x2, weight)
         for t in (x1, x2) if w is None else (x1, x2, w):
             _check_device(t)
         if x1.dtype != x2.dtype or (w is not None and w.dtype != x1.dtype):
