@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--trials", type=int, default=3, help="random group elements to try (default 3)")
     k.add_argument("--tol", type=float, default=1e-9, help="largest relative error accepted (default 1e-9)")
     k.add_argument("--seed", type=int, default=0)
-    k.add_argument("--backend", choices=["reference"], default="reference")
+    k.add_argument("--backend", choices=["reference", "triton"], default="reference",
+                   help="tensor-product backend to check (triton without CUDA runs in Triton's interpreter)")
     k.set_defaults(func=cmd_check)
 
     e = sub.add_parser("explain", help="explain a diagnostic code, or list them all")

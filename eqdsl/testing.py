@@ -8,6 +8,7 @@ and permutations of nodes, and compares f(g x) with g f(x) in float64.
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
@@ -153,13 +154,18 @@ def check_models(result, args) -> int:
     from .api import load_source
     from .codegen import generate_source
 
+    if args.backend == "triton" and not torch.cuda.is_available():
+        # must precede the first import of triton in this process
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+        print("no CUDA device: the Triton kernels run in Triton's interpreter on the CPU (slow)")
     namespace = load_source(generate_source(result))
     status = 0
     for ir in result.models:
         torch.manual_seed(args.seed)
-        model = namespace[ir.name]().double()
+        model = namespace[ir.name](backend=args.backend).double()
         errors = equivariance_errors(model, np.random.default_rng(args.seed), trials=args.trials)
-        print(f"{ir.name} ({ir.group}; {args.trials} random elements with translations and node permutations, float64):")
+        print(f"{ir.name} ({ir.group}; {args.trials} random elements with translations and node permutations, "
+              f"float64, {args.backend} backend):")
         for name, err in errors.items():
             ok = err <= args.tol
             status |= not ok

@@ -25,7 +25,8 @@ from .types import PLACEMENTS, ValueType, same_rep, tensor
 from .values import POISON, Block, EdgeIndex, Node, Poison, Rep, Static
 
 # Names the generated Python module uses for itself (see eqdsl/codegen).
-GENERATED_NAMES = {"self", "batch", "num_graphs", "num_nodes", "create_graph", "torch", "rt", "rt_grad", "G", "Irreps",
+GENERATED_NAMES = {"self", "batch", "num_graphs", "num_nodes", "create_graph", "backend", "torch", "rt", "rt_grad",
+                   "TensorProductLayer", "G", "Irreps",
                    "tpd", "Optional", "Dict", "annotations"}
 # Generated temporaries are named n0012 or h_n0012; inputs may not look like them.
 GENERATED_PATTERN = re.compile(r"^(.*_)?n\d+$")

@@ -178,7 +178,7 @@ class _ModelWriter:
         desc = (f"tpd.describe(G, {_rep(ins['a'].rep)}, {_rep(ins['b'].rep)}, {a['mode']!r}, "
                 f"out={out}, keep={keep})")
         shared = a["shared_weights"]
-        m = self.module(node, "tp", f"rt.TensorProduct({desc}, shared_weights={shared})")
+        m = self.module(node, "tp", f"TensorProductLayer({desc}, shared_weights={shared}, backend=backend)")
         if "weights" in x:
             return f"{m}({x['a']}, {x['b']}, {x['weights']})"
         return f"{m}({x['a']}, {x['b']})"
@@ -204,8 +204,10 @@ class _ModelWriter:
         compile_time = {k: v for k, v in ir.params.items() if k not in self.float_params}
         lines.append(f"    COMPILE_TIME_PARAMETERS = {compile_time!r}")
         lines.append("")
-        lines.append(f"    def __init__(self{', *, ' + params if params else ''}):")
+        ctor = ", ".join([p for p in [params] if p] + ['backend: str = "auto"'])
+        lines.append(f"    def __init__(self, *, {ctor}):")
         lines.append("        super().__init__()")
+        lines.append("        # tensor products: 'auto' (Triton on CUDA tensors, the reference on CPU), 'reference' or 'triton'")
         for p in self.float_params:
             lines.append(f"        self.param_{p} = float({p})")
         lines += [f"        {line}" for line in self.init]

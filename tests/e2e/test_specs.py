@@ -101,8 +101,8 @@ def test_eqc_check_cli_passes_and_reports(repo_root, capsys):
 def test_overrides_change_the_model():
     small = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=1)
     big = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=3)
-    assert small.source.count("rt.TensorProduct(") == 1
-    assert big.source.count("rt.TensorProduct(") == 3
+    assert small.source.count("TensorProductLayer(tpd") == 1
+    assert big.source.count("TensorProductLayer(tpd") == 3
     with pytest.raises(eqdsl.CompileError, match="names no constant"):
         eqdsl.compile_file(ROOT / "specs" / "nequip.eq", no_such_parameter=2)
 

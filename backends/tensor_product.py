@@ -1,0 +1,51 @@
+"""The tensor-product layer of generated modules, with an explicit choice of backend.
+
+backend="reference": plain PyTorch everywhere.
+backend="triton":    the generated Triton kernels (CUDA tensors, or the CPU under Triton's
+                     interpreter); anything else is an error, never a quiet switch.
+backend="auto":      Triton on CUDA tensors, the reference on CPU tensors.  On CUDA without
+                     Triton installed this raises instead of falling back.
+
+The layer owns its weights exactly like the reference TensorProduct, so a state dict moves
+between backends unchanged.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .reference.tensor_product import TensorProduct, flat_weights
+
+BACKENDS = ("auto", "reference", "triton")
+
+
+class TensorProductLayer(TensorProduct):
+    def __init__(self, desc, shared_weights: bool = True, backend: str = "auto"):
+        super().__init__(desc, shared_weights)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.backend = backend
+
+    def uses_triton(self, x: torch.Tensor) -> bool:
+        return self.backend == "triton" or (self.backend == "auto" and x.is_cuda)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if not self.uses_triton(x1):
+            return super().forward(x1, x2, weight)
+        try:
+            from . import triton as triton_backend
+        except ImportError as err:
+            raise RuntimeError(f"the Triton backend needs the `triton` package ({err}); "
+                               "install it, or build the model with backend='reference'") from None
+        d = self.desc
+        lead, w = flat_weights(self, x1, x2, weight)
+        for t in (x1, x2) if w is None else (x1, x2, w):
+            triton_backend._check_device(t)
+        x1 = x1.expand(lead + (d.irreps_in1.dim,)).reshape(-1, d.irreps_in1.dim)
+        x2 = x2.expand(lead + (d.irreps_in2.dim,)).reshape(-1, d.irreps_in2.dim)
+        out = triton_backend.tensor_product(d, x1, x2, w, self.shared_weights)
+        return out.reshape(lead + (d.irreps_out.dim,))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, backend={self.backend}"
