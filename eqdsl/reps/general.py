@@ -192,13 +192,13 @@ class Rep:
 
 
 # ---------------------------------------------------------------------------- leaves
-class Trivial(Rep):
-    """One invariant scalar (``scalar``)."""
+class _GroupLeaf(Rep):
+    """A representation fixed by its group alone (scalar, V): shared construction and identity."""
     __slots__ = ("_group",)
 
     def __init__(self, group: MatrixGroup):
         if not isinstance(group, MatrixGroup):
-            raise TypeError("Trivial needs a MatrixGroup")
+            raise TypeError(f"{type(self).__name__} needs a MatrixGroup")
         object.__setattr__(self, "_group", group)
 
     def _key(self):
@@ -207,6 +207,14 @@ class Trivial(Rep):
     @property
     def group(self):
         return self._group
+
+    def _is_atom(self):
+        return True
+
+
+class Trivial(_GroupLeaf):
+    """One invariant scalar (``scalar``)."""
+    __slots__ = ()
 
     @property
     def size(self):
@@ -226,28 +234,13 @@ class Trivial(Rep):
     def _character(self, g):
         return 1.0
 
-    def _is_atom(self):
-        return True
-
     def __str__(self):
         return "scalar"
 
 
-class Vector(Rep):
+class Vector(_GroupLeaf):
     """The defining representation V of the group."""
-    __slots__ = ("_group",)
-
-    def __init__(self, group: MatrixGroup):
-        if not isinstance(group, MatrixGroup):
-            raise TypeError("Vector needs a MatrixGroup")
-        object.__setattr__(self, "_group", group)
-
-    def _key(self):
-        return (self._group,)
-
-    @property
-    def group(self):
-        return self._group
+    __slots__ = ()
 
     @property
     def size(self):
@@ -267,9 +260,6 @@ class Vector(Rep):
 
     def _character(self, g):
         return float(np.trace(g))
-
-    def _is_atom(self):
-        return True
 
     def __str__(self):
         return "V"
