@@ -15,7 +15,7 @@ from typing import Optional
 
 import torch
 
-from .reference.tensor_product import TensorProduct, flat_weights
+from .reference.tensor_product import TensorProduct
 
 BACKENDS = ("auto", "reference", "triton")
 
@@ -38,14 +38,7 @@ class TensorProductLayer(TensorProduct):
         except ImportError as err:
             raise RuntimeError(f"the Triton backend needs the `triton` package ({err}); "
                                "install it, or build the model with backend='reference'") from None
-        d = self.desc
-        lead, w = flat_weights(self, x1, x2, weight)
-        for t in (x1, x2) if w is None else (x1, x2, w):
-            triton_backend._check_device(t)
-        x1 = x1.expand(lead + (d.irreps_in1.dim,)).reshape(-1, d.irreps_in1.dim)
-        x2 = x2.expand(lead + (d.irreps_in2.dim,)).reshape(-1, d.irreps_in2.dim)
-        out = triton_backend.tensor_product(d, x1, x2, w, self.shared_weights)
-        return out.reshape(lead + (d.irreps_out.dim,))
+        return triton_backend.run(self, x1, x2, weight)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, backend={self.backend}"

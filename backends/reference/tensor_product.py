@@ -39,21 +39,27 @@ def _check_path(desc: TensorProductDescriptor, p) -> None:
         raise ValueError(f"{p.mode} path {a} x {b} -> {c}: output multiplicity must be {need}")
 
 
-def flat_weights(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor]):
-    """(leading batch shape, weights) of a forward call: the shared parameter, None, or per-row [rows, numel].
+def flat_call(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor]):
+    """(leading batch shape, x1 [N, d1], x2 [N, d2], weights) of a forward call, broadcast and flattened.
 
-    Shared by every tensor-product backend so that all of them accept the same calls.
+    The weights are the shared parameter, None, or per-row [N, numel].  Shared by every
+    tensor-product backend so that all of them accept the same calls.
     """
+    d = tp.desc
     if tp.shared_weights:
         if weight is not None:
             raise ValueError("this TensorProduct has shared (internal) weights; do not pass `weight`")
-        return torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1]), tp.weight
-    if tp.weight_numel == 0:  # nothing is weighted: a passed [..., 0] weight is ignored
-        return torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1]), None
-    if weight is None:
-        raise ValueError(f"per-row weights [..., {tp.weight_numel}] are required")
-    lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1], weight.shape[:-1])
-    return lead, weight.expand(lead + (tp.weight_numel,)).reshape(-1, tp.weight_numel)
+        lead, w = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1]), tp.weight
+    elif tp.weight_numel == 0:  # nothing is weighted: a passed [..., 0] weight is ignored
+        lead, w = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1]), None
+    else:
+        if weight is None:
+            raise ValueError(f"per-row weights [..., {tp.weight_numel}] are required")
+        lead = torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1], weight.shape[:-1])
+        w = weight.expand(lead + (tp.weight_numel,)).reshape(-1, tp.weight_numel)
+    x1 = x1.expand(lead + (d.irreps_in1.dim,)).reshape(-1, d.irreps_in1.dim)
+    x2 = x2.expand(lead + (d.irreps_in2.dim,)).reshape(-1, d.irreps_in2.dim)
+    return lead, x1, x2, w
 
 
 class TensorProduct(torch.nn.Module):
@@ -82,9 +88,7 @@ class TensorProduct(torch.nn.Module):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         d = self.desc
-        lead, w_all = flat_weights(self, x1, x2, weight)
-        x1 = x1.expand(lead + (d.irreps_in1.dim,)).reshape(-1, d.irreps_in1.dim)
-        x2 = x2.expand(lead + (d.irreps_in2.dim,)).reshape(-1, d.irreps_in2.dim)
+        lead, x1, x2, w_all = flat_call(self, x1, x2, weight)
         a_blocks, b_blocks = split_blocks(x1, d.irreps_in1), split_blocks(x2, d.irreps_in2)
         z = "" if self.shared_weights else "z"
 

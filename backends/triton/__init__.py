@@ -27,7 +27,7 @@ from typing import Optional
 
 import torch
 
-from ..reference.tensor_product import flat_weights
+from ..reference.tensor_product import flat_call
 
 from eqdsl.reps.tp import TensorProductDescriptor
 
@@ -168,6 +168,20 @@ def tensor_product(desc: TensorProductDescriptor, x1: torch.Tensor, x2: torch.Te
     return _TPOp.apply(plan, "g", "all", *ops)
 
 
+def run(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None,
+        block_b: int = 16, block_c: int = 16, num_warps: int = 4) -> torch.Tensor:
+    """A tensor-product module's forward on the kernels: `tp` gives desc, shared_weights and the weights."""
+    d = tp.desc
+    lead, x1, x2, w = flat_call(tp, x1, x2, weight)
+    for t in (x1, x2) if w is None else (x1, x2, w):
+        _check_device(t)
+    if x1.dtype != x2.dtype or (w is not None and w.dtype != x1.dtype):
+        raise TypeError(f"x1, x2 and the weights must share a dtype (got {x1.dtype}, {x2.dtype}"
+                        f"{'' if w is None else ', ' + str(w.dtype)})")
+    out = tensor_product(d, x1, x2, w, tp.shared_weights, block_b, block_c, num_warps)
+    return out.reshape(lead + (d.irreps_out.dim,))
+
+
 class TritonTensorProduct(torch.nn.Module):
     """Drop-in for ``backends.reference.TensorProduct`` running generated Triton kernels.
 
@@ -199,17 +213,7 @@ class TritonTensorProduct(torch.nn.Module):
             self.weight = None
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
-        d = self.desc
-        lead, w = flat_weights(self, x1, x2, weight)
-        for t in (x1, x2) if w is None else (x1, x2, w):
-            _check_device(t)
-        if x1.dtype != x2.dtype or (w is not None and w.dtype != x1.dtype):
-            raise TypeError(f"x1, x2 and the weights must share a dtype (got {x1.dtype}, {x2.dtype}"
-                            f"{'' if w is None else ', ' + str(w.dtype)})")
-        x1 = x1.expand(lead + (d.irreps_in1.dim,)).reshape(-1, d.irreps_in1.dim)
-        x2 = x2.expand(lead + (d.irreps_in2.dim,)).reshape(-1, d.irreps_in2.dim)
-        out = tensor_product(d, x1, x2, w, self.shared_weights, self.block_b, self.block_c, self.num_warps)
-        return out.reshape(lead + (d.irreps_out.dim,))
+        return run(self, x1, x2, weight, self.block_b, self.block_c, self.num_warps)
 
     def extra_repr(self) -> str:
         return f"{self.desc}, shared_weights={self.shared_weights}, backend=triton"
