@@ -92,6 +92,11 @@ class Rep:
         raise NotImplementedError
 
     @property
+    def dim(self) -> int:
+        """Same as ``size`` (the name O3 irreps use), so layout code can treat both alike."""
+        return self.size
+
+    @property
     def size(self) -> int:
         raise NotImplementedError
 

@@ -1,0 +1,130 @@
+"""Equivariant maps assembled type by type from small solved bases.
+
+A representation is grouped into block types with multiplicities
+(``eqdsl.reps.facts.type_groups``: 16 + 8*V is 16 copies of `scalar` and 8 of
+`V`).  An equivariant map between copies of types (t_1, ..., t_k) -> t_out is
+any combination of the basis solved once for those types, with independent
+weights per copy: weights [m_out, m_1, ..., m_k, n_basis], as in a fully
+connected (uvw) tensor product.  The dense map is assembled from these pieces
+on each call, so wide layers never hold a dense basis of the whole map (which
+for 106 x 106 -> 106 channels would have ten thousand dense basis elements).
+
+Initialisation: every solved basis is orthonormal, so with weights ~ N(0, s^2)
+an output coordinate of type t collects on average s^2 * (sum over pieces of
+m_1...m_k * n_basis / t.size) from unit-variance inputs; s is chosen per output
+type to make that 1.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+from eqdsl.reps import facts
+
+
+class ExactBuffers(torch.nn.Module):
+    """Float buffers with a float64 numpy master, restored exactly when the module becomes float64.
+
+    A float32 basis cast to float64 keeps float32 round-off (entries like 1/sqrt(3)), which
+    float64 equivariance checks would see; the masters make ``model.double()`` exact.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._exact: dict[str, np.ndarray] = {}
+
+    def _exact_buffer(self, name: str, array: np.ndarray) -> None:
+        self._exact[name] = np.array(array, dtype=np.float64)
+        self.register_buffer(name, torch.tensor(self._exact[name], dtype=torch.get_default_dtype()),
+                             persistent=False)
+
+    def _apply(self, fn, *args, **kwargs):
+        out = super()._apply(fn, *args, **kwargs)
+        for name, arr in self._exact.items():
+            buf = getattr(self, name)
+            if buf.dtype == torch.float64:
+                setattr(self, name, torch.tensor(arr, device=buf.device))
+        return out
+
+
+class TypedMap(ExactBuffers):
+    """Learned equivariant multilinear map, dense form [out, *in_sizes, *extra] assembled by ``dense()``.
+
+    ``solve(types_in, type_out)`` returns the orthonormal basis [n, type_out.size, *type sizes, *extra]
+    (``extra`` are trailing axes such as a convolution kernel's k x k offsets, placed last).
+    """
+
+    def __init__(self, reps_in: list, rep_out, solve: Callable, extra: tuple = ()):
+        super().__init__()
+        self.in_sizes = tuple(r.size for r in reps_in)
+        self.out_size = rep_out.size
+        self.extra = tuple(extra)
+        groups_in = [facts.type_groups(r) for r in reps_in]
+        dtype = torch.get_default_dtype()
+        pieces = []
+        for t_out, idx_out in facts.type_groups(rep_out):
+            found = []
+            for combo in _product(groups_in):
+                basis = solve(tuple(t for t, _ in combo), t_out)
+                if basis.shape[0]:
+                    found.append((combo, basis))
+            fan = sum(math.prod(len(idx) for _, idx in combo) * b.shape[0] for combo, b in found) / t_out.size
+            for combo, basis in found:
+                pieces.append((idx_out, combo, basis, 1.0 / math.sqrt(fan)))
+        self.num_pieces = len(pieces)
+        self.weights = torch.nn.ParameterList()
+        # The dense map is built in a type-sorted coordinate order, where every piece is one
+        # contiguous box (a slice assignment), then permuted back per axis with one gather.
+        orders = [_Order(rep_out)] + [_Order(r) for r in reps_in]
+        self._boxes = []
+        for i, (idx_out, combo, basis, scale) in enumerate(pieces):
+            mults = [len(idx_out)] + [len(idx) for _, idx in combo]
+            self.weights.append(torch.nn.Parameter(torch.randn(*mults, basis.shape[0], dtype=dtype) * scale))
+            self._exact_buffer(f"basis_{i}", basis)
+            idxs = [idx_out] + [idx for _, idx in combo]
+            self._boxes.append(tuple(slice(int(order.start[ix[0, 0]]), int(order.start[ix[0, 0]]) + ix.size)
+                                     for order, ix in zip(orders, idxs)))
+        for j, order in enumerate(orders):  # sorted position -> original coordinate
+            self.register_buffer(f"unsort_{j}", torch.as_tensor(np.argsort(order.perm)), persistent=False)
+        self.num_basis = sum(int(np.prod(p.shape)) for p in self.weights)
+
+    def dense(self) -> torch.Tensor:
+        k = len(self.in_sizes)
+        ref = self.weights[0] if self.num_pieces else torch.zeros(())
+        out = torch.zeros((self.out_size, *self.in_sizes, *self.extra), dtype=ref.dtype, device=ref.device)
+        letters_m = "uvwxyz"[:k + 1]      # copy indices: out, in_1, ...
+        letters_c = "abcdef"[:k + 1]      # component indices
+        extra = "pqrs"[:len(self.extra)]
+        spec = f"{letters_m}n,n{letters_c}{extra}->" + "".join(m + c for m, c in zip(letters_m, letters_c)) + extra
+        for i in range(self.num_pieces):
+            w = self.weights[i]
+            basis = getattr(self, f"basis_{i}")
+            # [m_out, m_1.., n] x [n, o, i_1.., extra] -> [m_out, o, m_1, i_1, ..., extra]
+            piece = torch.einsum(spec, w, basis)
+            box = self._boxes[i]
+            out[box] = piece.reshape([b.stop - b.start for b in box] + list(self.extra))
+        for j in range(k + 1):
+            out = out.index_select(j, getattr(self, f"unsort_{j}"))
+        return out
+
+
+class _Order:
+    """Coordinates of a rep sorted by block type (types in order of first appearance, copies in order)."""
+
+    def __init__(self, rep):
+        perm = np.concatenate([idx.reshape(-1) for _, idx in facts.type_groups(rep)])
+        self.perm = perm                      # sorted position -> original coordinate
+        self.start = np.empty(len(perm), dtype=np.int64)
+        self.start[perm] = np.arange(len(perm))  # original coordinate -> sorted position
+
+
+def _product(groups):
+    if not groups:
+        yield ()
+        return
+    for first in groups[0]:
+        for rest in _product(groups[1:]):
+            yield (first,) + rest
