@@ -26,7 +26,10 @@ CODES: dict[str, tuple[str, str]] = {
               "(an unknown mode or activation, a non-positive size, an unknown placement)."),
     "E0110": ("name unusable in Python", "Model and input names become a Python class and forward() arguments: they "
               "cannot be Python keywords or names the generated module uses itself (self, batch, num_graphs, torch, rt)."),
-    "E0109": ("unknown or conflicting group", "The group is unknown, not supported yet, or differs between a spec and its imports."),
+    "E0109": ("unknown, malformed or conflicting group", "The group is unknown, its generators are malformed (not square, "
+              "of different sizes, singular, or generating too many elements), or it differs between a spec and its imports. "
+              "Built-in groups: O3, SO3, Cn, Dn, Sn, Lorentz, cyclic(n), dihedral(n), symmetric(n), SO(n), O(n), lorentz(), "
+              "SL(n), GL(n), Sp(n), SU2(); any other group: matrix_group(lie = [...], discrete = [...])."),
     # representations
     "E0201": ("Schur's lemma", "An equivariant linear map only connects copies of the same irrep: an output irrep with no "
               "copy in the input would be a silent zero block, so it is an error. Create new irreps with a tensor product."),
@@ -47,7 +50,8 @@ CODES: dict[str, tuple[str, str]] = {
               "SO(3) irreps do not (1x1, 16x2)."),
     # nonlinearities and equivariance
     "E0301": ("pointwise function on non-scalars", "A pointwise function applied to l > 0 features does not commute with "
-              "rotations. Use gate(...) or norm_activation(...)."),
+              "rotations. Use gate(...) or norm_activation(...). For matrix groups, pointwise functions are allowed on scalars and "
+              "on permutation representations (regular, or the defining representation of S_n), which the group only permutes."),
     "E0302": ("parity of a nonlinearity", "On pseudoscalars (0o) only odd functions (tanh, sin, identity) keep parity; even "
               "ones (abs, cos, square) give invariants; others break reflection equivariance."),
     "E0303": ("constant added to non-invariant features", "Only invariant channels may be shifted by a constant."),
@@ -55,6 +59,14 @@ CODES: dict[str, tuple[str, str]] = {
               "both; products of non-scalar features are tensor products."),
     "E0305": ("MLP on non-invariant input", "MLPs mix channels with arbitrary weights and nonlinearities, so they take "
               "invariant scalars only (0e) and give invariant scalars."),
+    "E0306": ("no invariant norm or inner product", "norm(...) and norm_activation(...) need a representation the group "
+              "acts on by orthogonal matrices (not true for the Lorentz group or SL(n)); inner(a, b) needs exactly one "
+              "invariant bilinear form per block (the Minkowski metric for Lorentz four-vectors)."),
+    "E0307": ("group pooling on a non-permutation field", "group_pool takes the max or mean over the components of "
+              "regular or permutation representations, which the group only permutes; on other fields it is not invariant."),
+    "E0308": ("no action on the pixel grid", "Images (@grid values) and conv2d need a group that maps the square pixel "
+              "grid to itself: C2, C4, D1, D2 or D4 (rotations by 90 degrees and reflections). Rotations by other "
+              "angles move pixels off the grid, so exact equivariance is impossible there."),
     # geometry
     "E0401": ("position used as a feature", "Positions are points: they move under translations, so only their differences "
               "are vectors. Use pos[dst] - pos[src]."),

@@ -30,10 +30,27 @@ class Transform:
     perm: np.ndarray          # new node i is old node perm[i]
 
 
-def _irreps(group_name, text):
-    from .groups import GROUPS
+def _group(group):
+    """GROUP of a generated module: "O3"/"SO3", or a recipe tuple of a matrix group."""
+    from .groups.recipe import group_from_recipe
+    return group_from_recipe(("irreps", group) if isinstance(group, str) else tuple(group))
+
+
+def _is_matrix(group) -> bool:
+    return not isinstance(group, str)
+
+
+def _irreps(group, text):
+    """The representation a module's metadata names: O3 irreps or a general Rep."""
+    if _is_matrix(group):
+        from .reps.general import parse_rep
+        return parse_rep(text, _group(group))
     from .reps.irreps import Irreps
-    return Irreps.parse(text, GROUPS[group_name])
+    return Irreps.parse(text, _group(group))
+
+
+# Side of the random images built for models with @grid inputs (divisible by the usual pooling sizes).
+GRID_SIZE = 16
 
 
 def random_sample(model_cls, rng: np.random.Generator, num_nodes: int = 7, num_graphs: int = 2, dtype=None) -> Sample:
@@ -53,6 +70,10 @@ def random_sample(model_cls, rng: np.random.Generator, num_nodes: int = 7, num_g
         if kind == "graph":
             inputs[name] = torch.as_tensor(edges)
             continue
+        if placement == "grid":  # [batch, C, H, W]
+            shape = (num_graphs, _irreps(model_cls.GROUP, rep).dim, GRID_SIZE, GRID_SIZE)
+            inputs[name] = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
+            continue
         rows = {"node": num_nodes, "edge": num_edges, "graph": num_graphs}[placement]
         dim = 3 if kind == "point" else _irreps(model_cls.GROUP, rep).dim
         # positions at unit scale keep random edges inside typical cutoffs (1 to 6 length units)
@@ -68,10 +89,12 @@ def _takes_batch(model_cls) -> bool:
     return "batch" in inspect.signature(model_cls.forward).parameters
 
 
-def random_transform(group_name: str, rng: np.random.Generator, num_nodes: int) -> Transform:
-    from .groups import GROUPS
+def random_transform(group_name, rng: np.random.Generator, num_nodes: int) -> Transform:
+    """A random element (``rotation``: the element in the group's defining representation), translation and permutation."""
     from .reps import so3
-    g = GROUPS[group_name]
+    g = _group(group_name)
+    if _is_matrix(group_name):
+        return Transform(g.sample(rng), np.zeros(g.dim), rng.permutation(num_nodes))
     rot = so3.random_orthogonal(rng) if g.has_reflections else so3.random_rotation(rng)
     return Transform(rot, rng.normal(size=3) * 3.0, rng.permutation(num_nodes))
 
@@ -88,6 +111,12 @@ def _act(group_name, kind, rep, placement, value, t: Transform, edge_perm, inv_p
     R = torch.as_tensor(t.rotation, dtype=value.dtype)
     if kind == "point":
         out = value @ R.T + torch.as_tensor(t.translation, dtype=value.dtype)
+    elif _is_matrix(group_name):
+        rho = torch.as_tensor(_irreps(group_name, rep).rho(t.rotation), dtype=value.dtype)
+        if placement == "grid":  # rotate the pixel grid too; images are [batch, C, H, W]
+            from .backends.reference.conv2d import transform_grid
+            return transform_grid(value.movedim(1, -1), t.rotation, rho).movedim(-1, 1)
+        out = value @ rho.T
     else:
         D = torch.as_tensor(so3.irreps_D(_irreps(group_name, rep), t.rotation), dtype=value.dtype)
         out = value @ D.T
@@ -164,8 +193,9 @@ def check_models(result, args) -> int:
         torch.manual_seed(args.seed)
         model = namespace[ir.name](backend=args.backend).double()
         errors = equivariance_errors(model, np.random.default_rng(args.seed), trials=args.trials)
-        print(f"{ir.name} ({ir.group}; {args.trials} random elements with translations and node permutations, "
-              f"float64, {args.backend} backend):")
+        what = ("random elements and node permutations" if ir.group_recipe[0] != "irreps"
+                else "random elements with translations and node permutations")
+        print(f"{ir.name} ({ir.group}; {args.trials} {what}, float64, {args.backend} backend):")
         for name, err in errors.items():
             ok = err <= args.tol
             status |= not ok

@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 
 from ..diagnostics import DiagnosticSink, Span
 from ..groups import GROUPS
+from ..groups.matrix import MatrixGroup
+from ..groups.recipe import recipe_of
 from ..ir.graph import ModelIR
 from ..reps.irreps import Irreps, IrrepsSyntaxError
 from ..syntax import ast
-from . import ops
+from . import groups_decl, ops
+from .general_ops import GENERAL_OPS
 from .activations import PARITY
 from .types import PLACEMENTS, ValueType, same_rep, tensor
 from .values import POISON, Block, EdgeIndex, Node, Poison, Rep, Static
@@ -80,6 +83,15 @@ class Checker:
         self.globals = Scope()
         self.overrides = dict(overrides or {})
 
+    @property
+    def is_matrix(self) -> bool:
+        """A group given by generators (reps are eqdsl.reps.general.Rep) rather than O3/SO3 irreps."""
+        return isinstance(self.group, MatrixGroup)
+
+    @property
+    def ops(self) -> dict:
+        return GENERAL_OPS if self.is_matrix else ops.OPS
+
     # -- errors ---------------------------------------------------------------------------
     def fail(self, code, message, span, label="", notes=(), hints=()):
         self.sink.error(code, message, span, label, notes, hints)
@@ -120,16 +132,11 @@ class Checker:
         return [ir for ir in (self.check_model(m) for m in models) if ir is not None]
 
     def _group(self, decl: ast.GroupDecl) -> None:
-        if decl.value is not None:
-            self.sink.error("E0109", f"groups given by construction (`group {decl.name} = ...`) are not supported yet",
-                            decl.span, "not supported", hints=[f"declare one of: {', '.join(GROUPS)}"])
+        try:
+            group = groups_decl.declared_group(decl, self)
+        except _Failed:
             return
-        group = GROUPS.get(decl.name)
-        if group is None:
-            self.sink.error("E0109", f"unknown group `{decl.name}`", decl.span, "not a known group",
-                            hints=ops.suggest(decl.name, GROUPS) + [f"known groups: {', '.join(GROUPS)}"])
-            return
-        if self.group is not None and group is not self.group:
+        if self.group is not None and group != self.group:
             self.sink.error("E0109", f"conflicting groups `{self.group.name}` and `{decl.name}`", decl.span,
                             "a spec and its imports share one group", notes=[f"the main spec declares it at {self.group_span}"])
             return
@@ -218,6 +225,8 @@ class Checker:
         return v
 
     def eval_rep(self, expr, scope: Scope) -> Irreps:
+        if self.is_matrix:
+            return groups_decl.eval_general_rep(self, expr, scope)
         g = self.group
         if isinstance(expr, ast.IrrepsLit):
             try:
@@ -281,7 +290,7 @@ class Checker:
         self._python_name(decl.name, decl.name_span, "model name")
         params = {}
         scope = Scope(parent=self.globals)
-        ir = ModelIR(decl.name, self.group.name, params, span=decl.span)
+        ir = ModelIR(decl.name, self.group.name, params, span=decl.span, group_recipe=recipe_of(self.group))
         ctx = _ModelContext(ir)
         self._ctx = ctx
         for p in decl.params:
@@ -364,12 +373,20 @@ class Checker:
         placement = texpr.placement
         if placement is not None and placement not in PLACEMENTS:
             self.fail("E0108", f"unknown placement `@{placement}`", texpr.placement_span, "not a placement",
-                      hints=ops.suggest(placement, PLACEMENTS) + ["placements: @node, @edge, @graph"])
+                      hints=ops.suggest(placement, PLACEMENTS) + ["placements: @node, @edge, @graph, @grid"])
+        if placement == "grid" and not self.is_matrix:
+            self.fail("E0308", f"images (@grid) need a group acting on the plane, not {self.group.name}",
+                      texpr.placement_span, "no grid action",
+                      hints=["declare e.g. `group D4` (rotations by 90 degrees and reflections of the image)"])
         e = texpr.expr
         if isinstance(e, ast.Name) and e.name == "graph":
             if placement is not None:
                 self.fail("E0108", "a graph has no placement", texpr.placement_span, "remove this")
             return ValueType("graph", None, None)
+        if isinstance(e, ast.Name) and e.name == "position" and self.is_matrix:
+            self.fail("E0401", f"positions (points under translations) are supported for O3 and SO3, not {self.group.name}",
+                      e.span, "no translations here",
+                      hints=["pass relative vectors instead: input r : V"])
         if isinstance(e, ast.Name) and e.name == "position":
             if placement not in (None, "node"):
                 self.fail("E0108", "positions are per node", texpr.placement_span, "use @node")
@@ -427,6 +444,8 @@ class Checker:
             return Static(self._finite(expr.value, expr.span))
         if isinstance(expr, ast.Name):
             val = scope.lookup(expr.name)
+            if val is None and self.is_matrix and expr.name in groups_decl.REP_NAMES:
+                return Rep(self.eval_rep(expr, scope))
             if val is None:
                 self._unknown_name(expr, scope)
             if isinstance(val, Poison):
@@ -434,6 +453,8 @@ class Checker:
             if isinstance(val, Node):  # an open MLP may have been resolved since it was bound
                 return Node(val.id, ctx.ir.node(val.id)["type"])
             return val
+        if isinstance(expr, ast.Attr) and self.is_matrix:
+            return Rep(self.eval_rep(expr, scope))
         if isinstance(expr, ast.IrrepsLit):
             return Rep(self.eval_rep(expr, scope))
         if isinstance(expr, ast.Str):
@@ -471,7 +492,29 @@ class Checker:
             self.fail("E0207", f"block `{v.decl.name}` is used without calling it", expr.span, "call it: name(...)")
         raise _Failed()
 
+    def _looks_like_rep(self, expr, scope) -> bool:
+        """Whether an expression is a representation by its form (checked before evaluating anything)."""
+        if isinstance(expr, ast.IrrepsLit):
+            return True
+        if isinstance(expr, ast.Name):
+            val = scope.lookup(expr.name)
+            return isinstance(val, Rep) or (val is None and self.is_matrix and expr.name in groups_decl.REP_NAMES)
+        if isinstance(expr, ast.Attr):
+            return self.is_matrix and expr.name == "dual"
+        if isinstance(expr, ast.BinOp):
+            return self._looks_like_rep(expr.left, scope) or self._looks_like_rep(expr.right, scope)
+        return False
+
     def _binop(self, expr: ast.BinOp, scope, ctx):
+        power_of_rep = (expr.op == "**" and self.is_matrix and isinstance(expr.left, ast.Arrow)
+                        and self._looks_like_rep(expr.left.rep, scope))  # `-> V**3` reads as (... -> V) ** 3
+        if power_of_rep or (isinstance(expr.left, ast.Arrow) and expr.op in "+*" and self._looks_like_rep(expr.right, scope)
+                            and not isinstance(expr.right, ast.Num)):
+            left_rep = expr.left.rep
+            what = {"+": "sum", "*": "product", "**": "power"}[expr.op]
+            self.fail("E0207", f"a representation {what} after `->` needs parentheses",
+                      left_rep.span.to(expr.right.span), "`->` takes one operand",
+                      hints=[f"write `-> ({_text(left_rep)} {expr.op} {_text(expr.right)})`"])
         a = self.eval_value(expr.left, scope, ctx)
         b = self.eval_value(expr.right, scope, ctx)
         if isinstance(a, Static) and isinstance(b, Static):
@@ -559,12 +602,12 @@ class Checker:
         target = scope.lookup(call.func)
         if isinstance(target, Block):
             return self._inline(target.decl, call, scope, ctx, out)
-        op = ops.OPS.get(call.func)
+        op = self.ops.get(call.func)
         if op is None or call.func in INTERNAL_OPS:
             if call.func == "sh":
                 self.fail("E0207", "`sh(L)` names a representation; for the harmonics of a vector use spherical_harmonics(r, lmax = L)",
                           call.span, "a representation, not a value")
-            known = [n for n in ops.OPS if n not in INTERNAL_OPS] + [n for n, v in scope_items(scope) if isinstance(v, Block)]
+            known = [n for n in self.ops if n not in INTERNAL_OPS] + [n for n, v in scope_items(scope) if isinstance(v, Block)]
             self.fail("E0103", f"unknown layer or function `{call.func}`", call.func_span, "not defined",
                       hints=ops.suggest(call.func, known))
         values, attrs = self._bind(op, call, scope, ctx)
@@ -691,7 +734,7 @@ class Checker:
 
     def _narrow_to_term(self, rep_expr, message: str, default: Span) -> Span:
         """Point at the irreps literal a message names (`8x3e`) inside a longer `-> (...)` sum."""
-        stack = [rep_expr]
+        stack = [rep_expr] if not self.is_matrix else []
         while stack:
             e = stack.pop()
             if isinstance(e, ast.BinOp):
@@ -706,7 +749,7 @@ class Checker:
         return default
 
     def _apply(self, opname, values, attrs, span, ctx, arg_spans=None, out_expr=None) -> Node:
-        op = ops.OPS[opname]
+        op = self.ops[opname]
         ins = {}
         for name, (node, _) in values.items():
             ins[name] = node.type
@@ -788,6 +831,10 @@ def _text(expr) -> str:
         return expr.text
     if isinstance(expr, ast.Name):
         return expr.name
+    if isinstance(expr, ast.Num):
+        return str(expr.value)
+    if isinstance(expr, ast.Attr):
+        return f"{_text(expr.value)}.{expr.name}"
     if isinstance(expr, ast.BinOp):
         return f"{_text(expr.left)} {expr.op} {_text(expr.right)}"
     return "..."

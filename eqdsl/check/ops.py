@@ -54,9 +54,9 @@ class Op:
 OPS: dict[str, Op] = {}
 
 
-def op(name: str, *params: Param, out: str = "check", doc: str = ""):
+def op(name: str, *params: Param, out: str = "check", doc: str = "", registry: dict | None = None):
     def register(fn):
-        OPS[name] = Op(name, params, fn, out, doc)
+        (OPS if registry is None else registry)[name] = Op(name, params, fn, out, doc)
         return fn
     return register
 

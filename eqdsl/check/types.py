@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 
 from ..reps.irreps import Irreps
 
-PLACEMENTS = ("node", "edge", "graph")
+PLACEMENTS = ("node", "edge", "graph", "grid")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ def tensor(rep: Irreps, placement: str | None) -> ValueType:
     return ValueType("tensor", rep, placement)
 
 
-def same_rep(a: Irreps, b: Irreps) -> bool:
-    """Equal as data layouts: neighbouring equal blocks may be split differently."""
-    return a.simplify() == b.simplify()
+def same_rep(a, b) -> bool:
+    """Equal as data layouts: neighbouring equal blocks may be split differently (irreps);
+    representations of matrix groups are compared in their canonical form."""
+    if isinstance(a, Irreps) and isinstance(b, Irreps):
+        return a.simplify() == b.simplify()
+    return a == b

@@ -9,6 +9,7 @@ stripped of anything that could end a comment.
 from __future__ import annotations
 
 from ..ir.graph import ModelIR
+from .general import lower_general
 from ..reps.irreps import Irreps
 
 GLOBAL_POOLS = {"sum_nodes", "mean_nodes", "max_nodes", "sum_edges", "mean_edges", "max_edges"}
@@ -19,8 +20,11 @@ def safe_comment(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text).strip()
 
 
-def _rep(irreps: Irreps) -> str:
-    return f"Irreps.parse({str(irreps)!r}, G)"
+def _rep(rep) -> str:
+    """Source that rebuilds a representation from its canonical string (both kinds round-trip exactly)."""
+    if isinstance(rep, Irreps):
+        return f"Irreps.parse({str(rep)!r}, G)"
+    return f"parse_rep({str(rep)!r}, G)"
 
 
 def _float(x: float) -> str:
@@ -106,6 +110,10 @@ class _ModelWriter:
         op, a, t = d["op"], d["attrs"], d["type"]
         x = self.args(node)
         ins = {port: self.ir.node(src)["type"] for port, src in self.ir.inputs_of(node)}
+        if self.ir.group_recipe[0] != "irreps":  # layers of matrix groups first: same names, other runtime
+            general = lower_general(self, node, op, a, x, ins)
+            if general is not None:
+                return general
         if op == "gather":
             self.needs["graph"] = True
             return f"rt.gather({x['x']}, {a['index']})"
@@ -218,6 +226,9 @@ class _ModelWriter:
             body.append(f"src, dst = {graph_input}[0], {graph_input}[1]")
         if node_inputs:
             body.append(f"num_nodes = {node_inputs[0]}.shape[0]")
+        for name, t in inputs:
+            if t.placement == "grid":
+                body.append(f"{name} = {name}.movedim(1, -1)  # images arrive [batch, C, H, W]; layers act on the last axis")
         if self.needs["batch"] or "batch" in sig:
             body.append("if batch is None:")
             body.append("    batch = torch.zeros(num_nodes, dtype=torch.long, device=" + self._device_expr(inputs) + ")")
@@ -237,7 +248,8 @@ class _ModelWriter:
             body += ["    " + line for line in inner]
         else:
             body += self.body
-        outs = ", ".join(f"{name!r}: {self.name_of(node)}" for name, node in ir.outputs)
+        outs = ", ".join(f"{name!r}: {self.name_of(node)}" + (".movedim(-1, 1)" if self.ir.node(node)["type"].placement == "grid" else "")
+                         for name, node in ir.outputs)
         body.append(f"return {{{outs}}}")
         lines += [f"        {line}" for line in body]
         return "\n".join(lines) + "\n"
@@ -247,7 +259,8 @@ class _ModelWriter:
         def row(name, t):
             return (name, t.kind, str(t.rep) if t.rep is not None else None, t.placement)
         outs = [row(name, self.ir.node(node)["type"]) for name, node in self.ir.outputs]
-        return [f"GROUP = {self.ir.group!r}",
+        group = self.ir.group if self.ir.group_recipe[0] == "irreps" else self.ir.group_recipe
+        return [f"GROUP = {group!r}",
                 f"INPUTS = {tuple(row(n, t) for n, t in inputs)!r}",
                 f"OUTPUTS = {tuple(outs)!r}"]
 
@@ -274,11 +287,13 @@ _POINTWISE = {"identity", "silu", "relu", "gelu", "sigmoid", "softplus", "exp", 
 
 
 def _shape(t) -> str:
-    rows = {"node": "num_nodes", "edge": "num_edges", "graph": "num_graphs", None: "..."}[t.placement]
+    rows = {"node": "num_nodes", "edge": "num_edges", "graph": "num_graphs", "grid": "batch", None: "..."}[t.placement]
     if t.kind == "graph":
         return "[2, num_edges] long tensor of (src, dst) node indices"
     if t.kind == "point":
         return f"[{rows}, 3] positions"
+    if t.placement == "grid":
+        return f"[batch, {t.rep.dim}, H, W] image of features {t.rep}"
     return f"[{rows}, {t.rep.dim}] features {t.rep} @{t.placement}"
 
 

@@ -29,6 +29,7 @@ class ModelIR:
     inputs: list[tuple[str, str]] = field(default_factory=list)   # (name, node id)
     outputs: list[tuple[str, str]] = field(default_factory=list)  # (name, node id)
     span: Span | None = None
+    group_recipe: tuple = ("irreps", "O3")  # rebuilds the group (eqdsl.groups.recipe)
     _next: int = 0
 
     def add(self, op: str, vtype: ValueType, attrs: dict, span: Span | None,

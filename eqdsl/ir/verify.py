@@ -6,7 +6,9 @@ failure here is a compiler bug, never a user error, so it raises.
 from __future__ import annotations
 
 from ..check import ops
-from ..groups import GROUPS
+from ..check.general_ops import GENERAL_OPS
+from ..groups.matrix import MatrixGroup
+from ..groups.recipe import group_from_recipe
 from .graph import ModelIR
 
 
@@ -15,11 +17,12 @@ class IRVerificationError(AssertionError):
 
 
 def verify(ir: ModelIR) -> None:
-    g = GROUPS[ir.group]
+    g = group_from_recipe(ir.group_recipe)
+    registry = GENERAL_OPS if isinstance(g, MatrixGroup) else ops.OPS
     graph = ir.graph
     for node in ir.order():
         data = graph.nodes[node]
-        op = ops.OPS.get(data["op"])
+        op = registry.get(data["op"])
         if op is None:
             raise IRVerificationError(f"{node}: unknown op {data['op']!r}")
         ins = {port: graph.nodes[src]["type"] for port, src in ir.inputs_of(node)}

@@ -94,7 +94,14 @@ class Attr:
     span: Span
 
 
-Expr = Union[Name, IrrepsLit, Num, Str, Bool, Call, BinOp, Neg, Index, Arrow, Attr]
+@dataclass
+class ListLit:
+    """`[a, b, ...]`: matrices of a group declared by its generators (nested lists of numbers)."""
+    items: list
+    span: Span
+
+
+Expr = Union[Name, IrrepsLit, Num, Str, Bool, Call, BinOp, Neg, Index, Arrow, Attr, ListLit]
 
 
 @dataclass

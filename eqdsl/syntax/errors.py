@@ -20,7 +20,7 @@ _TERMINAL_NAMES = {
 
 # Terminals that can start an expression; when the parser accepts (most of) them,
 # "expected an expression" says more than a list of seven token kinds.
-_EXPR_START = {"NAME", "INT", "FLOAT", "IRREPS", "STRING", "LPAR", "MINUS", "TRUE", "FALSE"}
+_EXPR_START = {"NAME", "INT", "FLOAT", "IRREPS", "STRING", "LPAR", "LSQB", "MINUS", "TRUE", "FALSE"}
 _EXPR_CORE = {"NAME", "INT", "IRREPS", "LPAR"}
 # After a complete operand: any binary operator or postfix (`->`, `.`, `[...]`) could follow.
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "__ANON_1"}

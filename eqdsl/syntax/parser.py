@@ -70,6 +70,10 @@ class _ToAst(Transformer):
         kwargs = [a for a in args if isinstance(a, ast.KwArg)]
         return ast.Call(str(func), self._tok(func), positional, kwargs, self._span(meta))
 
+    @v_args(meta=True)
+    def list_lit(self, meta, children):
+        return ast.ListLit([c for c in children if c is not None], self._span(meta))
+
     def args(self, children):
         return list(children)
 

@@ -1,0 +1,507 @@
+"""Type rules for models over matrix groups (cyclic, dihedral, symmetric, Lorentz, SL(n), groups by generators).
+
+Values carry a ``eqdsl.reps.general.Rep`` instead of O3 irreps.  Where the O3
+rules read off selection rules, these rules ask the numerical representation
+algebra: a linear or bilinear map exists when the equivariance constraint has
+solutions (``eqdsl.reps.solve``), pointwise functions are allowed on permutation
+representations (regular, permutation, scalars), norms on orthogonal ones.
+The rules share ``Op``/``Param``/``TypeRuleError`` with ``ops.py``, so the
+checker and the IR verifier treat both registries alike.
+"""
+from __future__ import annotations
+
+from ..reps import facts
+from ..reps.general import Rep, Trivial, Vector
+from .activations import PARITY
+from .ops import Param, TypeRuleError, op, same_placement, suggest  # noqa: F401  (suggest re-exported)
+from .types import ValueType, tensor
+
+GENERAL_OPS: dict = {}
+
+# Solving a constraint with more unknowns than this is refused at compile time.
+MAX_SOLVE_ENTRIES = 4_000_000
+
+
+def _op(name, *params, out="check", doc=""):
+    def register(fn):
+        def infer(g, ins, attrs):
+            try:
+                return fn(g, ins, attrs)
+            except facts.TooLargeToSolve as err:
+                raise TypeRuleError("E0108", str(err), "out" if attrs.get("out") is not None else None,
+                                    "too large to solve", hints=["split the representation into smaller blocks: "
+                                                                 "fewer tensor-power factors per block"]) from None
+        op(name, *params, out=out, doc=doc, registry=GENERAL_OPS)(infer)
+        return fn
+    return register
+
+
+def _blocks_text(rep: Rep, idx: list[int]) -> str:
+    """Output blocks by index, repeated ones counted: `16 copies of scalar`, `V**2`."""
+    bl = facts.blocks(rep)
+    counts: dict = {}
+    for i in idx:
+        counts[bl[i]] = counts.get(bl[i], 0) + 1
+    return ", ".join(f"`{b}`" if n == 1 else f"{n} copies of `{b}`" for b, n in counts.items())
+
+
+def need_tensor(t: ValueType, where: str, what: str = "features") -> None:
+    if t.kind == "point":
+        raise TypeRuleError("E0401", f"a position is used as {what}", where, "this is a point, not a vector",
+                            notes=["positions move under translations; features built from them directly break translation equivariance"],
+                            hints=["use differences of positions, e.g. pos[dst] - pos[src]"])
+    if t.kind == "graph":
+        raise TypeRuleError("E0502", f"the graph is used as {what}", where, "a graph carries only the edge index",
+                            hints=["index node features with [src] or [dst] instead"])
+    if t.rep is None:
+        raise TypeRuleError("E0205", "the size of this value is not known here", where)
+
+
+def need_scalars(t: ValueType, where: str, what: str, code: str = "E0305") -> None:
+    need_tensor(t, where)
+    if not facts.is_scalars(t.rep):
+        bad = list(dict.fromkeys(str(b) for b in facts.blocks(t.rep) if not isinstance(b, Trivial)))
+        raise TypeRuleError(code, f"{what} must be invariant scalars, got `{t.rep}`", where,
+                            f"not invariant: {', '.join(bad)}",
+                            hints=["make them invariant first, e.g. with inner(x, x), norm(x) or group_pool(x)"])
+
+
+def _solvable(rep_in: Rep, rep_out: Rep, where: str) -> None:
+    n = rep_in.size * rep_out.size
+    if n > MAX_SOLVE_ENTRIES:
+        raise TypeRuleError("E0108", f"an equivariant map `{rep_in}` -> `{rep_out}` has {n} entries, "
+                            f"more than {MAX_SOLVE_ENTRIES} the compiler solves for", where, "too large",
+                            hints=["use fewer or smaller channels"])
+
+
+def _same(a: Rep, b: Rep) -> bool:
+    return a == b
+
+
+def _check_orthogonal(rep: Rep, where: str, what: str, g) -> None:
+    if not facts.is_orthogonal_rep(rep):
+        raise TypeRuleError("E0306", f"{what} of `{rep}` is not invariant under {g.name}", where,
+                            "this representation does not preserve Euclidean lengths",
+                            notes=[f"{g.name} acts on `{rep}` by matrices that are not orthogonal"],
+                            hints=["use inner(x, x): it contracts with the group's invariant form "
+                                   "(the Minkowski metric for the Lorentz group)"])
+
+
+# -- inputs and structure -------------------------------------------------------------------------
+@_op("input", Param("type", "type"))
+def _input(g, ins, attrs):
+    return attrs["type"], {}
+
+
+@_op("gather", Param("x", "value"), Param("index", "choice", choices=("src", "dst")))
+def _gather(g, ins, attrs):
+    x = ins["x"]
+    if x.kind == "graph":
+        need_tensor(x, "x")
+    if x.placement != "node":
+        raise TypeRuleError("E0502", f"only per-node values can be indexed with [{attrs['index']}], this is @{x.placement}",
+                            "x", f"@{x.placement}", hints=["index node features: h[src], pos[dst]"])
+    return x.at("edge"), {}
+
+
+def _max_ok(x: ValueType, what: str) -> None:
+    if not facts.is_permutation_rep(x.rep):
+        raise TypeRuleError("E0503", f"{what} over `{x.rep}` is not equivariant", "x",
+                            "the group mixes these components",
+                            notes=["a componentwise maximum commutes with the group only when it permutes components "
+                                   "(scalars, regular and permutation representations)"],
+                            hints=["use sum or mean"])
+
+
+def _scatter(reduce):
+    def infer(g, ins, attrs):
+        x = ins["x"]
+        need_tensor(x, "x")
+        if x.placement != "edge":
+            raise TypeRuleError("E0504", f"scatter_{reduce} aggregates per-edge values, this is @{x.placement}",
+                                "x", f"@{x.placement}", hints=["gather node features onto edges first: h[src]"])
+        if reduce == "max":
+            _max_ok(x, "max aggregation")
+        return x.at("node"), {}
+    return infer
+
+
+for _r in ("sum", "mean", "max"):
+    _op(f"scatter_{_r}", Param("x", "value"), Param("index", "choice", choices=("src", "dst")))(_scatter(_r))
+
+
+def _pool(reduce, over):
+    def infer(g, ins, attrs):
+        x = ins["x"]
+        need_tensor(x, "x")
+        if x.placement != over:
+            raise TypeRuleError("E0504", f"{reduce}_{over}s pools per-{over} values, this is @{x.placement}",
+                                "x", f"@{x.placement}")
+        if reduce == "max":
+            _max_ok(x, "max pooling")
+        return x.at("graph"), {}
+    return infer
+
+
+for _r in ("sum", "mean", "max"):
+    for _over in ("node", "edge"):
+        _op(f"{_r}_{_over}s", Param("x", "value"))(_pool(_r, _over))
+
+
+# -- linear and bilinear maps, solved -----------------------------------------------------------------
+@_op("linear", Param("x", "value"), Param("bias", "bool", False, keyword_only=True), out="defines",
+     doc="Equivariant linear map, a learned combination of the solved basis of Hom_G(in, out).")
+def _linear(g, ins, attrs):
+    x, out = ins["x"], attrs["out"]
+    need_tensor(x, "x")
+    _solvable(x.rep, out, "out")
+    missing = facts.unreachable_blocks(x.rep, out)
+    if missing:
+        raise TypeRuleError("E0201", f"no equivariant linear map reaches {_blocks_text(out, missing)} from `{x.rep}`",
+                            "out", "the equivariance constraint has only the zero solution here",
+                            notes=["Schur's lemma: a linear map commuting with the group only connects "
+                                   "equivalent pieces of the representations",
+                                   f"input blocks: {', '.join(f'`{b}`' for b in facts.blocks(x.rep))}"],
+                            hints=["create new representations with bilinear(a, b) -> R first"])
+    if attrs.get("bias") and not facts.basis_count(Trivial(g), out):
+        raise TypeRuleError("E0201", "bias needs an invariant direction in the output", "bias",
+                            f"`{out}` has no vector fixed by {g.name}", hints=["drop `bias = true`"])
+    return tensor(out, x.placement), {"basis_size": facts.basis_count(x.rep, out)}
+
+
+@_op("bilinear", Param("a", "value"), Param("b", "value"), out="defines",
+     doc="Equivariant bilinear map y = W(a, b), a learned combination of the solved basis of Hom_G(a (x) b, out).")
+def _bilinear(g, ins, attrs):
+    a, b, out = ins["a"], ins["b"], attrs["out"]
+    need_tensor(a, "a")
+    need_tensor(b, "b")
+    place = same_placement("b", a, b)
+    if a.rep.size * b.rep.size * out.size > MAX_SOLVE_ENTRIES:
+        raise TypeRuleError("E0108", f"a bilinear map `{a.rep}` x `{b.rep}` -> `{out}` has "
+                            f"{a.rep.size * b.rep.size * out.size} entries, more than {MAX_SOLVE_ENTRIES}", "out",
+                            "too large", hints=["use fewer or smaller channels"])
+    missing = facts.bilinear_unreachable(a.rep, b.rep, out)
+    if missing:
+        raise TypeRuleError("E0203", f"no equivariant bilinear map of `{a.rep}` and `{b.rep}` reaches "
+                            f"{_blocks_text(out, missing)}", "out", "the equivariance constraint has only the zero solution",
+                            notes=["the product of the inputs contains no piece equivalent to this output block"])
+    return tensor(out, place), {"basis_size": facts.bilinear_count(a.rep, b.rep, out)}
+
+
+# -- nonlinearities ---------------------------------------------------------------------------------------
+def _pointwise(name):
+    def infer(g, ins, attrs):
+        x = ins["x"]
+        need_tensor(x, "x")
+        if not facts.is_permutation_rep(x.rep):
+            bad = list(dict.fromkeys(str(b) for b in facts.blocks(x.rep) if not facts.is_permutation_rep(b)))
+            raise TypeRuleError("E0301", f"pointwise `{name}` on `{', '.join(bad)}` is not equivariant", "x",
+                                f"{g.name} mixes the components of this field",
+                                notes=["pointwise functions commute with the group only on scalars and on "
+                                       "permutation representations (regular, or the defining rep of S_n)"],
+                                hints=["use gate(...) -> R for these blocks, or, for finite groups, map to regular "
+                                       "fields first: linear(x) -> (k * regular)"])
+        return x, {}
+    return infer
+
+
+for _name in PARITY:
+    _op(_name, Param("x", "value"))(_pointwise(_name))
+
+
+@_op("gate", Param("x", "value"), Param("act", "act", "silu", keyword_only=True),
+     Param("gate_act", "act", "sigmoid", keyword_only=True), out="defines",
+     doc="Gated nonlinearity: scalars through act, each non-scalar block scaled by gate_act of its own scalar gate.")
+def _gate(g, ins, attrs):
+    x, out = ins["x"], attrs["out"]
+    need_tensor(x, "x")
+    bl = facts.blocks(out)
+    n_scalars = 0
+    while n_scalars < len(bl) and isinstance(bl[n_scalars], Trivial):
+        n_scalars += 1
+    gated = bl[n_scalars:]
+    if any(isinstance(t, Trivial) for t in gated):
+        raise TypeRuleError("E0206", f"gate output `{out}` must list its scalars before the gated blocks", "out",
+                            "scalars after non-scalars")
+    expected = facts.join(bl[:n_scalars] + [Trivial(g)] * len(gated) + gated)
+    if x.rep != expected:
+        raise TypeRuleError("E0206", f"gate -> `{out}` needs input `{expected}`, got `{x.rep}`", "x",
+                            f"expected {n_scalars} scalars, {len(gated)} gates, then the gated blocks",
+                            notes=["one gate scalar per gated block, between the activated scalars and the gated blocks"],
+                            hints=[f"produce it with linear(...) -> ({expected})"])
+    return tensor(out, x.placement), {"num_scalars": n_scalars, "gated_sizes": tuple(t.size for t in gated)}
+
+
+# -- invariants ---------------------------------------------------------------------------------------------
+def _per_block(g, rep: Rep) -> Rep:
+    return facts.scalar_rep(g, len(facts.blocks(rep)))
+
+
+@_op("norm", Param("x", "value"), doc="Euclidean norm of every block (orthogonal representations): invariant scalars.")
+def _norm(g, ins, attrs):
+    x = ins["x"]
+    need_tensor(x, "x", "features of norm")
+    _check_orthogonal(x.rep, "x", "the Euclidean norm", g)
+    return tensor(_per_block(g, x.rep), x.placement), {"sizes": tuple(t.size for t in facts.blocks(x.rep))}
+
+
+@_op("inner", Param("a", "value"), Param("b", "value"),
+     doc="Invariant inner product of matching blocks through the group's invariant form (Minkowski for Lorentz).")
+def _inner(g, ins, attrs):
+    a, b = ins["a"], ins["b"]
+    need_tensor(a, "a")
+    need_tensor(b, "b")
+    if a.rep != b.rep:
+        raise TypeRuleError("E0202", f"inner needs equal representations, got `{a.rep}` and `{b.rep}`", "b",
+                            f"this is `{b.rep}`")
+    for t in facts.blocks(a.rep):
+        n = facts.invariant_form_count(t)
+        if n != 1:
+            raise TypeRuleError("E0306", f"`{t}` has {n} independent invariant bilinear forms, so inner(...) is "
+                                f"{'undefined' if n == 0 else 'ambiguous'}", "a",
+                                "no unique invariant form",
+                                hints=["learn a combination instead: bilinear(a, b) -> k"] if n else
+                                ["pair it with its dual instead, or use bilinear(a, b) -> k"])
+    return tensor(_per_block(g, a.rep), same_placement("b", a, b)), {}
+
+
+@_op("group_pool", Param("x", "value"), Param("reduce", "choice", "max", choices=("max", "mean"), keyword_only=True),
+     doc="Max or mean over each regular or permutation block (group pooling): one invariant scalar per block.")
+def _group_pool(g, ins, attrs):
+    x = ins["x"]
+    need_tensor(x, "x")
+    for t in facts.blocks(x.rep):
+        if not facts.is_permutation_rep(t):
+            raise TypeRuleError("E0307", f"group pooling needs regular or permutation blocks, not `{t}`", "x",
+                                f"{g.name} mixes the components of `{t}`",
+                                notes=["pooling over the components is invariant only when the group permutes them"],
+                                hints=["use norm(...) or inner(x, x) for other representations"])
+    return tensor(_per_block(g, x.rep), x.placement), {"sizes": tuple(t.size for t in facts.blocks(x.rep))}
+
+
+def _radial(name):
+    def infer(g, ins, attrs):
+        x = ins["x"]
+        need_tensor(x, "x")
+        if x.rep != Trivial(g):
+            raise TypeRuleError("E0202", f"{name} takes one invariant scalar, got `{x.rep}`", "x", f"this is `{x.rep}`")
+        if attrs["cutoff"] <= 0:
+            raise TypeRuleError("E0108", "cutoff must be positive", "cutoff")
+        n = attrs.get("n", 1)
+        if n < 1:
+            raise TypeRuleError("E0108", "n must be at least 1", "n")
+        return tensor(facts.scalar_rep(g, n), x.placement), {}
+    return infer
+
+
+_op("bessel", Param("x", "value"), Param("n", "int", 8), Param("cutoff", "float"),
+    doc="Bessel radial basis sin(k pi d / c) / d, n functions.")(_radial("bessel"))
+_op("gaussian", Param("x", "value"), Param("n", "int", 8), Param("cutoff", "float"),
+    doc="Gaussian basis with n centres on [0, cutoff].")(_radial("gaussian"))
+_op("envelope", Param("x", "value"), Param("cutoff", "float"), Param("p", "int", 6, keyword_only=True),
+    doc="Smooth polynomial cutoff, exactly zero beyond the cutoff.")(_radial("envelope"))
+
+
+@_op("mlp", Param("x", "value"), Param("hidden", "ints*"), Param("act", "act", "silu", keyword_only=True), out="defines",
+     doc="Multilayer perceptron on invariant scalars: hidden sizes, output `-> K` scalars.")
+def _mlp(g, ins, attrs):
+    x, out = ins["x"], attrs.get("out")
+    need_scalars(x, "x", "the input of an MLP")
+    if any(s < 1 for s in attrs["hidden"]):
+        raise TypeRuleError("E0108", "MLP sizes must be positive", "hidden")
+    if out is None:
+        raise TypeRuleError("E0104", "mlp needs its output size: mlp(x, hidden...) -> K", None, "output size missing")
+    if not facts.is_scalars(out):
+        raise TypeRuleError("E0305", f"an MLP produces invariant scalars, not `{out}`", "out", "not invariant scalars",
+                            hints=[f"write -> {out.size}"])
+    return tensor(out, x.placement), {}
+
+
+@_op("concat", Param("xs", "values*"), doc="Concatenation of features (direct sum of representations).")
+def _concat(g, ins, attrs):
+    xs = ins["xs"]
+    if not xs:
+        raise TypeRuleError("E0104", "concat needs at least one value", None)
+    for i, x in enumerate(xs):
+        need_tensor(x, f"xs.{i}")
+    place = same_placement(f"xs.{len(xs) - 1}", *xs)
+    return tensor(facts.join([x.rep for x in xs]), place), {}
+
+
+# -- images ------------------------------------------------------------------------------------------------
+def _need_grid(x: ValueType, what: str) -> None:
+    if x.placement != "grid":
+        raise TypeRuleError("E0504", f"{what} works on images (@grid values), this is @{x.placement}", "x",
+                            f"@{x.placement}", hints=["declare image inputs with @grid: input img : 3 @grid"])
+
+
+def _grid_reason(g) -> str | None:
+    from ..backends.reference.conv2d import grid_group_ok
+    return grid_group_ok(g)
+
+
+@_op("conv2d", Param("x", "value"), Param("kernel", "int", 3, keyword_only=True),
+     Param("bias", "bool", False, keyword_only=True), out="defines",
+     doc="Steerable 2D convolution: kernel basis K(g d) = rho_out(g) K(d) rho_in(g)^-1 solved by the compiler.")
+def _conv2d(g, ins, attrs):
+    x, out, k = ins["x"], attrs["out"], attrs["kernel"]
+    need_tensor(x, "x")
+    _need_grid(x, "conv2d")
+    reason = _grid_reason(g)
+    if reason is not None:
+        raise TypeRuleError("E0308", f"conv2d needs a group acting on the pixel grid; {reason}", "x",
+                            f"{g.name} does not map the grid to itself")
+    if k < 1 or k % 2 == 0 or k > 15:
+        raise TypeRuleError("E0108", f"kernel = {k}: kernel sizes are odd numbers from 1 to 15", "kernel",
+                            "centred kernels need an odd size")
+    _solvable(x.rep, out, "out")
+    from ..backends.reference.conv2d import kernel_rep
+    missing = facts.unreachable_blocks(kernel_rep(g, k, x.rep), out)
+    if missing:
+        raise TypeRuleError("E0201", f"no equivariant {k}x{k} kernel reaches {_blocks_text(out, missing)} from `{x.rep}`",
+                            "out", "the kernel constraint has only the zero solution")
+    if attrs.get("bias") and not facts.basis_count(Trivial(g), out):
+        raise TypeRuleError("E0201", "bias needs an invariant direction in the output", "bias",
+                            f"`{out}` has no vector fixed by {g.name}", hints=["drop `bias = true`"])
+    return tensor(out, "grid"), {}
+
+
+def _spatial_pool(reduce):
+    def infer(g, ins, attrs):
+        x = ins["x"]
+        need_tensor(x, "x")
+        _need_grid(x, f"{reduce}_pool2d")
+        if attrs["size"] < 1:
+            raise TypeRuleError("E0108", "pooling size must be positive", "size")
+        if reduce == "max":
+            _max_ok(x, "max pooling")
+        return x, {}
+    return infer
+
+
+_op("avg_pool2d", Param("x", "value"), Param("size", "int", 2),
+    doc="Average over size x size windows (stride size); image sides must be multiples of size.")(_spatial_pool("avg"))
+_op("max_pool2d", Param("x", "value"), Param("size", "int", 2),
+    doc="Maximum over size x size windows, on permutation representations.")(_spatial_pool("max"))
+
+
+@_op("global_pool", Param("x", "value"), Param("reduce", "choice", "mean", choices=("mean", "max"), keyword_only=True),
+     doc="Mean (or max, on permutation representations) over all pixels: one value per image.")
+def _global_pool(g, ins, attrs):
+    x = ins["x"]
+    need_tensor(x, "x")
+    _need_grid(x, "global_pool")
+    if attrs["reduce"] == "max":
+        _max_ok(x, "max pooling")
+    return x.at("graph"), {}
+
+
+# -- arithmetic --------------------------------------------------------------------------------------------------
+_POINT_HINT = "differences of positions are vectors: pos[dst] - pos[src]"
+
+
+def _add_sub(g, a: ValueType, b: ValueType, sym: str):
+    vec = Vector(g)
+    place = same_placement("b", a, b)
+    kinds = (a.kind, b.kind)
+    if kinds == ("point", "point"):
+        if sym == "-":
+            return tensor(vec, place), {}
+        raise TypeRuleError("E0402", "positions cannot be added", "b", "point + point", hints=[_POINT_HINT])
+    if "point" in kinds:
+        other, where = (b, "b") if a.kind == "point" else (a, "a")
+        need_tensor(other, where)
+        if other.rep != vec:
+            raise TypeRuleError("E0402", f"a position can only move by a vector `{vec}`, got `{other.rep}`", where,
+                                f"this is `{other.rep}`", hints=[_POINT_HINT])
+        if a.kind == "tensor" and sym == "-":
+            raise TypeRuleError("E0402", "vector - position is not equivariant", "b", "a point", hints=[_POINT_HINT])
+        return ValueType("point", None, place), {}
+    need_tensor(a, "a")
+    need_tensor(b, "b")
+    if a.rep != b.rep:
+        raise TypeRuleError("E0202", f"`{sym}` needs equal representations, got `{a.rep}` and `{b.rep}`", "b",
+                            f"this is `{b.rep}`", hints=["map one side with linear(...) -> R first"])
+    return tensor(a.rep, place), {}
+
+
+@_op("add", Param("a", "value"), Param("b", "value"))
+def _add(g, ins, attrs):
+    return _add_sub(g, ins["a"], ins["b"], "+")
+
+
+@_op("sub", Param("a", "value"), Param("b", "value"))
+def _sub(g, ins, attrs):
+    return _add_sub(g, ins["a"], ins["b"], "-")
+
+
+@_op("add_const", Param("x", "value"), Param("c", "float"))
+def _add_const(g, ins, attrs):
+    x = ins["x"]
+    need_tensor(x, "x")
+    if not facts.is_scalars(x.rep):
+        raise TypeRuleError("E0303", f"adding a constant to `{x.rep}` is not equivariant", "x", "not invariant scalars",
+                            notes=["a constant is fixed by the group; only invariant channels may be shifted"])
+    return x, {}
+
+
+def _no_point(x: ValueType, what: str) -> None:
+    if x.kind == "point":
+        raise TypeRuleError("E0402", f"a position cannot be {what}", "x", "a point", hints=[_POINT_HINT])
+
+
+@_op("scale", Param("x", "value"), Param("c", "float"))
+def _scale(g, ins, attrs):
+    x = ins["x"]
+    _no_point(x, "scaled")
+    need_tensor(x, "x")
+    return x, {}
+
+
+@_op("neg", Param("x", "value"))
+def _neg(g, ins, attrs):
+    x = ins["x"]
+    _no_point(x, "negated")
+    need_tensor(x, "x")
+    return x, {}
+
+
+def _product_rep(a: Rep, b: Rep, sym: str) -> Rep:
+    if a.size == 1 and facts.is_scalars(a):
+        return b
+    if b.size == 1 and facts.is_scalars(b):
+        return a
+    if facts.is_scalars(a) and a == b:
+        return a
+    raise TypeRuleError("E0304", f"`{sym}` of `{a}` and `{b}` is not equivariant", "b",
+                        "elementwise products need one invariant scalar on one side",
+                        notes=["allowed: one scalar times anything, or scalars times scalars of equal size"],
+                        hints=["use bilinear(a, b) -> R for products of non-scalar features"])
+
+
+@_op("mul", Param("a", "value"), Param("b", "value"))
+def _mul(g, ins, attrs):
+    a, b = ins["a"], ins["b"]
+    need_tensor(a, "a")
+    need_tensor(b, "b")
+    return tensor(_product_rep(a.rep, b.rep, "*"), same_placement("b", a, b)), {}
+
+
+@_op("div", Param("a", "value"), Param("b", "value"))
+def _div(g, ins, attrs):
+    a, b = ins["a"], ins["b"]
+    need_tensor(a, "a")
+    need_tensor(b, "b")
+    if not facts.is_scalars(b.rep):
+        raise TypeRuleError("E0304", f"division by non-scalar `{b.rep}`", "b", "not invariant scalars")
+    return tensor(_product_rep(a.rep, b.rep, "/"), same_placement("b", a, b)), {}
+
+
+@_op("pow", Param("x", "value"), Param("k", "float"))
+def _pow(g, ins, attrs):
+    x = ins["x"]
+    need_tensor(x, "x")
+    if not facts.is_scalars(x.rep):
+        raise TypeRuleError("E0304", f"`**` on `{x.rep}` is not equivariant", "x", "powers act on invariant scalars only",
+                            hints=["take a power of an invariant such as inner(x, x)"])
+    return x, {}

@@ -1,0 +1,6 @@
+group O5 = O(5)
+
+model Net {
+    input x : 2 * V @graph
+    output y = mlp(x, 16) -> 1
+}

@@ -1,0 +1,6 @@
+group Lorentz
+
+model Tagger {
+    input p : V @node
+    output m = norm(p)
+}

@@ -1,0 +1,7 @@
+group Lorentz
+
+model Tagger {
+    input p : V @node
+    input edges : graph
+    output q = scatter_max(p[src], dst)
+}
