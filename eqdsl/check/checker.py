@@ -383,10 +383,6 @@ class Checker:
             if placement is not None:
                 self.fail("E0108", "a graph has no placement", texpr.placement_span, "remove this")
             return ValueType("graph", None, None)
-        if isinstance(e, ast.Name) and e.name == "position" and self.is_matrix:
-            self.fail("E0401", f"positions (points under translations) are supported for O3 and SO3, not {self.group.name}",
-                      e.span, "no translations here",
-                      hints=["pass relative vectors instead: input r : V"])
         if isinstance(e, ast.Name) and e.name == "position":
             if placement not in (None, "node"):
                 self.fail("E0108", "positions are per node", texpr.placement_span, "use @node")
@@ -501,6 +497,8 @@ class Checker:
             return isinstance(val, Rep) or (val is None and self.is_matrix and expr.name in groups_decl.REP_NAMES)
         if isinstance(expr, ast.Attr):
             return self.is_matrix and expr.name == "dual"
+        if isinstance(expr, ast.Call):
+            return self.is_matrix and expr.func == "freq"
         if isinstance(expr, ast.BinOp):
             return self._looks_like_rep(expr.left, scope) or self._looks_like_rep(expr.right, scope)
         return False

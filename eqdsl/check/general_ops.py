@@ -11,7 +11,7 @@ checker and the IR verifier treat both registries alike.
 from __future__ import annotations
 
 from ..reps import facts
-from ..reps.general import Rep, Trivial, Vector
+from ..reps.general import Rep, Tensor, Trivial, Vector
 from .activations import PARITY
 from .ops import Param, TypeRuleError, op, same_placement, suggest  # noqa: F401  (suggest re-exported)
 from .types import ValueType, tensor
@@ -43,6 +43,14 @@ def _blocks_text(rep: Rep, idx: list[int]) -> str:
     for i in idx:
         counts[bl[i]] = counts.get(bl[i], 0) + 1
     return ", ".join(f"`{b}`" if n == 1 else f"{n} copies of `{b}`" for b, n in counts.items())
+
+
+def _contains_note(rep: Rep, what: str) -> list[str]:
+    """For planar groups (analytic irreps known): which irreps `rep` contains, like O3's reachable list."""
+    found = facts.contained_irreps(rep)
+    if found is None:
+        return []
+    return [f"irreps in {what}: {', '.join(str(ir) for ir in found) or 'none listed'}"]
 
 
 def need_tensor(t: ValueType, where: str, what: str = "features") -> None:
@@ -161,7 +169,8 @@ def _linear(g, ins, attrs):
                             "out", "the equivariance constraint has only the zero solution here",
                             notes=["Schur's lemma: a linear map commuting with the group only connects "
                                    "equivalent pieces of the representations",
-                                   f"input blocks: {', '.join(f'`{b}`' for b in facts.blocks(x.rep))}"],
+                                   f"input blocks: {', '.join(dict.fromkeys(f'`{b}`' for b in facts.blocks(x.rep)))}"]
+                            + _contains_note(x.rep, "the input"),
                             hints=["create new representations with bilinear(a, b) -> R first"])
     if attrs.get("bias") and not facts.basis_count(Trivial(g), out):
         raise TypeRuleError("E0201", "bias needs an invariant direction in the output", "bias",
@@ -182,9 +191,11 @@ def _bilinear(g, ins, attrs):
                             "too large", hints=["use fewer or smaller channels"])
     missing = facts.bilinear_unreachable(a.rep, b.rep, out)
     if missing:
+        notes = ["the product of the inputs contains no piece equivalent to this output block"]
+        notes += _contains_note(Tensor(a.rep, b.rep), "the product")
         raise TypeRuleError("E0203", f"no equivariant bilinear map of `{a.rep}` and `{b.rep}` reaches "
                             f"{_blocks_text(out, missing)}", "out", "the equivariance constraint has only the zero solution",
-                            notes=["the product of the inputs contains no piece equivalent to this output block"])
+                            notes=notes)
     return tensor(out, place), {"basis_size": facts.bilinear_count(a.rep, b.rep, out)}
 
 

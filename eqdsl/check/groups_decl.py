@@ -7,7 +7,9 @@
     group G  = matrix_group(lie = [...], discrete = [...])   any group by its generators
 
 Representations of a matrix group are written with ``V`` (the defining rep),
-``scalar``, ``regular`` (finite groups), integers (that many scalars), ``+``
+``scalar``, ``det`` (the determinant: the sign of reflections), ``freq(k)`` (the
+frequency-k irrep of the planar groups SO(2), O(2), Cn, Dn), ``regular`` (finite
+groups), integers (that many scalars), ``+``
 (direct sum), ``*`` (tensor product; ``3 * V`` is three copies of V), ``**k``
 and ``.dual``.
 """
@@ -24,7 +26,7 @@ from ..groups.matrix import GroupTooLarge, MatrixGroup
 from ..reps import general
 from ..syntax import ast
 
-REP_NAMES = ("V", "scalar", "regular")
+REP_NAMES = ("V", "scalar", "regular", "det")
 MAX_GROUP_DIM = 64
 MAX_REP_SIZE = 1_000_000
 
@@ -164,6 +166,8 @@ def eval_general_rep(ck, expr, scope) -> general.Rep:
                 return general.Vector(G)
             if expr.name == "scalar":
                 return general.Trivial(G)
+            if expr.name == "det":
+                return general.Det(G)
             if not G.is_finite:
                 ck.fail("E0209", f"`regular` needs a finite group; {G.name} is continuous", expr.span,
                         "no regular representation", hints=["regular representations exist for groups such as C8, D4, S5"])
@@ -178,6 +182,15 @@ def eval_general_rep(ck, expr, scope) -> general.Rep:
         ck.fail("E0209", f"`{expr.text}` is an O(3) irrep; {G.name} has no such irreps", expr.span,
                 "not a representation of this group",
                 hints=[f"build representations of {G.name} from V, scalar, regular and integers: 16 + 8 * V + V**2"])
+    if isinstance(expr, ast.Call) and expr.func == "freq":
+        if len(expr.args) != 1 or expr.kwargs:
+            ck.fail("E0209", "freq takes one integer frequency: freq(k)", expr.span, "wrong arguments")
+        k = ck.eval_int(expr.args[0], scope)
+        try:
+            return general.frequency(G, k)
+        except ValueError as err:
+            ck.fail("E0209", str(err), expr.span, "not a representation of this group",
+                    hints=["freq(k), k >= 1, is the frequency-k irrep of SO(2), O(2), Cn and Dn"])
     if isinstance(expr, ast.Attr):
         if expr.name != "dual":
             ck.fail("E0209", f"representations have no attribute `.{expr.name}`", expr.span, "unknown attribute",
@@ -198,8 +211,8 @@ def eval_general_rep(ck, expr, scope) -> general.Rep:
             _too_big(ck, float(base.size) ** k, expr.span)
         return general.power(base, k)
     ck.fail("E0207", "expected a representation", expr.span, "not a representation",
-            hints=["representations of matrix groups are built from V, scalar, regular and integers "
-                   "with +, *, ** and .dual, e.g. 16 + 8 * V + V**2"])
+            hints=["representations of matrix groups are built from V, scalar, det, freq(k), regular and "
+                   "integers with +, *, ** and .dual, e.g. 16 + 8 * V + V**2"])
 
 
 def _sized(ck, rep, span):

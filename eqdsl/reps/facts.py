@@ -132,3 +132,33 @@ def bilinear_unreachable(rep_a: Rep, rep_b: Rep, rep_out: Rep) -> list[int]:
 def invariant_form_count(rep: Rep) -> int:
     """Number of independent invariant bilinear forms on one block (1 for V of SO(n) or the Lorentz group)."""
     return type_count(Tensor(rep, rep), Trivial(rep.group))
+
+
+MAX_LISTED_FREQUENCY = 12
+
+
+def planar_irreps(group) -> list[Rep] | None:
+    """The analytic irreps listed in diagnostics for SO(2), O(2), Cn, Dn (scalar, det, freq(k)); None otherwise."""
+    from .general import Det, _planar_orthogonal, frequency
+    if not _planar_orthogonal(group):
+        return None
+    out = [Trivial(group)]
+    if any(np.linalg.det(h) < 0 for h in group.discrete_generators):
+        out.append(Det(group))
+    top = MAX_LISTED_FREQUENCY
+    if group.is_finite:
+        top = min(top, group.order // (2 if len(out) > 1 else 1) // 2)
+    out += [frequency(group, k) for k in range(1, top + 1)]
+    return out
+
+
+def contained_irreps(rep: Rep) -> list[Rep] | None:
+    """Which listed analytic irreps occur in ``rep`` (planar groups only; None when the group has no list)."""
+    irreps = planar_irreps(rep.group)
+    if irreps is None or rep.size * 2 > MAX_BLOCK_ENTRIES:
+        return None
+    found = []
+    for ir in irreps:
+        if any(type_count(t, ir) for t, _ in type_groups(rep)):
+            found.append(ir)
+    return found

@@ -32,8 +32,8 @@ from ..groups.matrix import MatrixGroup
 from .irreps import IrrepsSyntaxError
 
 __all__ = [
-    "Rep", "Trivial", "Vector", "Dual", "Sum", "Tensor", "Power", "Regular", "Permutation",
-    "RepSyntaxError", "parse_rep", "direct_sum", "tensor", "power", "dual", "scalars",
+    "Rep", "Trivial", "Vector", "Det", "Frequency", "Dual", "Sum", "Tensor", "Power", "Regular", "Permutation",
+    "RepSyntaxError", "parse_rep", "frequency", "direct_sum", "tensor", "power", "dual", "scalars",
 ]
 
 
@@ -268,6 +268,100 @@ class Vector(_GroupLeaf):
 
     def __str__(self):
         return "V"
+
+
+class Det(_GroupLeaf):
+    """The determinant representation rho(g) = det V(g) (``det``): the sign of O(n) and D_n, det of GL(n)."""
+    __slots__ = ()
+
+    @property
+    def size(self):
+        return 1
+
+    def structure(self):
+        return "det"
+
+    def rho_sparse(self, g):
+        return sp.csr_matrix([[float(np.linalg.det(g))]])
+
+    def rho_inv_sparse(self, g):
+        return sp.csr_matrix([[1.0 / float(np.linalg.det(g))]])
+
+    def drho_sparse(self, A):
+        return sp.csr_matrix([[float(np.trace(A))]])
+
+    def _character(self, g):
+        return float(np.linalg.det(g))
+
+    def __str__(self):
+        return "det"
+
+
+_J = np.array([[0.0, -1.0], [1.0, 0.0]])
+
+
+def _planar_orthogonal(group: MatrixGroup) -> bool:
+    return group.dim == 2 and all(np.allclose(A, -A.T, atol=1e-9) for A in group.lie_generators) \
+        and all(np.allclose(h @ h.T, np.eye(2), atol=1e-9) for h in group.discrete_generators)
+
+
+class Frequency(Rep):
+    """``freq(k)``: the analytic 2-dim irrep of frequency k >= 1 of the planar groups SO(2), O(2), C_n, D_n.
+
+    A rotation by theta acts as the rotation by k theta; a reflection R(theta) F
+    (F = diag(1, -1)) as R(k theta) F.  freq(1) is V itself.  For C_n (D_n) it is
+    irreducible for 1 <= k < n/2, and freq(k) ~ freq(n - k).
+    """
+    __slots__ = ("_group", "k")
+
+    def __init__(self, group: MatrixGroup, k: int):
+        if not isinstance(group, MatrixGroup):
+            raise TypeError("Frequency needs a MatrixGroup")
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"frequencies are integers k >= 1 (k = 0 is `scalar` and `det`), got {k!r}")
+        if not _planar_orthogonal(group):
+            raise ValueError(f"freq(k) needs a group of rotations and reflections of the plane "
+                             f"(SO(2), O(2), Cn, Dn); {group.name} acts on R^{group.dim}")
+        object.__setattr__(self, "_group", group)
+        object.__setattr__(self, "k", int(k))
+
+    def _key(self):
+        return (self._group, self.k)
+
+    @property
+    def group(self):
+        return self._group
+
+    @property
+    def size(self):
+        return 2
+
+    def structure(self):
+        return f"F{self.k}"
+
+    def _matrix(self, g: np.ndarray) -> np.ndarray:
+        theta = float(np.arctan2(g[1, 0], g[0, 0]))
+        c, s = np.cos(self.k * theta), np.sin(self.k * theta)
+        m = np.array([[c, -s], [s, c]])
+        return m if np.linalg.det(g) > 0 else m @ np.diag([1.0, -1.0])
+
+    def rho_sparse(self, g):
+        return _csr(self._matrix(g))
+
+    def rho_inv_sparse(self, g):
+        return _csr(self._matrix(g).T)
+
+    def drho_sparse(self, A):
+        return _csr(self.k * A[1, 0] * _J)
+
+    def _character(self, g):
+        return float(np.trace(self._matrix(g)))
+
+    def _is_atom(self):
+        return True
+
+    def __str__(self):
+        return f"freq({self.k})"
 
 
 class _FiniteRep(Rep):
@@ -739,8 +833,8 @@ def power(rep: Rep, k: int) -> Rep:
 
 def dual(rep: Rep) -> Rep:
     """Canonical dual, pushed to the leaves (all these identities hold exactly)."""
-    if isinstance(rep, (Trivial, _FiniteRep)):
-        return rep  # permutation matrices are orthogonal
+    if isinstance(rep, (Trivial, _FiniteRep, Frequency)):
+        return rep  # permutation and planar rotation matrices are orthogonal
     if isinstance(rep, Dual):
         return rep.rep
     if isinstance(rep, Sum):
@@ -750,6 +844,12 @@ def dual(rep: Rep) -> Rep:
     if isinstance(rep, Power):
         return power(dual(rep.rep), rep.k)
     return Dual(rep)
+
+
+def frequency(group: MatrixGroup, k: int) -> Rep:
+    """Canonical freq(k): freq(1) has exactly V's matrices, so it is V."""
+    rep = Frequency(group, k)
+    return Vector(group) if rep.k == 1 else rep
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -844,6 +944,22 @@ class _Parser:
                 return Vector(G)
             if val == "scalar":
                 return Trivial(G)
+            if val == "det":
+                return Det(G)
+            if val == "freq":
+                if self.peek()[1] != "(":
+                    self.error("expected `(` after freq", None, "frequencies are written freq(k), e.g. freq(2)")
+                self.take()
+                tok = self.take()
+                if tok[0] != "int":
+                    self.error("expected an integer frequency", tok, "e.g. freq(2)")
+                if self.peek()[1] != ")":
+                    self.error("expected `)`")
+                self.take()
+                try:
+                    return frequency(G, int(tok[1]))
+                except ValueError as err:
+                    self.error(str(err), tok, "freq(k) with k >= 1, for SO(2), O(2), Cn or Dn")
             if val == "regular":
                 if not G.is_finite:
                     self.error(f"`regular` needs a finite group; {G.name} is continuous", tok,
