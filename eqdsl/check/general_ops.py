@@ -352,29 +352,39 @@ def _grid_reason(g) -> str | None:
 
 
 @_op("conv2d", Param("x", "value"), Param("kernel", "int", 3, keyword_only=True),
-     Param("bias", "bool", False, keyword_only=True), out="defines",
-     doc="Steerable 2D convolution: kernel basis K(g d) = rho_out(g) K(d) rho_in(g)^-1 solved by the compiler.")
+     Param("bias", "bool", False, keyword_only=True), Param("approximate", "bool", False, keyword_only=True),
+     out="defines",
+     doc="Steerable 2D convolution: kernel basis K(g d) = rho_out(g) K(d) rho_in(g)^-1 solved by the compiler; "
+         "approximate = true samples ring kernels for groups that do not map the grid to itself (C8, D8, ...).")
 def _conv2d(g, ins, attrs):
     x, out, k = ins["x"], attrs["out"], attrs["kernel"]
     need_tensor(x, "x")
     _need_grid(x, "conv2d")
     reason = _grid_reason(g)
-    if reason is not None:
+    approximate = reason is not None
+    if approximate and not attrs.get("approximate"):
         raise TypeRuleError("E0308", f"conv2d needs a group acting on the pixel grid; {reason}", "x",
-                            f"{g.name} does not map the grid to itself")
+                            f"{g.name} does not map the grid to itself",
+                            hints=["accept kernels sampled on rings, exactly equivariant only under the grid's own "
+                                   "symmetries in the group: conv2d(..., approximate = true)"]
+                            if g.is_finite and g.dim == 2 else [])
+    if approximate and not (g.is_finite and g.dim == 2):
+        raise TypeRuleError("E0308", f"conv2d on images supports finite groups of the plane, not {g.name}", "x",
+                            "not a finite planar group",
+                            hints=["use Cn or Dn (e.g. C8 with approximate = true) instead of SO(2) or O(2)"])
     if k < 1 or k % 2 == 0 or k > 15:
         raise TypeRuleError("E0108", f"kernel = {k}: kernel sizes are odd numbers from 1 to 15", "kernel",
                             "centred kernels need an odd size")
     _solvable(x.rep, out, "out")
     from ..backends.reference.conv2d import kernel_rep
-    missing = facts.unreachable_blocks(kernel_rep(g, k, x.rep), out)
+    missing = facts.unreachable_blocks(kernel_rep(g, k, x.rep, approximate=approximate), out)
     if missing:
         raise TypeRuleError("E0201", f"no equivariant {k}x{k} kernel reaches {_blocks_text(out, missing)} from `{x.rep}`",
                             "out", "the kernel constraint has only the zero solution")
     if attrs.get("bias") and not facts.basis_count(Trivial(g), out):
         raise TypeRuleError("E0201", "bias needs an invariant direction in the output", "bias",
                             f"`{out}` has no vector fixed by {g.name}", hints=["drop `bias = true`"])
-    return tensor(out, "grid"), {}
+    return tensor(out, "grid"), {"sampled": approximate}
 
 
 def _spatial_pool(reduce):

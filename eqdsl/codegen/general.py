@@ -31,7 +31,11 @@ def lower_general(w, node: str, op: str, a: dict, x: dict, ins: dict) -> str | N
     if op == "group_pool":
         return f"rg.group_pool({x['x']}, {list(a['sizes'])!r}, {a['reduce']!r})"
     if op == "conv2d":
-        m = w.module(node, "conv", f"rc.SteerableConv2d({_r(ins['x'].rep)}, {_r(a['out'])}, {a['kernel']}, bias={a['bias']})")
+        extra = ", approximate=True" if a["sampled"] else ""
+        m = w.module(node, "conv", f"rc.SteerableConv2d({_r(ins['x'].rep)}, {_r(a['out'])}, {a['kernel']}, "
+                                   f"bias={a['bias']}{extra})")
+        if a["sampled"]:
+            w.approximate.append(("conv2d", node))
         return f"{m}({x['x']})"
     if op == "avg_pool2d":
         return f"rc.avg_pool2d({x['x']}, {a['size']})"

@@ -40,6 +40,7 @@ class _ModelWriter:
         self.body: list[str] = []
         self.float_params = self._float_params()
         self.needs = {"graph": False, "batch": False, "grad": set()}
+        self.approximate: list[tuple[str, str]] = []  # (op, node) of layers declared approximately equivariant
 
     # -- naming ------------------------------------------------------------------------
     def _float_params(self) -> list[str]:
@@ -260,9 +261,13 @@ class _ModelWriter:
             return (name, t.kind, str(t.rep) if t.rep is not None else None, t.placement)
         outs = [row(name, self.ir.node(node)["type"]) for name, node in self.ir.outputs]
         group = self.ir.group if self.ir.group_recipe[0] == "irreps" else self.ir.group_recipe
-        return [f"GROUP = {group!r}",
-                f"INPUTS = {tuple(row(n, t) for n, t in inputs)!r}",
-                f"OUTPUTS = {tuple(outs)!r}"]
+        lines = [f"GROUP = {group!r}",
+                 f"INPUTS = {tuple(row(n, t) for n, t in inputs)!r}",
+                 f"OUTPUTS = {tuple(outs)!r}"]
+        if self.approximate:  # spec lines of layers that are only approximately equivariant (eqc check reports them)
+            where = tuple((op, f"{self.ir.node(n)['span'].file}:{self.ir.node(n)['span'].line}") for op, n in self.approximate)
+            lines.append(f"APPROXIMATE = {where!r}")
+        return lines
 
     def _device_expr(self, inputs) -> str:
         first = next(name for name, t in inputs if t.kind != "graph")

@@ -7,10 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from eqdsl.backends.reference.conv2d import (
-    SteerableConv2d, avg_pool2d, global_mean, grid_group_ok, kernel_basis, kernel_rep, max_pool2d,
-    offset_orbits, transform_grid,
+    SteerableConv2d, approximate_equivariance_error, avg_pool2d, global_mean, grid_group_ok, grid_subgroup,
+    kernel_basis, kernel_rep, max_pool2d, offset_orbits, ring_frequencies, ring_interpolation, ring_points,
+    rotate_image, transform_grid,
 )
-from eqdsl.groups.builtin import SO2, cyclic, dihedral
+from eqdsl.groups.builtin import O2, SO2, cyclic, dihedral
 from eqdsl.reps import facts
 from eqdsl.reps.general import Permutation, Sum, Tensor, parse_rep
 from eqdsl.reps.solve import count_equivariant_finite, invariant_basis, solve
@@ -32,15 +33,15 @@ def R(text, G):
     return parse_rep(text, G)
 
 
-def equivariance_error(fn, rep_in, rep_out, size, batch=2, seed=0):
-    """max over all g of |f(g.x) - g.f(x)|, relative to max |f(x)|."""
+def equivariance_error(fn, rep_in, rep_out, size, batch=2, seed=0, elements=None):
+    """max over all g (or the given elements) of |f(g.x) - g.f(x)|, relative to max |f(x)|."""
     G = rep_in.group
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, size, size, rep_in.size, dtype=torch.float64, generator=gen)
     err = 0.0
     with torch.no_grad():
         y = fn(x)
-        for g in G.elements():
+        for g in (G.elements() if elements is None else elements):
             lhs = fn(transform_grid(x, g, rep_in.rho(g)))
             rhs = transform_grid(y, g, rep_out.rho(g))
             err = max(err, float((lhs - rhs).abs().max()))
@@ -408,3 +409,254 @@ def test_errors():
     assert SteerableConv2d(R("1", C2), R("V", C2), 3).map.num_basis > 0
     with pytest.raises(ValueError, match="different groups"):
         SteerableConv2d(R("1", C2), R("V", C4), 3)
+
+
+# ------------------------------------------------------------------ approximate (ring-sampled) kernels
+def G_of(name):
+    return {"C": cyclic, "D": dihedral}[name[0]](int(name[1:]))
+
+
+def random_conv(rin, rout, k, seed=0):
+    """An unconstrained kernel of the same size: the baseline for approximate equivariance."""
+    w = torch.randn(rout.size, rin.size, k, k, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    return lambda x: F.conv2d(x.permute(0, 3, 1, 2), w, padding=k // 2).permute(0, 2, 3, 1)
+
+
+def test_grid_subgroup():
+    expected = {"C8": 4, "D8": 8, "C6": 2, "C3": 1, "D3": 2, "D6": 4, "C16": 4, "C4": 4, "D4": 8, "C1": 1}
+    for name, m in expected.items():
+        G = G_of(name)
+        H = grid_subgroup(G)
+        assert H.shape == (m, 2, 2) and H.dtype == np.float64
+        np.testing.assert_array_equal(H[0], np.eye(2))
+        np.testing.assert_array_equal(H, np.rint(H))  # exact signed permutations
+        for h in H:
+            G.element_index(h)
+            assert np.all(np.abs(h).sum(axis=0) == 1) and np.all(np.abs(h).sum(axis=1) == 1)
+    np.testing.assert_array_equal(grid_subgroup(cyclic(6))[1], -np.eye(2))
+    for G in (SO2(), O2()):
+        with pytest.raises(ValueError, match=r"SO\(2\)/O\(2\)"):
+            grid_subgroup(G)
+
+
+@pytest.mark.parametrize("name", ["C8", "D8", "C6", "C3", "D3", "D6", "C16", "C1", "D1", "C4"])
+def test_ring_points_are_permuted_by_every_element(name):
+    G = G_of(name)
+    n = sum(np.linalg.det(g) > 0 for g in G.elements())
+    for k in (1, 3, 5, 7):
+        pts = ring_points(G, k)
+        np.testing.assert_array_equal(pts[0], [0.0, 0.0])
+        radii = np.hypot(pts[:, 0], pts[:, 1])
+        sizes = [int(np.sum(np.isclose(radii, r))) for r in range(1, k // 2 + 1)]
+        assert all(M % n == 0 and M >= n for M in sizes) and 1 + sum(sizes) == len(pts)
+        for g in G.elements():
+            dist = np.linalg.norm((pts @ g.T)[:, None] - pts[None], axis=2)
+            j = dist.argmin(axis=1)
+            assert dist[np.arange(len(pts)), j].max() < 1e-12
+            assert sorted(j) == list(range(len(pts)))  # a permutation
+        # the interpolation commutes with the grid's symmetries in G: P[h d, h p] = P[d, p]
+        P, r = ring_interpolation(G, k), k // 2
+        d = np.stack(np.divmod(np.arange(k * k), k), axis=1) - r
+        assert np.all(P[(d ** 2).sum(axis=1) > (r + 0.5) ** 2] == 0)  # no corners
+        for h in grid_subgroup(G):
+            e = d @ np.rint(h).astype(int).T + r
+            pd = np.linalg.norm((pts @ h.T)[:, None] - pts[None], axis=2).argmin(axis=1)
+            np.testing.assert_allclose(P[np.ix_(e[:, 0] * k + e[:, 1], pd)], P, rtol=0, atol=1e-14)
+    assert len(ring_points(cyclic(8), 5)) == 1 + 8 + 16
+    assert ring_frequencies(cyclic(8), 7) == [2, 3, 2] and ring_frequencies(cyclic(3), 3) == [2]
+
+
+def test_rotate_image():
+    """Agrees with transform_grid on the grid's symmetries; exact on linear fields for any angle."""
+    D4 = dihedral(4)
+    for size in (7, 8):
+        rep = R("regular + V", D4)
+        x = torch.randn(2, size, size, rep.size, dtype=torch.float64)
+        for g in D4.elements():
+            torch.testing.assert_close(rotate_image(x, g, rep.rho(g)), transform_grid(x, g, rep.rho(g)),
+                                       rtol=0, atol=1e-12)
+        C8 = cyclic(8)  # the C4 inside C8 carries rounding (cos(pi/2) = 6e-17)
+        reg = R("regular", C8)
+        x = torch.randn(1, size, size, 8, dtype=torch.float64)
+        for g in grid_subgroup(C8)[1:]:
+            g = C8.elements()[C8.element_index(g)]
+            torch.testing.assert_close(rotate_image(x, g, reg.rho(g)), transform_grid(x, g, reg.rho(g)),
+                                       rtol=0, atol=1e-12)
+    # bilinear interpolation reproduces linear fields: (g.f)(p) = rho(g) f(g^-1 p) exactly, any g
+    D8 = dihedral(8)
+    V = R("V", D8)
+    size, a = 11, np.random.default_rng(0).normal(size=(2, 2))
+    c = np.arange(size) - (size - 1) / 2
+    p = np.stack(np.meshgrid(c, c, indexing="ij"), axis=-1)  # [H, W, 2]
+    f = torch.as_tensor(p @ a.T)[None]                        # the vector field f(p) = A p
+    inside = torch.as_tensor(np.hypot(p[..., 0], p[..., 1]) < (size - 1) / 2 - 1)
+    for g in D8.elements():
+        want = torch.as_tensor((p @ g) @ a.T @ V.rho(g).T)  # rho(g) A g^-1 p, g^-1 = g^T
+        got = rotate_image(f, g, V.rho(g))[0]
+        torch.testing.assert_close(got[inside], want[inside], rtol=0, atol=1e-12)
+    x = torch.randn(1, 6, 9, 2, dtype=torch.float64, requires_grad=True)  # non-square images work too
+    y = rotate_image(x, D8.discrete_generators[0], V.rho(D8.discrete_generators[0]))
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert x.grad is not None
+    with pytest.raises(ValueError, match="rho"):
+        rotate_image(x, np.eye(2), np.eye(3))
+
+
+APPROX_CASES = [("C8", "regular", "regular", 5), ("C8", "1", "regular", 5), ("D8", "regular", "regular", 5),
+                ("C6", "regular", "regular", 3), ("D6", "V + 1", "regular", 3), ("C16", "1", "regular", 5)]
+
+
+@pytest.mark.parametrize("group,a,b,k", APPROX_CASES)
+def test_approximate_conv(group, a, b, k):
+    """Exact under the grid's symmetries in G; approximately equivariant (far better than an
+    unconstrained kernel) under the rest."""
+    G = G_of(group)
+    rin, rout = R(a, G), R(b, G)
+    m = SteerableConv2d(rin, rout, k, approximate=True).double()
+    H = grid_subgroup(G)
+    # exact on the grid subgroup, for rough inputs, odd and even sizes
+    for size in (7, 8):
+        assert equivariance_error(m, rin, rout, size, elements=H) < 1e-12
+    assert approximate_equivariance_error(m, G, rin, rout, rng=0, elements="grid") < 1e-12
+    err = approximate_equivariance_error(m, G, rin, rout, rng=0)
+    base = approximate_equivariance_error(random_conv(rin, rout, k), G, rin, rout, rng=0, kernel_size=k)
+    assert err < 0.15 and 3 * err < base, (err, base)
+
+
+@pytest.mark.parametrize("group,a,b,k", APPROX_CASES[:5] + [("D3", "regular", "V + 1", 5), ("C3", "V", "V", 7)])
+def test_approximate_kernel_basis(group, a, b, k):
+    """Orthonormal, as many as kernel_rep says, and exactly constrained on the grid subgroup."""
+    G = G_of(group)
+    rin, rout = R(a, G), R(b, G)
+    K = kernel_basis(rin, rout, k, approximate=True)  # [n, k, k, out, in]
+    n, r = K.shape[0], k // 2
+    flat = K.reshape(n, -1)
+    np.testing.assert_allclose(flat @ flat.T, np.eye(n), atol=1e-12)
+    assert 0 < n == facts.basis_count(kernel_rep(G, k, rin, approximate=True), rout)
+    d = np.stack(np.divmod(np.arange(k * k), k), axis=1) - r
+    Kf = K.reshape(n, k * k, rout.size, rin.size)
+    assert np.all(Kf[:, (d ** 2).sum(axis=1) > (r + 0.5) ** 2] == 0)
+    for g in grid_subgroup(G):
+        g = G.elements()[G.element_index(g)]
+        e = np.rint(d @ g.T).astype(int) + r
+        rhs = rout.rho(g) @ Kf @ np.linalg.inv(rin.rho(g))
+        np.testing.assert_allclose(Kf[:, e[:, 0] * k + e[:, 1]], rhs, atol=1e-12)
+    assert len(grid_subgroup(G)) < G.order  # the other elements move offsets off the grid
+
+
+def test_approximate_counts_match_kernel_rep():
+    """The interpolation to pixels loses no kernel, for many groups and sizes (so the compiler's
+    reachability check on kernel_rep is exact)."""
+    for name in ("C1", "C3", "D3", "C5", "C6", "D6", "C8", "D8", "C16"):
+        G = G_of(name)
+        rin = R("V + 1", G)
+        for k in (1, 3, 5, 7):
+            for b in ("1", "V") if name.startswith("D") or name == "C16" else ("1", "V", "regular"):
+                rout = R(b, G)
+                n = kernel_basis(rin, rout, k, approximate=True).shape[0]
+                assert n == facts.basis_count(kernel_rep(G, k, rin, approximate=True), rout), (name, k, b)
+    # a 1 x 1 kernel sees only the centre: the same as the exact kernel
+    C8 = cyclic(8)
+    assert facts.blocks(kernel_rep(C8, 1, R("V + 1", C8), approximate=True)) == R("V + 1", C8).blocks()
+    assert facts.unreachable_blocks(kernel_rep(C8, 1, R("1", C8), approximate=True), R("V + 1", C8)) == [0]
+    assert facts.unreachable_blocks(kernel_rep(C8, 3, R("1", C8), approximate=True), R("V + 1", C8)) == []
+
+
+def test_approximate_is_opt_in_and_finite_only():
+    C8 = cyclic(8)
+    reg = R("regular", C8)
+    with pytest.raises(ValueError, match="grid"):
+        SteerableConv2d(reg, reg, 3)
+    with pytest.raises(ValueError, match="grid"):
+        kernel_basis(reg, reg, 3)
+    with pytest.raises(ValueError, match="grid"):
+        kernel_rep(C8, 3, reg)
+    m = SteerableConv2d(reg, reg, 3, approximate=True)
+    assert m.approximate and "approximate=True" in repr(m)
+    for G in (SO2(), O2()):
+        V = R("V", G)
+        with pytest.raises(ValueError, match=r"SO\(2\)/O\(2\) are not supported on images"):
+            SteerableConv2d(V, V, 3, approximate=True)
+        with pytest.raises(ValueError, match=r"SO\(2\)/O\(2\)"):
+            kernel_basis(V, V, 3, approximate=True)
+    with pytest.raises(ValueError, match="odd"):
+        SteerableConv2d(reg, reg, 4, approximate=True)
+    # grid groups accept approximate=True too: smoother kernels, still exact everywhere
+    D4 = dihedral(4)
+    rd = R("regular", D4)
+    a = SteerableConv2d(rd, rd, 5, approximate=True).double()
+    assert a.map.num_basis < SteerableConv2d(rd, rd, 5).map.num_basis
+    assert equivariance_error(a, rd, rd, 7) < 1e-12
+    assert approximate_equivariance_error(a, D4, rd, rd, rng=0) == 0.0  # no off-grid elements
+
+
+def test_approximate_gradcheck_and_double():
+    C8 = cyclic(8)
+    rin, rout = R("1 + V", C8), R("V + 1", C8)
+    m = SteerableConv2d(rin, rout, 3, bias=True, approximate=True)
+    assert all(b.dtype == torch.float32 for b in map_bases(m))
+    m = m.double()
+    names = [k for k, _ in m.named_parameters()]
+    x = torch.randn(1, 3, 3, rin.size, dtype=torch.float64, requires_grad=True)
+
+    def f(x, *params):
+        return torch.func.functional_call(m, dict(zip(names, params)), (x,))
+
+    params = [p.detach().clone().requires_grad_() for p in m.parameters()]
+    assert torch.autograd.gradcheck(f, (x, *params), fast_mode=True)
+    # .double() restores the float64 bases exactly
+    exact = []
+    for t_out, _ in facts.type_groups(rout):
+        for t_in, _ in facts.type_groups(rin):
+            K = kernel_basis(t_in, t_out, 3, approximate=True)
+            if K.shape[0]:
+                exact.append(K.transpose(0, 3, 4, 1, 2))
+    for got, want in zip(map_bases(m), exact, strict=True):
+        assert got.dtype == torch.float64
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_approximate_init_variance():
+    C8 = cyclic(8)
+    rep = R("regular", C8)
+    x = torch.randn(2, 16, 16, rep.size, dtype=torch.float64)
+    var = []
+    for _ in range(8):
+        m = SteerableConv2d(rep, rep, 5, approximate=True).double()
+        with torch.no_grad():
+            var.append(float(m(x)[:, 5:-5, 5:-5].pow(2).mean()))
+    assert 0.5 < np.mean(var) < 2.0
+
+
+def test_approximate_error_measure_can_fail():
+    """A C4-equivariant kernel inside C8 (exact on the grid subgroup, unconstrained by the 45-degree
+    rotations) scores far worse than the ring kernel; the measure validates its arguments."""
+    C8 = cyclic(8)
+    reg = R("regular", C8)
+    ring = SteerableConv2d(reg, reg, 5, approximate=True).double()
+    # a C4-equivariant map of C8's regular rep: restricted to C4 it is 2 copies of C4's regular rep
+    C4 = grid_subgroup(C8)
+    els = C8.elements()
+    idx = [C8.element_index(h) for h in C4]
+    w = torch.randn(8, 8, 5, 5, dtype=torch.float64)
+    # average the random kernel over the C4 action only: K'(d) = mean_h rho(h) K(h^-1 d) rho(h)^-1
+    acc = torch.zeros_like(w)
+    for i in idx:
+        g = els[i]
+        rho = torch.as_tensor(reg.rho(g))
+        moved = transform_grid(w.permute(2, 3, 0, 1).reshape(1, 5, 5, 64), g, np.eye(64)).reshape(5, 5, 8, 8)
+        acc += (rho @ moved @ rho.T).permute(2, 3, 0, 1)
+    w4 = acc / len(idx)
+
+    def c4conv(x):
+        return F.conv2d(x.permute(0, 3, 1, 2), w4, padding=2).permute(0, 2, 3, 1)
+
+    assert equivariance_error(c4conv, reg, reg, 7, elements=C4) < 1e-12
+    e4 = approximate_equivariance_error(c4conv, C8, reg, reg, rng=0, kernel_size=5)
+    e = approximate_equivariance_error(ring, C8, reg, reg, rng=0)
+    assert 3 * e < e4
+    with pytest.raises(ValueError, match="kernel_size"):
+        approximate_equivariance_error(c4conv, C8, reg, reg)
+    with pytest.raises(ValueError, match="too small"):
+        approximate_equivariance_error(ring, C8, reg, reg, size=13)

@@ -90,3 +90,26 @@ def test_images_are_nchw_and_the_check_rotates_them():
     torch.testing.assert_close(model(img.flip(-1))["votes"], out)
     # ... but not a transposed-and-shifted image (the check is not vacuous)
     assert not torch.allclose(model(torch.roll(img, 3, dims=-1))["votes"], out)
+
+
+def test_approximate_layers_are_declared_checked_exactly_on_the_grid_and_measured_elsewhere(capsys):
+    from eqdsl import cli
+    from eqdsl.testing import approximate_errors
+    cls = eqdsl.compile_file(ROOT / "specs" / "galaxy_c8.eq").model_class()
+    assert [op for op, _ in cls.APPROXIMATE] == ["conv2d", "conv2d"]
+    torch.manual_seed(0)
+    model = cls().double()
+    # 45-degree rotations of smooth images: small but nonzero error (ring-sampled kernels)
+    err = approximate_errors(model, np.random.default_rng(0))["votes"]
+    assert 1e-6 < err < 0.1
+    assert max(equivariance_errors(model, np.random.default_rng(0)).values()) < 1e-9
+    _break(model, "conv")
+    assert max(equivariance_errors(model, np.random.default_rng(0)).values()) > 1e-6
+    assert cli.main(["check", str(ROOT / "specs" / "galaxy_c8.eq")]) == 0
+    out = capsys.readouterr().out
+    assert "approximately equivariant by declaration: conv2d at" in out and "reported" in out
+
+
+def test_exact_grid_groups_have_no_approximate_layers():
+    cls = eqdsl.compile_file(ROOT / "specs" / "galaxy_d4.eq").model_class()
+    assert not getattr(cls, "APPROXIMATE", ())

@@ -1,0 +1,6 @@
+group G = SO(2)
+
+model Net {
+    input img : 3 @grid
+    output h = conv2d(img, kernel = 5, approximate = true) -> (2 + V)
+}
