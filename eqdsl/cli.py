@@ -96,6 +96,11 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import run
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eqc", description="Compile equivariant network specs (.eq) to PyTorch.")
     p.add_argument("--version", action="version", version=f"eqc {__version__}")
@@ -121,6 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="explain a diagnostic code, or list them all")
     e.add_argument("code", nargs="?")
     e.set_defaults(func=cmd_explain)
+
+    b = sub.add_parser("bench", help="time the tensor-product benchmark suite (eqdsl and the anchors installed)")
+    b.add_argument("--batch", type=int, help="rows (edges); default 50000 on CUDA, 2000 on the CPU")
+    b.add_argument("--problems", help="comma-separated problem ids (default: all six)")
+    b.add_argument("--impls", help="comma-separated: eqdsl-triton, eqdsl-reference, e3nn, cuequivariance, "
+                   "openequivariance (default: every one available)")
+    b.add_argument("--repeat", type=int, default=15, help="timed calls, the median is reported (default 15)")
+    b.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
+    b.add_argument("--device", choices=["cuda", "cpu"], help="default: cuda if available, else cpu")
+    b.add_argument("--threads", type=int, help="torch.set_num_threads before timing (default: torch's)")
+    b.add_argument("--cold-cache", action="store_true",
+                   help="fresh eqdsl and Triton caches, so first-call times include compilation")
+    b.add_argument("--json", metavar="PATH", help="write every measurement as JSON")
+    b.add_argument("--markdown", metavar="PATH", help="write the table as markdown")
+    b.add_argument("--plot", metavar="PATH", help="bar charts (log scale) per problem; needs matplotlib")
+    b.set_defaults(func=cmd_bench)
     return p
 
 

@@ -1,0 +1,576 @@
+"""The tensor-product benchmark suite (shared/bench/suite.md) as data, and its runner (`eqc bench`).
+
+For each problem and implementation this measures, in float32 with TF32 off:
+
+* the first forward and the first forward+backward call at full batch (code generation and JIT
+  compilation for eqdsl-triton and OpenEquivariance; the rest is one-time setup);
+* steady state: median of ``repeat`` calls after ``warmup`` calls, forward alone (no autograd)
+  and forward+backward (gradients for x1, x2 and the weights), CUDA events on a GPU,
+  ``time.perf_counter`` on the CPU (with the thread count torch has);
+* before the steady-state timing, the values and the three gradients on a small slice against
+  the eqdsl reference in float64 ("verified");
+* the memory floor: the bytes that must move (inputs, weights, outputs; for fwd+bwd also the
+  backward's reads and writes) divided by the device's measured copy bandwidth.
+
+Implementations: eqdsl's Triton kernels and reference, and the anchors e3nn, cuEquivariance and
+OpenEquivariance when they import.  Every implementation is given the same random inputs in
+eqdsl's layout (e3nn's ``mul_ir``); an adapter converts them once, outside the timed region, to
+what the library expects (cuEquivariance: ``ir_mul`` and its own block order).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    mode: str     # "uvu" (channelwise) or "uvw" (fully connected)
+    in1: str
+    in2: str
+    out: str      # uvw: the output irreps; uvu: the filter (every allowed path writes its own block)
+    shared: bool  # one weight vector for the whole batch instead of one per edge
+
+
+_NEQUIP = "64x0o+64x0e+64x1o+64x1e+64x2o+64x2e"
+_L6 = "16x0e+16x1o+16x2e+16x3o+16x4e+16x5o+16x6e"
+_DIFFDOCK = "10x1o+10x1e+48x0e+48x0o"
+_FC = "32x0e+32x1o+32x2e"
+
+SUITE = (
+    Problem("nequip-toluene", "uvu", _NEQUIP, "0e+1o+2e", _NEQUIP, False),
+    Problem("mace-medium", "uvu", "128x0e+128x1o", "0e+1o+2e+3o", "128x0e+128x1o+128x2e", False),
+    Problem("mace-large", "uvu", "128x0e+128x1o+128x2e", "0e+1o+2e+3o", "128x0e+128x1o+128x2e+128x3o", False),
+    Problem("uvu-L6", "uvu", _L6, "0e+1o+2e+3o+4e+5o+6e", _L6, False),
+    Problem("diffdock-L2", "uvw", _DIFFDOCK, "0e+1o+2e", _DIFFDOCK, False),
+    Problem("fc-shared-L2", "uvw", _FC, "0e+1o+2e", _FC, True),
+)
+PROBLEMS = {p.id: p for p in SUITE}
+
+IMPLS = ("eqdsl-triton", "eqdsl-reference", "e3nn", "cuequivariance", "openequivariance")
+# the module each implementation needs (None: always there)
+_MODULES = {"eqdsl-triton": "triton", "eqdsl-reference": None, "e3nn": "e3nn",
+            "cuequivariance": "cuequivariance_torch", "openequivariance": "openequivariance"}
+CUDA_ONLY = {"openequivariance"}  # its kernels are JIT-compiled CUDA; it has no CPU path
+CHECK_ROWS = 64                   # rows of the verification slice (a multiple of Triton's 16-row blocks)
+RTOL = 1e-4                       # float32 against the float64 reference, relative to the largest value
+
+
+def descriptor(problem: Problem):
+    """The eqdsl TensorProductDescriptor of a suite problem (paths, e3nn path weights)."""
+    from eqdsl.groups import O3
+    from eqdsl.reps import tp
+    from eqdsl.reps.irreps import Irreps
+
+    in1, in2, out = (Irreps.parse(s, O3) for s in (problem.in1, problem.in2, problem.out))
+    if problem.mode == "uvu":  # one output block per path, kept where its irrep is in the filter
+        return tp.describe(O3, in1, in2, "uvu", keep=[m.ir for m in out])
+    return tp.describe(O3, in1, in2, "uvw", out=out)
+
+
+# ---------------------------------------------------------------------------- memory floor
+
+def floor_bytes(desc, batch: int, shared: bool, backward: bool = False) -> int:
+    """float32 bytes that must move at least once.
+
+    Forward: read x1, x2 and the weights, write the output.  The backward adds reading x1, x2,
+    the weights and the output gradient and writing the three gradients.  Shared weights count
+    once, per-edge weights once per row.
+    """
+    d1, d2, do = desc.irreps_in1.dim, desc.irreps_in2.dim, desc.irreps_out.dim
+    w = desc.weight_numel if shared else batch * desc.weight_numel
+    n = batch * (d1 + d2 + do) + w
+    if backward:
+        n += batch * (2 * d1 + 2 * d2 + do) + 2 * w
+    return 4 * n
+
+
+def floor_ms(nbytes: int, bandwidth: float) -> float:
+    """Milliseconds to move ``nbytes`` at ``bandwidth`` bytes/s (reads and writes counted)."""
+    return nbytes / bandwidth * 1e3
+
+
+def copy_bandwidth(device: torch.device, nbytes: Optional[int] = None, repeat: int = 10) -> float:
+    """Bytes/s of a large device-to-device copy, counting both the read and the write."""
+    nbytes = nbytes or (1 << 30 if device.type == "cuda" else 1 << 28)
+    src = torch.ones(nbytes // 4, device=device)
+    dst = torch.empty_like(src)
+    ms = statistics.median(measure(lambda: dst.copy_(src), device, warmup=3, repeat=repeat))
+    return 2 * src.numel() * 4 / (ms / 1e3)
+
+
+# ---------------------------------------------------------------------------- timing
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(fn: Callable, device: torch.device, warmup: int, repeat: int) -> list[float]:
+    """Milliseconds of each of ``repeat`` calls of ``fn`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    out = []
+    for _ in range(repeat):
+        if device.type == "cuda":  # events: the GPU's own clock, no host-side launch noise
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            out.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def _wall_ms(fn: Callable, device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return (time.perf_counter() - t0) * 1e3
+
+
+# ---------------------------------------------------------------------------- implementations
+
+def _identity3(x1, x2, w):
+    return x1, x2, w
+
+
+@dataclass
+class Impl:
+    """An implementation as the benchmark calls it.
+
+    ``fn(x1, x2, w)`` is what is timed, on the library's own layout.  ``to_native`` (inputs in
+    eqdsl's layout -> the library's) and ``from_native`` (its output -> eqdsl's layout) are
+    differentiable torch code run once outside the timing, so that the verification compares
+    values and gradients in one layout.  ``exact``: False where the library's convention may differ
+    from e3nn's by a constant per output block (then that scale is fitted and reported).
+    """
+    fn: Callable
+    to_native: Callable = _identity3
+    from_native: Callable = lambda y: y
+    exact: bool = True
+    note: str = ""
+
+
+def _build_eqdsl(backend: str):
+    def build(desc, shared: bool, device: torch.device) -> Impl:
+        from eqdsl.backends.tensor_product import TensorProductLayer
+
+        mod = TensorProductLayer(desc, shared, backend=backend).to(device)
+        if not shared:
+            return Impl(mod)
+
+        def fn(x1, x2, w):
+            # the shared weights are the benchmark's tensor: put it in the parameter slot (a dict write)
+            # rather than torch.func.functional_call, which costs ~35 us of Python per call
+            mod._parameters["weight"] = w
+            return mod(x1, x2)
+        return Impl(fn)
+    return build
+
+
+def e3nn_instructions(desc) -> list[tuple]:
+    """e3nn instructions for the descriptor's paths, in its order (so the weights line up).
+
+    No path weights are passed: e3nn derives them from its defaults (irrep_normalization
+    'component', path_normalization 'element'), the convention the descriptor follows, so equal
+    outputs check that the two agree.  A channelwise ('uvu') problem where every allowed path
+    writes its own block is, in e3nn, an output irreps with one ``mul1 x ir_out`` entry per path
+    and the instruction (i1, i2, k, 'uvu', True) writing entry k.
+    """
+    return [(p.i_in1, p.i_in2, p.i_out, p.mode, p.has_weight) for p in desc.paths]
+
+
+def _build_e3nn(desc, shared, device):
+    from e3nn import o3
+
+    tp = o3.TensorProduct(str(desc.irreps_in1), str(desc.irreps_in2), str(desc.irreps_out),
+                          e3nn_instructions(desc), shared_weights=shared, internal_weights=False)
+    return Impl(tp.to(device))
+
+
+def _transpose_blocks(x, blocks, to_ir_mul: bool):
+    """mul_ir <-> ir_mul, block by block (``blocks``: eqdsl MulIr items in the order they lie in x)."""
+    out, start = [], 0
+    for b in blocks:
+        shape = (b.mul, b.ir.dim) if to_ir_mul else (b.ir.dim, b.mul)
+        out.append(x[:, start:start + b.dim].reshape(-1, *shape).transpose(1, 2).reshape(-1, b.dim))
+        start += b.dim
+    return torch.cat(out, dim=1)
+
+
+def _build_cueq(desc, shared, device):
+    import cuequivariance as cue
+    import cuequivariance_torch as cuet
+
+    # cue.O3's real basis and Clebsch-Gordan tensors equal e3nn's (verify reports "exact"); its
+    # O3_e3nn variant differs only in how irreps sort, and takes its tables from e3nn in float32
+    def irreps(x):
+        return cue.Irreps(cue.O3, str(x))
+
+    kw = dict(layout=cue.ir_mul, shared_weights=shared, internal_weights=False, device=device,
+              dtype=torch.float32)
+    if device.type != "cuda":
+        kw["method"] = "naive"  # its kernels are CUDA; "naive" is its plain-torch path
+    note = "ir_mul layout"
+    order = list(range(len(desc.irreps_out)))  # order[i]: the eqdsl output block at cuEq's position i
+    path_order = list(range(len(desc.paths)))  # the same for the weights' paths
+    if all(p.mode == "uvu" for p in desc.paths):
+        if any(p.i_out != k for k, p in enumerate(desc.paths)):
+            raise ValueError("cuEquivariance's channelwise product writes one block per path")
+        m = cuet.ChannelWiseTensorProduct(irreps(desc.irreps_in1), irreps(desc.irreps_in2),
+                                          irreps(desc.irreps_out), **kw)
+        # it sorts the per-path output blocks by irrep (stable) and permutes the weights with them
+        order = path_order = list(irreps(desc.irreps_out).sort().inv)
+        note += ", output blocks sorted by irrep"
+    elif all(p.mode == "uvw" for p in desc.paths):
+        m = cuet.FullyConnectedTensorProduct(irreps(desc.irreps_in1), irreps(desc.irreps_in2),
+                                             irreps(desc.irreps_out), **kw)
+    else:
+        raise ValueError("mixed path modes")
+    blocks = [desc.irreps_out[k] for k in order]
+    if str(m.irreps_out) != str(irreps("+".join(str(b) for b in blocks))) or m.weight_numel != desc.weight_numel:
+        raise ValueError(f"cuEquivariance built {m.irreps_out} ({m.weight_numel} weights), "
+                         f"expected the descriptor's paths in order {order}")
+    slices = desc.weight_slices()
+    inv = [order.index(k) for k in range(len(order))]
+    starts = [0]
+    for b in blocks:
+        starts.append(starts[-1] + b.dim)
+
+    def to_native(x1, x2, w):
+        w = torch.cat([w[..., slices[p]] for p in path_order], dim=-1)
+        return (_transpose_blocks(x1, desc.irreps_in1, True), _transpose_blocks(x2, desc.irreps_in2, True),
+                w.reshape(1, -1) if shared else w)
+
+    def from_native(y):
+        y = _transpose_blocks(y, blocks, False)
+        return torch.cat([y[:, starts[inv[k]]:starts[inv[k] + 1]] for k in range(len(order))], dim=1)
+
+    return Impl(m, to_native, from_native, exact=False, note=f"{note}, method {m.method if hasattr(m, 'method') else '?'}")
+
+
+def _build_oeq(desc, shared, device):
+    import numpy as np
+    import openequivariance as oeq
+
+    if device.type != "cuda":
+        raise RuntimeError("OpenEquivariance runs on CUDA devices only")
+    prob = oeq.TPProblem(str(desc.irreps_in1), str(desc.irreps_in2), str(desc.irreps_out), e3nn_instructions(desc),
+                         shared_weights=shared, internal_weights=False, irrep_dtype=np.float32,
+                         weight_dtype=np.float32)
+    tp = oeq.TensorProduct(prob, torch_op=True)
+    # same instructions and normalization as e3nn; for uvw the weights are laid out in its own order,
+    # converted by its own function
+    return Impl(tp, lambda x1, x2, w: (x1, x2, tp.reorder_weights_from_e3nn(w, not shared)), exact=False)
+
+
+BUILDERS = {"eqdsl-triton": _build_eqdsl("triton"), "eqdsl-reference": _build_eqdsl("reference"),
+            "e3nn": _build_e3nn, "cuequivariance": _build_cueq, "openequivariance": _build_oeq}
+
+
+def probe(impls=IMPLS) -> tuple[dict, dict]:
+    """(available: name -> version, missing: name -> reason) for the implementations' packages.
+
+    eqdsl-triton is only looked up, not imported: on the CPU, TRITON_INTERPRET must be set before
+    triton's first import, which `run` decides.
+    """
+    found, missing = {}, {}
+    for name in impls:
+        mod = _MODULES[name]
+        if mod is None:
+            from eqdsl import __version__
+            found[name] = __version__
+        elif name == "eqdsl-triton":
+            if importlib.util.find_spec("triton") is None:
+                missing[name] = "ImportError: No module named 'triton'"
+            else:
+                from importlib.metadata import version
+                found[name] = "triton " + version("triton")
+        else:
+            try:
+                m = importlib.import_module(mod)
+                found[name] = getattr(m, "__version__", None) or _dist_version(mod)
+            except Exception as err:  # an anchor that fails to import for any reason is "missing"
+                missing[name] = f"{type(err).__name__}: {err}"
+    return found, missing
+
+
+def _dist_version(mod: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(mod.replace("_", "-"))
+    except PackageNotFoundError:
+        return "?"
+
+
+# ---------------------------------------------------------------------------- verification
+
+def _close(a, b) -> tuple[bool, float]:
+    scale = b.abs().max().item() or 1.0
+    err = (a.double() - b).abs().max().item() / scale
+    return err <= RTOL, err
+
+
+def _block_scales(out, ref, irreps_out):
+    """Least-squares s_b with out_b ~ s_b * ref_b per output block, expanded to [1, dim]."""
+    scales, start = [], 0
+    for b in irreps_out:
+        o, r = out[:, start:start + b.dim].double(), ref[:, start:start + b.dim]
+        s = ((o * r).sum() / (r * r).sum()).item() if (r * r).sum() > 0 else 1.0
+        scales.append(s)
+        start += b.dim
+    full = torch.cat([torch.full((b.dim,), s, dtype=ref.dtype, device=ref.device)
+                      for b, s in zip(irreps_out, scales)]) if scales else ref.new_ones(0)
+    return scales, full[None]
+
+
+def verify(impl: Impl, ref_fn: Callable, x1, x2, w, irreps_out) -> dict:
+    """Values and the gradients of x1, x2, w against the reference in float64, in eqdsl's layout."""
+    leaves = [t.detach().requires_grad_() for t in (x1, x2, w)]
+    ref_leaves = [t.detach().double().requires_grad_() for t in (x1, x2, w)]
+    out = impl.from_native(impl.fn(*impl.to_native(*leaves)))
+    ref = ref_fn(*ref_leaves)
+    result = {"check": "exact"}
+    scale = torch.ones_like(ref[:1])
+    if not impl.exact and not _close(out, ref)[0]:
+        scales, scale = _block_scales(out, ref, irreps_out)
+        result = {"check": "per-block scale", "scales": [round(s, 6) for s in scales]}
+    g = torch.randn_like(ref)
+    grads = torch.autograd.grad(out, leaves, g.to(out.dtype))
+    # d<g, out>/dx with out = s*ref per block is d<g*s, ref>/dx
+    ref_grads = torch.autograd.grad(ref, ref_leaves, g * scale)
+    checks = [_close(a, b) for a, b in zip((out, *grads), (ref * scale, *ref_grads))]
+    result.update(verified=all(ok for ok, _ in checks), max_rel_err=max(e for _, e in checks))
+    return result
+
+
+# ---------------------------------------------------------------------------- runner
+
+def run_problem(problem: Problem, impls, device: torch.device, batch: int, warmup: int, repeat: int,
+                bandwidth: float, log=print) -> dict:
+    desc = descriptor(problem)
+    gen = torch.Generator(device=device).manual_seed(0)
+    x1 = torch.randn(batch, desc.irreps_in1.dim, device=device, generator=gen)
+    x2 = torch.randn(batch, desc.irreps_in2.dim, device=device, generator=gen)
+    w = torch.randn(*(() if problem.shared else (batch,)), desc.weight_numel, device=device, generator=gen)
+    n = min(batch, CHECK_ROWS)
+    sl = (x1[:n], x2[:n], w if problem.shared else w[:n])
+    ref_fn = BUILDERS["eqdsl-reference"](desc, problem.shared, device).fn
+    fwd_b, bwd_b = floor_bytes(desc, batch, problem.shared), floor_bytes(desc, batch, problem.shared, True)
+    entry = {"id": problem.id, "mode": problem.mode, "in1": problem.in1, "in2": problem.in2, "out": problem.out,
+             "shared_weights": problem.shared, "paths": len(desc.paths), "dims": [desc.irreps_in1.dim,
+             desc.irreps_in2.dim, desc.irreps_out.dim], "weight_numel": desc.weight_numel,
+             "floor_bytes": fwd_b, "floor_fwd_bwd_bytes": bwd_b, "floor_ms": floor_ms(fwd_b, bandwidth),
+             "floor_fwd_bwd_ms": floor_ms(bwd_b, bandwidth), "results": []}
+    for name in impls:
+        r = _run_impl(name, desc, problem.shared, device, (x1, x2, w), sl, ref_fn, warmup, repeat)
+        entry["results"].append(r)
+        log(f"  {problem.id} / {name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                     for k, v in r.items() if k not in ("impl", "scales") and v != ""), flush=True)
+        if device.type == "cuda":  # the library's buffers went with _run_impl's frame
+            torch.cuda.empty_cache()
+    return entry
+
+
+def _run_impl(name, desc, shared, device, inputs, check_slice, ref_fn, warmup, repeat) -> dict:
+    r = {"impl": name}
+    try:
+        impl = BUILDERS[name](desc, shared, device)
+        r["note"] = impl.note
+        native = [t.detach() for t in impl.to_native(*inputs)]
+        leaves = [t.detach().requires_grad_() for t in native]
+        g = torch.randn(inputs[0].shape[0], desc.irreps_out.dim, device=device)
+
+        def fwd():
+            with torch.no_grad():
+                impl.fn(*native)
+
+        def fwd_bwd():
+            torch.autograd.grad(impl.fn(*leaves), leaves, g)
+
+        # one-time costs: code generation and JIT compilation (eqdsl-triton, OpenEquivariance)
+        r["first_fwd_ms"] = _wall_ms(fwd, device)
+        r["first_fwd_bwd_ms"] = _wall_ms(fwd_bwd, device)
+        r.update(verify(impl, ref_fn, *check_slice, desc.irreps_out))
+        r["fwd_ms"] = statistics.median(measure(fwd, device, warmup, repeat))
+        r["fwd_bwd_ms"] = statistics.median(measure(fwd_bwd, device, warmup, repeat))
+    except Exception as err:  # one failing implementation must not stop the suite
+        r["error"] = f"{type(err).__name__}: {err}"[:500]
+    return r
+
+
+# ---------------------------------------------------------------------------- command line (`eqc bench`)
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor()
+    try:  # platform.processor() is often empty or just the architecture on Linux
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name or platform.machine()} ({os.cpu_count()} cores, {platform.system()})"
+
+
+def _select(text: Optional[str], known, what: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()] if text else list(known)
+    unknown = [s for s in names if s not in known]
+    if unknown:
+        raise SystemExit(f"eqc bench: unknown {what} {', '.join(unknown)} (known: {', '.join(known)})")
+    return names
+
+
+def run(args) -> int:
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("eqc bench: --device cuda, but torch sees no CUDA device")
+    cpu = device.type == "cpu"
+    batch = args.batch or (2000 if cpu else 50000)
+    problems = [PROBLEMS[p] for p in _select(args.problems, PROBLEMS, "problem")]
+    explicit = args.impls is not None
+    wanted = _select(args.impls, IMPLS, "implementation")
+    notes = []
+    if cpu:
+        notes.append(f"CPU run (batch {batch}): these are not the suite's numbers, which are CUDA at batch 50,000")
+        if "eqdsl-triton" in wanted and not explicit:
+            wanted.remove("eqdsl-triton")
+            notes.append("eqdsl-triton left out: on the CPU it runs in Triton's interpreter, far too slow "
+                         "(name it in --impls to run it anyway)")
+        elif "eqdsl-triton" in wanted:
+            # must be set before triton's first import in this process (see backends/triton/README.md)
+            os.environ["TRITON_INTERPRET"] = "1"
+            notes.append("eqdsl-triton runs in Triton's interpreter (TRITON_INTERPRET=1): its times are not speed")
+    if args.cold_cache:  # first-call times then include code generation and compilation
+        import tempfile
+        root = tempfile.mkdtemp(prefix="eqdsl-bench-cache-")
+        os.environ["EQDSL_CACHE"] = root
+        os.environ["TRITON_CACHE_DIR"] = os.path.join(root, "triton-binaries")
+        notes.append(f"cold caches: EQDSL_CACHE and TRITON_CACHE_DIR under {root}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    found, missing = probe(wanted)
+    impls = [n for n in wanted if n in found]
+    for name in [n for n in impls if cpu and n in CUDA_ONLY and not explicit]:
+        impls.remove(name)
+        notes.append(f"{name} left out: it runs on CUDA only")
+    # TF32 would make e3nn's (and any matmul-based) float32 results both faster and less exact
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+
+    bandwidth = copy_bandwidth(device)
+    meta = {"device": _device_name(device), "device_type": device.type, "platform": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+            "threads": torch.get_num_threads(), "batch": batch, "dtype": "float32", "tf32": False,
+            "warmup": args.warmup, "repeat": args.repeat,
+            "timer": "CUDA events" if device.type == "cuda" else "time.perf_counter",
+            "copy_bandwidth_GBps": bandwidth / 1e9, "impls": impls, "versions": found, "missing": missing,
+            "notes": notes, "check_rows": min(batch, CHECK_ROWS), "rtol": RTOL}
+    print(f"eqc bench: {meta['device']}, batch {batch}, {', '.join(impls) or 'no implementation'}", flush=True)
+    entries = [run_problem(p, impls, device, batch, args.warmup, args.repeat, bandwidth) for p in problems]
+    report = {"meta": meta, "problems": entries}
+    text = format_markdown(report)
+    print("\n" + text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(text)
+    if args.plot:
+        print(plot(report, args.plot))
+    return 0
+
+
+def _header(meta: dict) -> str:
+    anchors = "; ".join([f"{k} {v}" for k, v in meta["versions"].items()] +
+                        [f"{k} MISSING ({v})" for k, v in meta["missing"].items()])
+    lines = [
+        f"- device: {meta['device']}; torch {meta['torch']}" + (f", CUDA {meta['cuda']}" if meta["cuda"] else "")
+        + f"; {meta['threads']} torch threads",
+        f"- implementations: {anchors or 'none'}",
+        f"- batch {meta['batch']}, float32, TF32 off, median of {meta['repeat']} after {meta['warmup']} warm-ups "
+        f"({meta['timer']}); verified: values and x1/x2/weight gradients on {meta['check_rows']} rows against "
+        f"the float64 eqdsl reference, max relative error <= {meta['rtol']}",
+        f"- copy bandwidth {meta['copy_bandwidth_GBps']:.0f} GB/s (read + write); floor = bytes that must move / "
+        "bandwidth (fwd: inputs, weights, output; fwd+bwd adds the backward's reads and writes)",
+    ] + [f"- note: {n}" for n in meta["notes"]]
+    return "\n".join(lines)
+
+
+def _ms(v) -> str:
+    return "" if v is None else f"{v:.3g}"
+
+
+def format_markdown(report: dict) -> str:
+    rows = ["| problem | impl | verified | fwd ms | fwd+bwd ms | first fwd ms | first fwd+bwd ms | note |",
+            "|---|---|---|---|---|---|---|---|"]
+    for e in report["problems"]:
+        rows.append(f"| {e['id']} | floor | | {_ms(e['floor_ms'])} | {_ms(e['floor_fwd_bwd_ms'])} | | | "
+                    f"{e['floor_bytes'] / 1e6:.1f} / {e['floor_fwd_bwd_bytes'] / 1e6:.1f} MB |")
+        for r in e["results"]:
+            if "verified" in r:
+                ok = "yes" if r["verified"] else "NO"
+                ver = f"{ok} ({r['check']}, {r['max_rel_err']:.1e})"
+            else:
+                ver = "NO"
+            note = r.get("error") or r.get("note", "")
+            if "scales" in r:
+                note += f" scales {r['scales']}"
+            rows.append(f"| {e['id']} | {r['impl']} | {ver} | {_ms(r.get('fwd_ms'))} | {_ms(r.get('fwd_bwd_ms'))} | "
+                        f"{_ms(r.get('first_fwd_ms'))} | {_ms(r.get('first_fwd_bwd_ms'))} | {note.replace('|', '/')} |")
+    return "# eqdsl tensor-product benchmark\n\n" + _header(report["meta"]) + "\n\n" + "\n".join(rows) + "\n"
+
+
+def plot(report: dict, path: str) -> str:
+    """One log-scale bar chart per problem: fwd and fwd+bwd per implementation, floors as lines."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "note: matplotlib is not installed; no plot written"
+    entries = report["problems"]
+    cols = min(3, len(entries)) or 1
+    rows = -(-len(entries) // cols) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
+    for ax, e in zip(axes.flat, entries):
+        res = [r for r in e["results"] if r.get("fwd_ms") is not None]
+        xs = range(len(res))
+        ax.bar([x - 0.2 for x in xs], [r["fwd_ms"] for r in res], 0.4, label="fwd")
+        ax.bar([x + 0.2 for x in xs], [r.get("fwd_bwd_ms") or 0 for r in res], 0.4, label="fwd+bwd")
+        ax.axhline(e["floor_ms"], color="C0", ls="--", lw=1, label="floor fwd")
+        ax.axhline(e["floor_fwd_bwd_ms"], color="C1", ls="--", lw=1, label="floor fwd+bwd")
+        ax.set_xticks(list(xs), [r["impl"] + ("" if r.get("verified") else " (!)") for r in res],
+                      rotation=30, ha="right", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel("ms")
+        ax.set_title(e["id"])
+    for ax in list(axes.flat)[len(entries):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper left", fontsize=7, ncols=4)
+    m = report["meta"]
+    fig.suptitle(f"{m['device']}, batch {m['batch']}, float32 (unverified results marked (!))", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return f"plot written to {path}"

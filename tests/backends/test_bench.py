@@ -1,0 +1,208 @@
+"""`eqdsl.bench` / `eqc bench`: the suite as data, the comparison with e3nn, the floor and the CLI (CPU, quick)."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from eqdsl import bench
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+# shared/bench/suite.md's problem table, copied by hand: (mode, in1, in2, out / filter, weights)
+SUITE_MD = {
+    "nequip-toluene": ("uvu", "64x0o+64x0e+64x1o+64x1e+64x2o+64x2e", "0e+1o+2e", "same as in1", "per edge"),
+    "mace-medium": ("uvu", "128x0e+128x1o", "0e+1o+2e+3o", "128x0e+128x1o+128x2e", "per edge"),
+    "mace-large": ("uvu", "128x0e+128x1o+128x2e", "0e+1o+2e+3o", "128x0e+128x1o+128x2e+128x3o", "per edge"),
+    "uvu-L6": ("uvu", "16x(0e+1o+2e+3o+4e+5o+6e)", "0e+1o+2e+3o+4e+5o+6e", "same as in1", "per edge"),
+    "diffdock-L2": ("uvw", "10x1o+10x1e+48x0e+48x0o", "0e+1o+2e", "same as in1", "per edge"),
+    "fc-shared-L2": ("uvw", "32x0e+32x1o+32x2e", "0e+1o+2e", "same as in1", "shared"),
+}
+# the suite's "floor" column (ms at about 3.0 TB/s, batch 50,000): the byte counts must reproduce it
+SUITE_FLOOR_MS = {"nequip-toluene": 0.64, "mace-medium": 0.33, "mace-large": 0.83, "uvu-L6": 1.05,
+                  "diffdock-L2": 0.50, "fc-shared-L2": 0.04}
+
+
+def _expand(text):
+    """`16x(0e+1o)` -> `16x0e+16x1o`, the suite's shorthand."""
+    if "x(" not in text:
+        return text
+    mul, rest = text.split("x(", 1)
+    return "+".join(f"{mul}x{ir}" for ir in rest.rstrip(")").split("+"))
+
+
+def test_suite_matches_suite_md():
+    assert [p.id for p in bench.SUITE] == list(SUITE_MD)
+    for p in bench.SUITE:
+        mode, in1, in2, out, weights = SUITE_MD[p.id]
+        in1 = _expand(in1)
+        assert (p.mode, p.in1, p.in2, p.out, p.shared) == (
+            mode, in1, in2, in1 if out == "same as in1" else out, weights == "shared")
+
+
+def test_suite_md_if_present():
+    """The same against the file itself, when shared/ sits beside the repository."""
+    path = ROOT.parent / "shared" / "bench" / "suite.md"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    rows = [line.strip("|").split("|") for line in path.read_text().splitlines() if line.startswith("| ")]
+    table = {}
+    for cells in rows:
+        cells = [c.strip() for c in cells]
+        if len(cells) == 6 and cells[1] in ("uvu", "uvw"):
+            table[cells[0]] = tuple(cells[1:])
+    assert table == SUITE_MD
+
+
+def test_floor_hand_computed():
+    # mace-medium: 8 uvu paths 0e x {0e,1o,2e} and 1o x {0e,1o,1o,2e,3o} -> {1o,0e,2e,1o,2e}, each writing a 128-channel block
+    desc = bench.descriptor(bench.PROBLEMS["mace-medium"])
+    d1, d2 = 128 * (1 + 3), 1 + 3 + 5 + 7
+    dout = 128 * ((1 + 3 + 5) + (3 + 1 + 5 + 3 + 5))
+    weights = 8 * 128
+    assert (desc.irreps_in1.dim, desc.irreps_in2.dim, desc.irreps_out.dim, desc.weight_numel) == (d1, d2, dout, weights)
+    assert bench.floor_bytes(desc, 50_000, False) == 4 * 50_000 * (512 + 16 + 3328 + 1024) == 976_000_000
+    assert bench.floor_ms(976_000_000, 3.0e12) == pytest.approx(0.3253, abs=1e-4)
+    # fwd+bwd: the backward reads x1, x2, w, grad_out and writes the three gradients
+    assert bench.floor_bytes(desc, 10, False, backward=True) == 4 * 10 * ((512 + 16 + 3328 + 1024)
+                                                                         + (2 * 512 + 2 * 16 + 3328 + 2 * 1024))
+    # shared weights count once, not per row
+    fc = bench.descriptor(bench.PROBLEMS["fc-shared-L2"])
+    assert bench.floor_bytes(fc, 100, True) == 4 * (100 * (288 + 9 + 288) + fc.weight_numel)
+
+
+@pytest.mark.parametrize("pid", list(SUITE_FLOOR_MS))
+def test_floor_reproduces_suite_column(pid):
+    p = bench.PROBLEMS[pid]
+    ms = bench.floor_ms(bench.floor_bytes(bench.descriptor(p), 50_000, p.shared), 3.0e12)
+    assert ms == pytest.approx(SUITE_FLOOR_MS[pid], abs=0.006)
+
+
+def _small(mode, shared=False):
+    from eqdsl.groups import O3
+    from eqdsl.reps import tp
+    from eqdsl.reps.irreps import Irreps
+
+    a, b = Irreps.parse("3x0e+2x1o+2x2e", O3), Irreps.parse("0e+1o+2e", O3)
+    if mode == "uvu":  # two blocks from different paths land on the same irreps: order matters
+        return tp.describe(O3, a, b, "uvu", keep=[m.ir for m in Irreps.parse("0e+1o+2e", O3)])
+    return tp.describe(O3, a, b, "uvw", out=Irreps.parse("2x0e+3x1o+1x2e", O3))
+
+
+@pytest.mark.parametrize("mode,shared", [("uvu", False), ("uvw", False), ("uvw", True)])
+def test_e3nn_instructions_give_the_reference_numbers(mode, shared):
+    """e3nn built from the descriptor's paths (its own path weights) equals the eqdsl reference."""
+    o3 = pytest.importorskip("e3nn.o3")
+    from eqdsl.backends.reference import TensorProduct
+
+    desc = _small(mode, shared)
+    torch.manual_seed(1)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # e3nn keeps its CG tables in the default dtype
+    try:
+        e = o3.TensorProduct(str(desc.irreps_in1), str(desc.irreps_in2), str(desc.irreps_out),
+                             bench.e3nn_instructions(desc), shared_weights=shared, internal_weights=False)
+    finally:
+        torch.set_default_dtype(old)
+    assert e.weight_numel == desc.weight_numel
+    assert [i.path_weight for i in e.instructions] == pytest.approx([p.path_weight for p in desc.paths], rel=1e-12)
+    ref = TensorProduct(desc, shared_weights=shared).double()
+    x1 = torch.randn(7, desc.irreps_in1.dim, dtype=torch.float64)
+    x2 = torch.randn(7, desc.irreps_in2.dim, dtype=torch.float64)
+    w = torch.randn(*(() if shared else (7,)), desc.weight_numel, dtype=torch.float64)
+    if shared:
+        ref.weight.data.copy_(w)
+    expected = ref(x1, x2) if shared else ref(x1, x2, w)
+    torch.testing.assert_close(e(x1, x2, w), expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode,shared", [("uvu", False), ("uvw", True)])
+def test_verify_accepts_e3nn_and_catches_errors(mode, shared):
+    """The harness's own check: e3nn passes in float32, a wrong weight layout does not."""
+    pytest.importorskip("e3nn")
+    desc = _small(mode, shared)
+    cpu = torch.device("cpu")
+    ref_fn = bench.BUILDERS["eqdsl-reference"](desc, shared, cpu).fn
+    x1, x2 = torch.randn(9, desc.irreps_in1.dim), torch.randn(9, desc.irreps_in2.dim)
+    w = torch.randn(*(() if shared else (9,)), desc.weight_numel)
+    impl = bench.BUILDERS["e3nn"](desc, shared, cpu)
+    r = bench.verify(impl, ref_fn, x1, x2, w, desc.irreps_out)
+    assert r["verified"] and r["check"] == "exact" and r["max_rel_err"] < 1e-5
+    impl.to_native = lambda a, b, c: (a, b, c.flip(-1))  # weights in the wrong order
+    assert not bench.verify(impl, ref_fn, x1, x2, w, desc.irreps_out)["verified"]
+
+
+@pytest.mark.parametrize("mode,shared", [("uvu", False), ("uvw", False), ("uvw", True)])
+def test_cuequivariance_adapter(mode, shared):
+    """Where cuEquivariance is installed: its plain-torch path through the adapter (ir_mul, sorted blocks)."""
+    pytest.importorskip("cuequivariance_torch")
+    desc = _small(mode, shared)
+    cpu = torch.device("cpu")
+    ref_fn = bench.BUILDERS["eqdsl-reference"](desc, shared, cpu).fn
+    x1, x2 = torch.randn(6, desc.irreps_in1.dim), torch.randn(6, desc.irreps_in2.dim)
+    w = torch.randn(*(() if shared else (6,)), desc.weight_numel)
+    r = bench.verify(bench.BUILDERS["cuequivariance"](desc, shared, cpu), ref_fn, x1, x2, w, desc.irreps_out)
+    assert r["verified"] and r["check"] == "exact"
+
+
+def test_verify_fits_per_block_scales_for_third_party_conventions():
+    desc = _small("uvu")
+    cpu = torch.device("cpu")
+    ref_fn = bench.BUILDERS["eqdsl-reference"](desc, False, cpu).fn
+    scales = [(-1.0) ** k * (1 + k / 4) for k in range(len(desc.irreps_out))]
+    s = torch.cat([torch.full((b.dim,), c) for b, c in zip(desc.irreps_out, scales)])
+    x1, x2 = torch.randn(5, desc.irreps_in1.dim), torch.randn(5, desc.irreps_in2.dim)
+    w = torch.randn(5, desc.weight_numel)
+    impl = bench.Impl(lambda a, b, c: ref_fn(a, b, c) * s, exact=False)  # another normalization per block
+    r = bench.verify(impl, ref_fn, x1, x2, w, desc.irreps_out)
+    assert r["verified"] and r["check"] == "per-block scale"
+    assert r["scales"] == pytest.approx(scales, rel=1e-5)
+    impl.exact = True  # eqdsl's own backends get no such allowance
+    assert not bench.verify(impl, ref_fn, x1, x2, w, desc.irreps_out)["verified"]
+
+
+def test_layout_transpose_roundtrip():
+    desc = _small("uvu")
+    x = torch.randn(4, desc.irreps_in1.dim)
+    y = bench._transpose_blocks(x, desc.irreps_in1, True)
+    # block 1 is 2x1o: mul_ir [u, m] -> ir_mul [m, u]
+    torch.testing.assert_close(y[:, 3:9], x[:, 3:9].reshape(4, 2, 3).transpose(1, 2).reshape(4, 6))
+    torch.testing.assert_close(bench._transpose_blocks(y, desc.irreps_in1, False), x)
+
+
+def test_cli_smoke(tmp_path):
+    pytest.importorskip("e3nn")
+    out_json, out_md = tmp_path / "out.json", tmp_path / "out.md"
+    cmd = [sys.executable, "-m", "eqdsl.cli", "bench", "--device", "cpu", "--batch", "64", "--problems", "fc-shared-L2",
+           "--impls", "eqdsl-reference,e3nn", "--repeat", "2", "--warmup", "1",
+           "--json", str(out_json), "--markdown", str(out_md)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "CPU run" in proc.stdout and "not the suite's numbers" in proc.stdout
+    report = json.loads(out_json.read_text())
+    assert report["meta"]["batch"] == 64 and report["meta"]["device_type"] == "cpu"
+    assert report["meta"]["versions"].keys() == {"eqdsl-reference", "e3nn"}
+    (entry,) = report["problems"]
+    assert entry["id"] == "fc-shared-L2"
+    results = {r["impl"]: r for r in entry["results"]}
+    assert results.keys() == {"eqdsl-reference", "e3nn"}
+    for r in results.values():
+        assert r["verified"] is True and "error" not in r
+        assert r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > 0 and r["first_fwd_ms"] > 0
+    assert entry["floor_ms"] > 0 and entry["floor_bytes"] == bench.floor_bytes(
+        bench.descriptor(bench.PROBLEMS["fc-shared-L2"]), 64, True)
+    md = out_md.read_text()
+    table = [line for line in md.splitlines() if line.startswith("| fc-shared-L2 |")]
+    assert len(table) == 3 and all(line.count("|") == 9 for line in table)  # floor + two implementations
+    assert "| fc-shared-L2 | eqdsl-reference | yes (exact" in md and "| fc-shared-L2 | e3nn | yes (exact" in md
+    assert "torch " + torch.__version__ in md
+
+
+def test_cli_rejects_unknown_names():
+    from eqdsl.cli import main
+
+    with pytest.raises(SystemExit, match="unknown problem"):
+        main(["bench", "--device", "cpu", "--problems", "nope"])
+    with pytest.raises(SystemExit, match="unknown implementation"):
+        main(["bench", "--device", "cpu", "--impls", "e3nn,nope"])
