@@ -19,28 +19,12 @@ import subprocess
 import tempfile
 import time
 
-PROBLEMS = {
-    # id: (mode, in1, in2, out, weights)
-    "nequip-toluene": ("uvu", "64x0o+64x0e+64x1o+64x1e+64x2o+64x2e", "0e+1o+2e",
-                       "64x0o+64x0e+64x1o+64x1e+64x2o+64x2e", "row"),
-    "mace-medium": ("uvu", "128x0e+128x1o", "0e+1o+2e+3o", "128x0e+128x1o+128x2e", "row"),
-    "mace-large": ("uvu", "128x0e+128x1o+128x2e", "0e+1o+2e+3o", "128x0e+128x1o+128x2e+128x3o", "row"),
-    "uvu-L6": ("uvu", "16x0e+16x1o+16x2e+16x3o+16x4e+16x5o+16x6e", "0e+1o+2e+3o+4e+5o+6e",
-               "16x0e+16x1o+16x2e+16x3o+16x4e+16x5o+16x6e", "row"),
-    "diffdock-L2": ("uvw", "10x1o+10x1e+48x0e+48x0o", "0e+1o+2e", "10x1o+10x1e+48x0e+48x0o", "row"),
-    "fc-shared-L2": ("uvw", "32x0e+32x1o+32x2e", "0e+1o+2e", "32x0e+32x1o+32x2e", "shared"),
-}
-
-
 def descriptor(problem: str):
-    from eqdsl.groups.o3 import O3
-    from eqdsl.reps import tp
-    from eqdsl.reps.irreps import Irreps
+    """The suite problem's descriptor, exactly as `eqc bench` runs it (uvu: one output block per path)."""
+    from eqdsl import bench
 
-    mode, a, b, c, weights = PROBLEMS[problem]
-    in1, in2, out = (Irreps.parse(s, O3) for s in (a, b, c))
-    desc = tp.channelwise_to(O3, in1, in2, out) if mode == "uvu" else tp.fully_connected(O3, in1, in2, out)
-    return desc, weights
+    p = bench.PROBLEMS[problem]
+    return bench.descriptor(p), "shared" if p.shared else "row"
 
 
 def _tool(name: str) -> str:
@@ -87,7 +71,8 @@ def inspect(problem: str, arch: int = 90, dtype: str = "float32", block_b: int =
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("problems", nargs="*", default=list(PROBLEMS))
+    from eqdsl import bench
+    ap.add_argument("problems", nargs="*", default=list(bench.PROBLEMS))
     ap.add_argument("--arch", type=int, default=90)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--block-b", type=int, default=16)
