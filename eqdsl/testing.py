@@ -257,6 +257,10 @@ def check_models(result, args) -> int:
     from .api import load_source
     from .codegen import generate_source
 
+    if args.backend == "triton" and any(ir.group_recipe[0] != "irreps" for ir in result.models):
+        print(f"error: {result.main}: --backend triton: models over matrix groups have no Triton kernels "
+              "(their solved maps run on the reference runtime); use --backend reference", file=sys.stderr)
+        return 2
     if args.backend == "triton" and not torch.cuda.is_available():
         # must precede the first import of triton in this process
         os.environ.setdefault("TRITON_INTERPRET", "1")

@@ -216,7 +216,13 @@ class _ModelWriter:
         ctor = ", ".join([p for p in [params] if p] + ['backend: str = "auto"'])
         lines.append(f"    def __init__(self, *, {ctor}):")
         lines.append("        super().__init__()")
-        lines.append("        # tensor products: 'auto' (Triton on CUDA tensors, the reference on CPU), 'reference' or 'triton'")
+        if self.ir.group_recipe[0] == "irreps":
+            lines.append("        # tensor products: 'auto' (Triton on CUDA tensors, the reference on CPU), 'reference' or 'triton'")
+        else:
+            lines.append("        # the solved maps of matrix groups run on the reference runtime only: no silent substitute for 'triton'")
+            lines.append("        if backend not in ('auto', 'reference'):")
+            lines.append("            raise ValueError(f\"backend={backend!r}: this model has no Triton kernels (layers of a matrix group); \"")
+            lines.append("                             \"use backend='auto' or 'reference'\")")
         for p in self.float_params:
             lines.append(f"        self.param_{p} = float({p})")
         lines += [f"        {line}" for line in self.init]

@@ -113,3 +113,13 @@ def test_approximate_layers_are_declared_checked_exactly_on_the_grid_and_measure
 def test_exact_grid_groups_have_no_approximate_layers():
     cls = eqdsl.compile_file(ROOT / "specs" / "galaxy_d4.eq").model_class()
     assert not getattr(cls, "APPROXIMATE", ())
+
+
+def test_matrix_group_models_refuse_the_triton_backend(capsys):
+    from eqdsl import cli
+    cls = eqdsl.compile_file(ROOT / "specs" / "deepsets.eq").model_class()
+    with pytest.raises(ValueError, match="no Triton kernels"):
+        cls(backend="triton")
+    cls(backend="reference")
+    assert cli.main(["check", str(ROOT / "specs" / "deepsets.eq"), "--backend", "triton"]) == 2
+    assert "no Triton kernels" in capsys.readouterr().err
