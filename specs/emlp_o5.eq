@@ -10,7 +10,7 @@ rep GateIn = 16 + 10 + 8 * V + 2 * V**2                 # ... plus one gate per 
 
 block emlp_layer(h) {
     z = linear(h, bias = true) -> GateIn
-    z = z + bilinear(z, z) -> GateIn
+    z = z + 0.1 * bilinear(z, z) -> GateIn                # small: products of products grow fast
     return gate(z) -> Hidden
 }
 

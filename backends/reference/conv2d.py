@@ -545,8 +545,9 @@ class SteerableConv2d(ExactBuffers):
         if x.dim() != 4 or x.shape[-1] != self.rep_in.size:
             raise ValueError(f"expected a field [B, H, W, {self.rep_in.size}], got shape {tuple(x.shape)}")
         # conv2d is a correlation: out[p] = sum_d w[:, :, d + r] in[p + d], our kernel index exactly
-        y = F.conv2d(x.permute(0, 3, 1, 2), self.kernel(), padding=self.kernel_size // 2)
-        y = y.permute(0, 2, 3, 1)
+        # channels in the kernel's type-sorted order (cheaper than permuting the kernel itself)
+        y = F.conv2d(self.map.sort(x, 1).permute(0, 3, 1, 2), self.map.dense_sorted(), padding=self.kernel_size // 2)
+        y = self.map.unsort(y.permute(0, 2, 3, 1))
         if self.bias is not None:
             y = y + self.bias @ self.bias_basis
         return y

@@ -103,7 +103,7 @@ class EquivariantLinear(ExactBuffers):
         return self.map.dense()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x @ self.map.dense().T
+        y = self.map.unsort(self.map.sort(x, 1) @ self.map.dense_sorted().T)
         if self.bias is not None:
             y = y + self.bias @ self.bias_basis
         return y
@@ -127,14 +127,15 @@ class Bilinear(torch.nn.Module):
         return self.map.dense()
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        W = self.map.dense()
+        W = self.map.dense_sorted()
+        a, b = self.map.sort(a, 1), self.map.sort(b, 2)
         no, na, nb = W.shape
         # contract the larger input with W first: the intermediate is [..., out, min(A, A')], never [..., A, A']
         if na <= nb:
             t = (b @ W.reshape(no * na, nb).T).unflatten(-1, (no, na))
-            return (t @ a.unsqueeze(-1)).squeeze(-1)
+            return self.map.unsort((t @ a.unsqueeze(-1)).squeeze(-1))
         t = (a @ W.transpose(1, 2).reshape(no * nb, na).T).unflatten(-1, (no, nb))
-        return (t @ b.unsqueeze(-1)).squeeze(-1)
+        return self.map.unsort((t @ b.unsqueeze(-1)).squeeze(-1))
 
     def extra_repr(self) -> str:
         return (f"{self.rep_a} x {self.rep_b} -> {self.rep_out} ({self.rep_out.group.name}), "

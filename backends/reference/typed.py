@@ -87,11 +87,30 @@ class TypedMap(ExactBuffers):
             idxs = [idx_out] + [idx for _, idx in combo]
             self._boxes.append(tuple(slice(int(order.start[ix[0, 0]]), int(order.start[ix[0, 0]]) + ix.size)
                                      for order, ix in zip(orders, idxs)))
-        for j, order in enumerate(orders):  # sorted position -> original coordinate
+        for j, order in enumerate(orders):
+            # sort_j: sorted position -> original coordinate; unsort_j: original coordinate -> sorted position
+            self.register_buffer(f"sort_{j}", torch.as_tensor(order.perm), persistent=False)
             self.register_buffer(f"unsort_{j}", torch.as_tensor(np.argsort(order.perm)), persistent=False)
         self.num_basis = sum(int(np.prod(p.shape)) for p in self.weights)
 
     def dense(self) -> torch.Tensor:
+        """The map in the representations' own coordinates [out, *in_sizes, *extra]."""
+        out = self.dense_sorted()
+        for j in range(len(self.in_sizes) + 1):
+            out = out.index_select(j, getattr(self, f"unsort_{j}"))
+        return out
+
+    def sort(self, x: torch.Tensor, j: int) -> torch.Tensor:
+        """Features [..., size] of operand j (0: the output, 1...: the inputs) in the type-sorted order."""
+        return x.index_select(-1, getattr(self, f"sort_{j}"))
+
+    def unsort(self, y: torch.Tensor, j: int = 0) -> torch.Tensor:
+        """Type-sorted features back to the representation's own order."""
+        return y.index_select(-1, getattr(self, f"unsort_{j}"))
+
+    def dense_sorted(self) -> torch.Tensor:
+        """The map in type-sorted coordinates (``sort``/``unsort`` convert features): cheaper than
+        ``dense()``, which permutes the whole map, where the features are much smaller than the map."""
         k = len(self.in_sizes)
         ref = self.weights[0] if self.num_pieces else torch.zeros(())
         out = torch.zeros((self.out_size, *self.in_sizes, *self.extra), dtype=ref.dtype, device=ref.device)
@@ -106,8 +125,6 @@ class TypedMap(ExactBuffers):
             piece = torch.einsum(spec, w, basis)
             box = self._boxes[i]
             out[box] = piece.reshape([b.stop - b.start for b in box] + list(self.extra))
-        for j in range(k + 1):
-            out = out.index_select(j, getattr(self, f"unsort_{j}"))
         return out
 
 
