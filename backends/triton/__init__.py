@@ -19,11 +19,16 @@ Devices: CUDA tensors, or CPU tensors when Triton's interpreter is on.
 stay set; a mismatch raises ``TritonModeError``.  CPU tensors without the
 interpreter raise ``TritonUnavailable``; nothing falls back to the reference
 silently.
+
+Launch configuration: ``block_b``, ``block_c``, ``num_warps`` (and ``num_stages``) are
+autotuned per problem on CUDA (``autotune``; ``tune="auto"``, the default), cached on disk;
+explicit values, ``tune=False``, the CPU and the interpreter use fixed ones.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Optional
+import warnings
+from typing import Optional, Sequence, Union
 
 import torch
 
@@ -31,10 +36,12 @@ from ..reference.tensor_product import flat_call
 
 from eqdsl.reps.tp import TensorProductDescriptor
 
-from . import codegen
+from . import autotune, codegen
+from .autotune import DEFAULT_CONFIG, Config
 from .codegen import KernelKey, TritonModeError, TritonUnavailable, kernel_slots
 
-__all__ = ["TritonTensorProduct", "TritonUnavailable", "TritonModeError", "triton_available", "tensor_product"]
+__all__ = ["TritonTensorProduct", "TritonUnavailable", "TritonModeError", "triton_available", "tensor_product",
+           "Config", "DEFAULT_CONFIG"]
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
@@ -63,10 +70,12 @@ def _check_device(t: torch.Tensor) -> None:
 class _Plan:
     """One descriptor x dtype x weight mode: the loaded kernels and how to launch them."""
 
-    def __init__(self, key: KernelKey, block_b: int, num_warps: int):
+    def __init__(self, key: KernelKey, block_b: int, num_warps: int, num_stages: Optional[int] = None):
         self.key = key
         self.block_b = block_b
         self.num_warps = num_warps
+        self.launch_opts = {"num_warps": num_warps} if num_stages is None else \
+            {"num_warps": num_warps, "num_stages": num_stages}
         self.weighted = key.weights != "none"
         self.shared = key.weights == "shared"
         d = key.desc
@@ -110,7 +119,7 @@ class _Plan:
         with torch.cuda.device(like.device) if like.device.type == "cuda" else contextlib.nullcontext():
             for fname, blocks in self.module.KERNELS[name]:  # large descriptors: several kernels
                 getattr(self.module, fname)[(row_blocks * blocks,)](*args, out, n, BLOCK_B=self.block_b,
-                                                                    num_warps=self.num_warps)
+                                                                    **self.launch_opts)
         return out.sum(0) if shared_w_target else out
 
 
@@ -149,28 +158,34 @@ _PLANS: dict = {}
 
 
 def _plan(desc: TensorProductDescriptor, dtype: torch.dtype, weights: str, block_b: int, block_c: int,
-          num_warps: int) -> _Plan:
+          num_warps: int, num_stages: Optional[int] = None) -> _Plan:
     if dtype not in _DTYPES:
         raise TypeError(f"TritonTensorProduct supports float32 and float64, got {dtype}")
-    k = (desc, _DTYPES[dtype], weights, block_b, block_c, num_warps)
+    k = (desc, _DTYPES[dtype], weights, block_b, block_c, num_warps, num_stages)
     if k not in _PLANS:
-        _PLANS[k] = _Plan(KernelKey(desc, _DTYPES[dtype], weights, block_c), block_b, num_warps)
+        _PLANS[k] = _Plan(KernelKey(desc, _DTYPES[dtype], weights, block_c), block_b, num_warps, num_stages)
     return _PLANS[k]
+
+
+def _weight_mode(desc: TensorProductDescriptor, shared: bool) -> str:
+    return "none" if desc.weight_numel == 0 else ("shared" if shared else "row")
 
 
 def tensor_product(desc: TensorProductDescriptor, x1: torch.Tensor, x2: torch.Tensor,
                    weight: Optional[torch.Tensor], shared: bool, block_b: int = 16,
-                   block_c: int = 16, num_warps: int = 4) -> torch.Tensor:
+                   block_c: int = 16, num_warps: int = 4, num_stages: Optional[int] = None) -> torch.Tensor:
     """Functional form on flat inputs: x1 [N, d1], x2 [N, d2], weight [N, W] / [W] (shared) / None."""
-    weights = "none" if desc.weight_numel == 0 else ("shared" if shared else "row")
-    plan = _plan(desc, x1.dtype, weights, block_b, block_c, num_warps)
+    weights = _weight_mode(desc, shared)
+    plan = _plan(desc, x1.dtype, weights, block_b, block_c, num_warps, num_stages)
     ops = (x1, x2) if weights == "none" else (x1, x2, weight)
     return _TPOp.apply(plan, "g", "all", *ops)
 
 
 def run(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None,
-        block_b: int = 16, block_c: int = 16, num_warps: int = 4) -> torch.Tensor:
-    """A tensor-product module's forward on the kernels: `tp` gives desc, shared_weights and the weights."""
+        block_b: int = 16, block_c: int = 16, num_warps: int = 4, num_stages: Optional[int] = None) -> torch.Tensor:
+    """A tensor-product module's forward on the kernels: `tp` gives desc, shared_weights and the weights.
+
+    Uses the launch configuration it is given (no tuning; ``TritonTensorProduct`` tunes)."""
     d = tp.desc
     lead, x1, x2, w = flat_call(tp, x1, x2, weight)
     for t in (x1, x2) if w is None else (x1, x2, w):
@@ -178,23 +193,45 @@ def run(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] =
     if x1.dtype != x2.dtype or (w is not None and w.dtype != x1.dtype):
         raise TypeError(f"x1, x2 and the weights must share a dtype (got {x1.dtype}, {x2.dtype}"
                         f"{'' if w is None else ', ' + str(w.dtype)})")
-    out = tensor_product(d, x1, x2, w, tp.shared_weights, block_b, block_c, num_warps)
+    out = tensor_product(d, x1, x2, w, tp.shared_weights, block_b, block_c, num_warps, num_stages)
     return out.reshape(lead + (d.irreps_out.dim,))
+
+
+_TUNE_OFF_WARNED: set = set()
 
 
 class TritonTensorProduct(torch.nn.Module):
     """Drop-in for ``backends.reference.TensorProduct`` running generated Triton kernels.
 
-    ``block_b`` (rows per program), ``block_c`` (largest channel tile, a power
-    of two) and ``num_warps`` are launch / code-generation parameters; they do
-    not change results beyond float rounding.  None is tuned on a GPU yet: the
-    defaults (16, 16, 4) are the largest tiles for which the sm_90 compile of
-    the benchmark suite's kernels showed (almost) no register spilling; see
-    README.md and ``inspect_kernels``.
+    Launch configuration (``autotune.Config``): ``block_b`` (rows per program, a power of
+    two), ``block_c`` (largest channel tile, a power of two), ``num_warps`` and ``num_stages``
+    (None: Triton's default).  They do not change results beyond float rounding.
+
+    ``tune``: "auto" (default) tunes them on CUDA the first time a problem (descriptor,
+    dtype, weight mode, device, batch-size bucket, forward or forward+backward) is seen,
+    and uses the result cached on disk after that (see ``autotune``); on the CPU and under
+    ``TRITON_INTERPRET`` it never tunes (timings there mean nothing) and uses the defaults
+    (16, 16, 4).  ``True``: the same, but warns once where it cannot tune.  ``False``: the
+    defaults.  Passing any of ``block_b`` / ``block_c`` / ``num_warps`` / ``num_stages``
+    fixes the configuration (the others take their defaults) and disables tuning.
+
+    ``tune_candidates``: the configs to try (default ``autotune.CANDIDATES``, 17; each is
+    compiled once per kernel, so a shorter list tunes faster).
+
+    ``tune_mode``: what tuning times: "forward", "forward_backward", or "auto" (default):
+    forward+backward when the first call of a problem records gradients, else forward.
+
+    After a call, ``config`` is the configuration it used and ``tune_report`` a dict saying
+    where it came from ("source": "explicit" / "default" / "tuned" / "disk" / "memory"), with,
+    for tuned configs, every candidate's time, ``tune_s`` (seconds timing) and ``compile_s``
+    (seconds of the candidates' first calls: generation + JIT compilation), as recorded when
+    the problem was tuned.
     """
 
     def __init__(self, desc: TensorProductDescriptor, shared_weights: bool = True, *,
-                 block_b: int = 16, block_c: int = 16, num_warps: int = 4):
+                 block_b: Optional[int] = None, block_c: Optional[int] = None, num_warps: Optional[int] = None,
+                 num_stages: Optional[int] = None, tune: Union[bool, str] = "auto", tune_mode: str = "auto",
+                 tune_candidates: Optional[Sequence[Config]] = None, tuner: Optional[autotune.Tuner] = None):
         super().__init__()
         # the reference's validation, so both backends accept exactly the same descriptors
         from ..reference.tensor_product import _check_path
@@ -204,16 +241,145 @@ class TritonTensorProduct(torch.nn.Module):
         self.desc = desc
         self.shared_weights = shared_weights
         self.weight_numel = desc.weight_numel
-        if block_b < 1 or block_b & (block_b - 1):
-            raise ValueError(f"block_b must be a power of two, got {block_b}")
-        self.block_b, self.block_c, self.num_warps = block_b, block_c, num_warps
+        if tune not in (True, False, "auto"):
+            raise ValueError(f"tune must be True, False or 'auto', got {tune!r}")
+        if tune_mode not in ("auto",) + autotune.MODES:
+            raise ValueError(f"tune_mode must be 'auto', 'forward' or 'forward_backward', got {tune_mode!r}")
+        explicit = any(v is not None for v in (block_b, block_c, num_warps, num_stages))
+        if explicit and tune is True:
+            raise ValueError("explicit block sizes fix the launch configuration: pass them or tune=True, not both")
+        d = DEFAULT_CONFIG
+        try:
+            fixed = Config(d.block_b if block_b is None else block_b, d.block_c if block_c is None else block_c,
+                           d.num_warps if num_warps is None else num_warps, num_stages)
+        except ValueError as err:
+            raise ValueError(f"TritonTensorProduct: {err}") from None
+        self.tune = False if explicit else tune
+        self.tune_mode = tune_mode
+        self._tuner = tuner
+        self.tune_candidates = tuple(autotune.CANDIDATES if tune_candidates is None else tune_candidates)
+        if not self.tune_candidates or not all(isinstance(c, Config) for c in self.tune_candidates):
+            raise ValueError("tune_candidates must be a non-empty sequence of autotune.Config")
+        self._fixed = fixed
+        self._fixed_report = {"source": "explicit" if explicit else "default", "config": fixed.as_dict()}
+        self._resolved: dict = {}  # per problem: (config, report)
+        self.config: Config = fixed
+        self.tune_report: dict = dict(self._fixed_report, reason="not called yet")
         if shared_weights and self.weight_numel > 0:
             self.weight = torch.nn.Parameter(torch.randn(self.weight_numel))
         else:
             self.weight = None
 
+    # the configuration of the last call (before the first call: the fixed / default one)
+    @property
+    def block_b(self) -> int:
+        return self.config.block_b
+
+    @property
+    def block_c(self) -> int:
+        return self.config.block_c
+
+    @property
+    def num_warps(self) -> int:
+        return self.config.num_warps
+
+    @property
+    def num_stages(self) -> Optional[int]:
+        return self.config.num_stages
+
+    def _no_tuning(self, reason: str) -> tuple[Config, dict]:
+        if self.tune is True and reason not in _TUNE_OFF_WARNED:
+            _TUNE_OFF_WARNED.add(reason)
+            warnings.warn(f"TritonTensorProduct(tune=True): not tuning ({reason}); using {self._fixed}",
+                          RuntimeWarning, stacklevel=4)
+        return self._fixed, dict(self._fixed_report, reason=reason)
+
+    @staticmethod
+    def _tuning_unavailable(x1: torch.Tensor) -> Optional[str]:
+        """Why this call cannot be tuned (None: it can): only compiled kernels on CUDA give timings."""
+        if x1.device.type != "cuda":
+            return f"{x1.device.type} tensors: timings there mean nothing"
+        if codegen._interpret():
+            return "TRITON_INTERPRET is on: timings there mean nothing"
+        return None
+
+    def _choose(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor]) -> tuple[Config, dict]:
+        if self.tune is False:
+            return self._fixed, self._fixed_report
+        reason = self._tuning_unavailable(x1)
+        if reason is not None:
+            return self._no_tuning(reason)
+        if x1.dtype not in _DTYPES or x2.dtype != x1.dtype:
+            return self._fixed, self._fixed_report  # run() raises the proper error
+        w = self.weight if self.shared_weights else weight
+        if self.tune_mode == "auto":
+            grads = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x1, x2, w))
+            mode = "forward_backward" if grads else "forward"
+        else:
+            mode = self.tune_mode
+        wlead = () if self.shared_weights or weight is None or self.weight_numel == 0 else weight.shape[:-1]
+        try:
+            rows = torch.Size(torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1], wlead)).numel()
+        except RuntimeError:
+            return self._fixed, self._fixed_report  # run() raises the proper error
+        if rows == 0:
+            return self._fixed, dict(self._fixed_report, reason="empty batch")
+        bucket = autotune.rows_bucket(rows)
+        memo = (x1.dtype, x1.device, bucket, mode)
+        hit = self._resolved.get(memo)
+        if hit is not None:
+            return hit
+        tuner = self._tuner or autotune.default_tuner()
+        weights = _weight_mode(self.desc, self.shared_weights)
+        key = autotune.make_key(self.desc, _DTYPES[x1.dtype], weights, autotune.device_name(x1.device), rows, mode,
+                                self.tune_candidates)
+        if x1.is_cuda and torch.cuda.is_current_stream_capturing():  # no timing inside a CUDA graph capture
+            r = tuner.cached(key)
+            if r is None:
+                return self._no_tuning("CUDA graph capture in progress and no tuned config cached")
+        else:
+            r = tuner.tune(key, self._runner(x1, x2, weight, mode),
+                           autotune.candidates_for(self.desc, rows, self.tune_candidates))
+        out = (r.config, r.report())
+        self._resolved[memo] = out
+        return out
+
+    def _runner(self, x1, x2, weight, mode):
+        """runner(config) -> a function running this call's workload (on detached copies) with config."""
+        from ..reference.tensor_product import flat_call
+
+        with torch.no_grad():
+            _, f1, f2, fw = flat_call(self, x1, x2, weight)
+        f1, f2 = f1.detach().contiguous(), f2.detach().contiguous()
+        fw = None if fw is None else fw.detach().contiguous()
+        d, shared = self.desc, self.shared_weights
+
+        def runner(cfg: Config):
+            args = (cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
+            if mode == "forward":
+                def fn():
+                    with torch.no_grad():
+                        return tensor_product(d, f1, f2, fw, shared, *args)
+                return fn
+            l1, l2 = f1.clone().requires_grad_(), f2.clone().requires_grad_()
+            lw = None if fw is None else fw.clone().requires_grad_()
+            leaves = [t for t in (l1, l2, lw) if t is not None]
+            # the incoming gradient: any values time the same (no data-dependent control flow); ones leave
+            # the caller's random number stream alone
+            g = torch.ones(f1.shape[0], d.irreps_out.dim, dtype=f1.dtype, device=f1.device)
+
+            def fn():
+                with torch.enable_grad():
+                    y = tensor_product(d, l1, l2, lw, shared, *args)
+                    return torch.autograd.grad(y, leaves, g)
+            return fn
+        return runner
+
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return run(self, x1, x2, weight, self.block_b, self.block_c, self.num_warps)
+        cfg, report = self._choose(x1, x2, weight)
+        self.config, self.tune_report = cfg, report
+        return run(self, x1, x2, weight, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
 
     def extra_repr(self) -> str:
-        return f"{self.desc}, shared_weights={self.shared_weights}, backend=triton"
+        tune = "off" if self.tune is False else self.tune
+        return f"{self.desc}, shared_weights={self.shared_weights}, backend=triton, tune={tune}, config=({self.config})"
