@@ -12,7 +12,6 @@ The basis buffers are not persistent: they are a function of the reps, not state
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np

@@ -11,12 +11,16 @@ checker and the IR verifier treat both registries alike.
 from __future__ import annotations
 
 from ..reps import facts
-from ..reps.general import Rep, Tensor, Trivial, Vector
+from ..reps.general import Rep, Tensor, Trivial
 from .activations import PARITY
-from .ops import Param, TypeRuleError, op, same_placement, suggest  # noqa: F401  (suggest re-exported)
+from . import ops
+from .ops import Param, TypeRuleError, need_tensor, op, same_placement
 from .types import ValueType, tensor
 
 GENERAL_OPS: dict = {}
+# Rules that do not depend on the kind of representation are the O3 rules themselves.
+for _shared in ("input", "gather", "bessel", "gaussian", "envelope", "add", "sub", "scale", "neg"):
+    GENERAL_OPS[_shared] = ops.OPS[_shared]
 
 # Solving a constraint with more unknowns than this is refused at compile time.
 MAX_SOLVE_ENTRIES = 4_000_000
@@ -53,18 +57,6 @@ def _contains_note(rep: Rep, what: str) -> list[str]:
     return [f"irreps in {what}: {', '.join(str(ir) for ir in found) or 'none listed'}"]
 
 
-def need_tensor(t: ValueType, where: str, what: str = "features") -> None:
-    if t.kind == "point":
-        raise TypeRuleError("E0401", f"a position is used as {what}", where, "this is a point, not a vector",
-                            notes=["positions move under translations; features built from them directly break translation equivariance"],
-                            hints=["use differences of positions, e.g. pos[dst] - pos[src]"])
-    if t.kind == "graph":
-        raise TypeRuleError("E0502", f"the graph is used as {what}", where, "a graph carries only the edge index",
-                            hints=["index node features with [src] or [dst] instead"])
-    if t.rep is None:
-        raise TypeRuleError("E0205", "the size of this value is not known here", where)
-
-
 def need_scalars(t: ValueType, where: str, what: str, code: str = "E0305") -> None:
     need_tensor(t, where)
     if not facts.is_scalars(t.rep):
@@ -96,22 +88,6 @@ def _check_orthogonal(rep: Rep, where: str, what: str, g) -> None:
 
 
 # -- inputs and structure -------------------------------------------------------------------------
-@_op("input", Param("type", "type"))
-def _input(g, ins, attrs):
-    return attrs["type"], {}
-
-
-@_op("gather", Param("x", "value"), Param("index", "choice", choices=("src", "dst")))
-def _gather(g, ins, attrs):
-    x = ins["x"]
-    if x.kind == "graph":
-        need_tensor(x, "x")
-    if x.placement != "node":
-        raise TypeRuleError("E0502", f"only per-node values can be indexed with [{attrs['index']}], this is @{x.placement}",
-                            "x", f"@{x.placement}", hints=["index node features: h[src], pos[dst]"])
-    return x.at("edge"), {}
-
-
 def _max_ok(x: ValueType, what: str) -> None:
     if not facts.is_permutation_rep(x.rep):
         raise TypeRuleError("E0503", f"{what} over `{x.rep}` is not equivariant", "x",
@@ -121,39 +97,15 @@ def _max_ok(x: ValueType, what: str) -> None:
                             hints=["use sum or mean"])
 
 
-def _scatter(reduce):
-    def infer(g, ins, attrs):
-        x = ins["x"]
-        need_tensor(x, "x")
-        if x.placement != "edge":
-            raise TypeRuleError("E0504", f"scatter_{reduce} aggregates per-edge values, this is @{x.placement}",
-                                "x", f"@{x.placement}", hints=["gather node features onto edges first: h[src]"])
-        if reduce == "max":
-            _max_ok(x, "max aggregation")
-        return x.at("node"), {}
-    return infer
+def _max_permutation(x: ValueType) -> None:
+    _max_ok(x, "max aggregation")
 
 
 for _r in ("sum", "mean", "max"):
-    _op(f"scatter_{_r}", Param("x", "value"), Param("index", "choice", choices=("src", "dst")))(_scatter(_r))
-
-
-def _pool(reduce, over):
-    def infer(g, ins, attrs):
-        x = ins["x"]
-        need_tensor(x, "x")
-        if x.placement != over:
-            raise TypeRuleError("E0504", f"{reduce}_{over}s pools per-{over} values, this is @{x.placement}",
-                                "x", f"@{x.placement}")
-        if reduce == "max":
-            _max_ok(x, "max pooling")
-        return x.at("graph"), {}
-    return infer
-
-
-for _r in ("sum", "mean", "max"):
+    _op(f"scatter_{_r}", Param("x", "value"), Param("index", "choice", choices=("src", "dst")))(
+        ops._scatter(_r, _max_permutation))
     for _over in ("node", "edge"):
-        _op(f"{_r}_{_over}s", Param("x", "value"))(_pool(_r, _over))
+        _op(f"{_r}_{_over}s", Param("x", "value"))(ops._pool(_r, _over, _max_permutation))
 
 
 # -- linear and bilinear maps, solved -----------------------------------------------------------------
@@ -290,29 +242,6 @@ def _group_pool(g, ins, attrs):
     return tensor(_per_block(g, x.rep), x.placement), {"sizes": tuple(t.size for t in facts.blocks(x.rep))}
 
 
-def _radial(name):
-    def infer(g, ins, attrs):
-        x = ins["x"]
-        need_tensor(x, "x")
-        if x.rep != Trivial(g):
-            raise TypeRuleError("E0202", f"{name} takes one invariant scalar, got `{x.rep}`", "x", f"this is `{x.rep}`")
-        if attrs["cutoff"] <= 0:
-            raise TypeRuleError("E0108", "cutoff must be positive", "cutoff")
-        n = attrs.get("n", 1)
-        if n < 1:
-            raise TypeRuleError("E0108", "n must be at least 1", "n")
-        return tensor(facts.scalar_rep(g, n), x.placement), {}
-    return infer
-
-
-_op("bessel", Param("x", "value"), Param("n", "int", 8), Param("cutoff", "float"),
-    doc="Bessel radial basis sin(k pi d / c) / d, n functions.")(_radial("bessel"))
-_op("gaussian", Param("x", "value"), Param("n", "int", 8), Param("cutoff", "float"),
-    doc="Gaussian basis with n centres on [0, cutoff].")(_radial("gaussian"))
-_op("envelope", Param("x", "value"), Param("cutoff", "float"), Param("p", "int", 6, keyword_only=True),
-    doc="Smooth polynomial cutoff, exactly zero beyond the cutoff.")(_radial("envelope"))
-
-
 @_op("mlp", Param("x", "value"), Param("hidden", "ints*"), Param("act", "act", "silu", keyword_only=True), out="defines",
      doc="Multilayer perceptron on invariant scalars: hidden sizes, output `-> K` scalars.")
 def _mlp(g, ins, attrs):
@@ -418,44 +347,6 @@ def _global_pool(g, ins, attrs):
 
 
 # -- arithmetic --------------------------------------------------------------------------------------------------
-_POINT_HINT = "differences of positions are vectors: pos[dst] - pos[src]"
-
-
-def _add_sub(g, a: ValueType, b: ValueType, sym: str):
-    vec = Vector(g)
-    place = same_placement("b", a, b)
-    kinds = (a.kind, b.kind)
-    if kinds == ("point", "point"):
-        if sym == "-":
-            return tensor(vec, place), {}
-        raise TypeRuleError("E0402", "positions cannot be added", "b", "point + point", hints=[_POINT_HINT])
-    if "point" in kinds:
-        other, where = (b, "b") if a.kind == "point" else (a, "a")
-        need_tensor(other, where)
-        if other.rep != vec:
-            raise TypeRuleError("E0402", f"a position can only move by a vector `{vec}`, got `{other.rep}`", where,
-                                f"this is `{other.rep}`", hints=[_POINT_HINT])
-        if a.kind == "tensor" and sym == "-":
-            raise TypeRuleError("E0402", "vector - position is not equivariant", "b", "a point", hints=[_POINT_HINT])
-        return ValueType("point", None, place), {}
-    need_tensor(a, "a")
-    need_tensor(b, "b")
-    if a.rep != b.rep:
-        raise TypeRuleError("E0202", f"`{sym}` needs equal representations, got `{a.rep}` and `{b.rep}`", "b",
-                            f"this is `{b.rep}`", hints=["map one side with linear(...) -> R first"])
-    return tensor(a.rep, place), {}
-
-
-@_op("add", Param("a", "value"), Param("b", "value"))
-def _add(g, ins, attrs):
-    return _add_sub(g, ins["a"], ins["b"], "+")
-
-
-@_op("sub", Param("a", "value"), Param("b", "value"))
-def _sub(g, ins, attrs):
-    return _add_sub(g, ins["a"], ins["b"], "-")
-
-
 @_op("add_const", Param("x", "value"), Param("c", "float"))
 def _add_const(g, ins, attrs):
     x = ins["x"]
@@ -463,27 +354,6 @@ def _add_const(g, ins, attrs):
     if not facts.is_scalars(x.rep):
         raise TypeRuleError("E0303", f"adding a constant to `{x.rep}` is not equivariant", "x", "not invariant scalars",
                             notes=["a constant is fixed by the group; only invariant channels may be shifted"])
-    return x, {}
-
-
-def _no_point(x: ValueType, what: str) -> None:
-    if x.kind == "point":
-        raise TypeRuleError("E0402", f"a position cannot be {what}", "x", "a point", hints=[_POINT_HINT])
-
-
-@_op("scale", Param("x", "value"), Param("c", "float"))
-def _scale(g, ins, attrs):
-    x = ins["x"]
-    _no_point(x, "scaled")
-    need_tensor(x, "x")
-    return x, {}
-
-
-@_op("neg", Param("x", "value"))
-def _neg(g, ins, attrs):
-    x = ins["x"]
-    _no_point(x, "negated")
-    need_tensor(x, "x")
     return x, {}
 
 

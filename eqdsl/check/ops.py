@@ -12,8 +12,10 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..groups.matrix import MatrixGroup
 from ..reps import tp as tpd
-from ..reps.irreps import Irreps, MulIr
+from ..reps.general import Trivial, Vector, scalars
+from ..reps.irreps import Irreps
 from .activations import PARITY
 from .types import ValueType, same_rep, tensor
 
@@ -152,7 +154,10 @@ def _gather(g, ins, attrs):
     return x.at("edge"), {}
 
 
-def _scatter(reduce):
+def _scatter(reduce, max_check=None):
+    """scatter_<reduce>; ``max_check(x)`` decides where a componentwise max is equivariant (default: invariants)."""
+    max_check = max_check or _max_invariant
+
     def infer(g, ins, attrs):
         x = ins["x"]
         need_tensor(x, "x")
@@ -160,7 +165,7 @@ def _scatter(reduce):
             raise TypeRuleError("E0504", f"scatter_{reduce} aggregates per-edge values, this is @{x.placement}",
                                 "x", f"@{x.placement}", hints=["gather node features onto edges first: h[src]"])
         if reduce == "max":
-            _max_invariant(x)
+            max_check(x)
         return x.at("node"), {}
     return infer
 
@@ -178,7 +183,9 @@ for _r in ("sum", "mean", "max"):
     op(f"scatter_{_r}", Param("x", "value"), Param("index", "choice", choices=("src", "dst")))(_scatter(_r))
 
 
-def _pool(reduce, over):
+def _pool(reduce, over, max_check=None):
+    max_check = max_check or _max_invariant
+
     def infer(g, ins, attrs):
         x = ins["x"]
         need_tensor(x, "x")
@@ -186,7 +193,7 @@ def _pool(reduce, over):
             raise TypeRuleError("E0504", f"{reduce}_{over}s pools per-{over} values, this is @{x.placement}",
                                 "x", f"@{x.placement}")
         if reduce == "max":
-            _max_invariant(x)
+            max_check(x)
         return x.at("graph"), {}
     return infer
 
@@ -381,11 +388,29 @@ def _sh(g, ins, attrs):
     return tensor(g.sh_irreps(attrs["lmax"]), x.placement), {}
 
 
+def one_scalar(g):
+    """The representation of a single invariant scalar, for either kind of group."""
+    if isinstance(g, MatrixGroup):
+        return Trivial(g)
+    return Irreps.of([(1, g.trivial)])
+
+
+def vector_rep(g):
+    """The representation carried by differences of positions."""
+    if isinstance(g, MatrixGroup):
+        return Vector(g)
+    return Irreps.of([(1, g.vector)])
+
+
+def _scalars(g, n):
+    return scalars(g, n) if isinstance(g, MatrixGroup) else Irreps.of([(n, g.trivial)])
+
+
 def _radial(name):
     def infer(g, ins, attrs):
         x = ins["x"]
         need_tensor(x, "x")
-        scalar = Irreps.of([(1, g.trivial)])
+        scalar = one_scalar(g)
         if not same_rep(x.rep, scalar):
             raise TypeRuleError("E0202", f"{name} takes one invariant distance `{scalar}`, got `{x.rep}`", "x",
                                 f"this is `{x.rep}`", hints=["pass a distance such as norm(pos[dst] - pos[src])"])
@@ -394,7 +419,7 @@ def _radial(name):
         n = attrs.get("n", 1)
         if n < 1:
             raise TypeRuleError("E0108", "n must be at least 1", "n")
-        return tensor(Irreps.of([(n, g.trivial)]), x.placement), {}
+        return tensor(_scalars(g, n), x.placement), {}
     return infer
 
 
@@ -475,7 +500,7 @@ def _sub(g, ins, attrs):
 
 
 def _add_sub(g, a: ValueType, b: ValueType, sym: str):
-    vec = Irreps.of([(1, g.vector)])
+    vec = vector_rep(g)
     place = same_placement("b", a, b)
     kinds = (a.kind, b.kind)
     if kinds == ("point", "point"):
