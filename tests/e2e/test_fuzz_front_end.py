@@ -43,7 +43,12 @@ TOKENS = ["group", "O3", "SO3", "const", "rep", "model", "block", "import", "inp
           "bessel", "envelope", "mode", "uvu", "uvw", "full", "weights", "filter", "lmax", "cutoff", "act",
           "x", "h", "pos", "edges", "M", "R", "L", "32x0e", "1o", "2e", "0o", "16x2", "1x1o", "4x0e", "0",
           "1", "3", "-1", "2.5", "1e-3", "1e+3", "1e3", '"a.eq"', '"specs/nequip.eq"', "(", ")", "[", "]",
-          "{", "}", ",", "=", ":", "->", "+", "-", "*", "/", "**", ".", "@", "#", "\\\n", "\n", " ", "\t"]
+          "{", "}", ",", "=", ":", "->", "+", "-", "*", "/", "**", ".", "@", "#", "\\\n", "\n", " ", "\t",
+          # matrix groups
+          "D4", "C8", "S5", "Lorentz", "cyclic", "dihedral", "symmetric", "lorentz", "SO", "O", "SL", "matrix_group",
+          "lie", "discrete", "compact", "V", "scalar", "regular", "det", "freq", "dual", "bilinear", "inner",
+          "group_pool", "conv2d", "avg_pool2d", "max_pool2d", "global_pool", "kernel", "approximate", "@grid",
+          "[[0, -1], [1, 0]]", "[[1, 0], [0, 0]]"]
 
 SNIPPETS = ["\n", " ", "(", ")", "{", "}", "[", "]", "->", "=", "+", "*", "#", '"', "\\", "\x00", "\r", "é", "𝛼",
             "\ufeff", "import \"x.eq\"\n", "repeat 1001 {\n", "1e999", "10 ** 99", "0x0e", "99999999999x0e",
