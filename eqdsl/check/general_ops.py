@@ -276,7 +276,7 @@ def _need_grid(x: ValueType, what: str) -> None:
 
 
 def _grid_reason(g) -> str | None:
-    from ..backends.reference.conv2d import grid_group_ok
+    from ..reps.grid import grid_group_ok
     return grid_group_ok(g)
 
 
@@ -305,7 +305,7 @@ def _conv2d(g, ins, attrs):
         raise TypeRuleError("E0108", f"kernel = {k}: kernel sizes are odd numbers from 1 to 15", "kernel",
                             "centred kernels need an odd size")
     _solvable(x.rep, out, "out")
-    from ..backends.reference.conv2d import kernel_rep
+    from ..reps.grid import kernel_rep
     missing = facts.unreachable_blocks(kernel_rep(g, k, x.rep, approximate=approximate), out)
     if missing:
         raise TypeRuleError("E0201", f"no equivariant {k}x{k} kernel reaches {_blocks_text(out, missing)} from `{x.rep}`",
