@@ -8,6 +8,10 @@ backend="auto":      Triton on CUDA tensors, the reference on CPU tensors.  On C
 
 The layer owns its weights exactly like the reference TensorProduct, so a state dict moves
 between backends unchanged.
+
+``conv(x1_nodes, src, x2, weight, dst, num_nodes)`` is message passing, scatter_sum of the
+tensor product of gathered x1 rows: on the Triton backend one fused forward kernel
+(``backends.triton.fused``), on the reference exactly gather -> forward -> scatter.
 """
 from __future__ import annotations
 
@@ -39,6 +43,28 @@ class TensorProductLayer(TensorProduct):
             raise RuntimeError(f"the Triton backend needs the `triton` package ({err}); "
                                "install it, or build the model with backend='reference'") from None
         return triton_backend.run(self, x1, x2, weight)
+
+    def conv(self, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor],
+             dst: torch.Tensor, num_nodes: int) -> torch.Tensor:
+        """Message-passing convolution: ``out[n] = sum_{e: dst[e] == n} TP(x1_nodes[src[e]], x2[e], weight[e])``.
+
+        x1_nodes [N1, d1], src [E] and dst [E] integer indices (any order, repeats allowed; x1 may be gathered
+        by either index), x2 [E, d2], weight [E, weight_numel] per edge or None (shared weights / no weights);
+        returns [num_nodes, d_out].  The reference backend computes exactly
+        ``scatter(forward(gather(x1_nodes, src), x2, weight), dst, num_nodes, "sum")``; the Triton backend
+        runs one fused forward kernel (gather and scatter-add inside it; ``backends.triton.fused``) with the
+        same backend rules as ``forward``.
+        """
+        if not self.uses_triton(x1_nodes):
+            from .reference.graph_ops import gather, scatter
+
+            return scatter(super().forward(gather(x1_nodes, src), x2, weight), dst, num_nodes, "sum")
+        try:
+            from .triton import fused
+        except ImportError as err:
+            raise RuntimeError(f"the Triton backend needs the `triton` package ({err}); "
+                               "install it, or build the model with backend='reference'") from None
+        return fused.conv(self, x1_nodes, src, x2, weight, dst, num_nodes)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, backend={self.backend}"

@@ -20,6 +20,10 @@ stay set; a mismatch raises ``TritonModeError``.  CPU tensors without the
 interpreter raise ``TritonUnavailable``; nothing falls back to the reference
 silently.
 
+Message passing: ``conv`` (module ``fused``) computes
+``scatter_sum(tp(x1_nodes[src], x2, w), dst)`` with one fused forward kernel (x1 gathered and
+the output atomically added inside it); its backward uses the per-row kernels above.
+
 Launch configuration: ``block_b``, ``block_c``, ``num_warps`` (and ``num_stages``) are
 autotuned per problem on CUDA (``autotune``; ``tune="auto"``, the default), cached on disk;
 explicit values, ``tune=False``, the CPU and the interpreter use fixed ones.
@@ -41,7 +45,7 @@ from .autotune import DEFAULT_CONFIG, Config
 from .codegen import KernelKey, TritonModeError, TritonUnavailable, kernel_slots
 
 __all__ = ["TritonTensorProduct", "TritonUnavailable", "TritonModeError", "triton_available", "tensor_product",
-           "Config", "DEFAULT_CONFIG"]
+           "conv", "Config", "DEFAULT_CONFIG"]
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
@@ -383,3 +387,8 @@ class TritonTensorProduct(torch.nn.Module):
     def extra_repr(self) -> str:
         tune = "off" if self.tune is False else self.tune
         return f"{self.desc}, shared_weights={self.shared_weights}, backend=triton, tune={tune}, config=({self.config})"
+
+
+# the fused message-passing convolution (gather of x1 by src, scatter-add by dst in the forward kernel)
+from . import fused  # noqa: E402  (uses the names above)
+from .fused import conv  # noqa: E402

@@ -100,6 +100,9 @@ class KernelKey:
     dtype: str  # "float32" | "float64"
     weights: str  # "none" | "row" | "shared"
     block_c: int = 16  # largest channel tile (a power of two)
+    # True: the fused message-passing forward ``tp_conv_g`` only (x1 rows gathered through SRC, output rows
+    # atomically added into T through DST); see ``generate``.  False: the per-row family tp_target_*.
+    fused: bool = False
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -117,6 +120,7 @@ class KernelKey:
         lines = [f"eqdsl-triton-tp v{CODEGEN_VERSION}", f"triton {_triton_version()}",
                  f"dtype {self.dtype}", f"weights {self.weights}", f"block_c {self.block_c}",
                  f"max_terms {MAX_TERMS_PER_KERNEL}",
+                 *(["fused conv: x1 gathered by SRC, g atomically added by DST"] if self.fused else []),
                  "in1 " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_in1),
                  "in2 " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_in2),
                  "out " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_out)]
@@ -272,8 +276,12 @@ def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, 
             e(d, f"tl.store(T + rows * {stride} + ({_lin(off, c)}), acc_{bname}_0, mask=rmask & cm_{bname})")
     else:
         for t in range(ncomp):
-            e(d, f"tl.store(T + rows * {stride} + ({_lin(off + t, c, dim)}), acc_{bname}_{t}, "
-                 f"mask=rmask & cm_{bname})")
+            if key.fused:  # scatter: edges sharing a destination row add concurrently
+                e(d, f"tl.atomic_add(T + trows * {stride} + ({_lin(off + t, c, dim)}), acc_{bname}_{t}, "
+                     f"mask=rmask & cm_{bname}, sem=\"relaxed\")")  # a sum: no ordering needed
+            else:
+                e(d, f"tl.store(T + rows * {stride} + ({_lin(off + t, c, dim)}), acc_{bname}_{t}, "
+                     f"mask=rmask & cm_{bname})")
 
 
 def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: str, c: str, d0: int) -> None:
@@ -356,8 +364,9 @@ def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: s
         stride = {"x1": key.desc.irreps_in1.dim, "x2": key.desc.irreps_in2.dim,
                   "g": key.desc.irreps_out.dim}[slot]
         dim, off = pi.dims[slot], pi.offs[slot]
+        rws = "x1rows" if key.fused and slot == "x1" else "rows"  # fused: x1 rows gathered through SRC
         for comp in sorted(used[slot]):
-            e(depth, f"{pre}_{slot}_{comp} = tl.load({base} + rows * {stride} + ({_lin(off + comp, ch, dim)}), "
+            e(depth, f"{pre}_{slot}_{comp} = tl.load({base} + {rws} * {stride} + ({_lin(off + comp, ch, dim)}), "
                      f"mask={mask_of(slot)}, other=0.0)")
 
     dt = f"tl.{key.dtype}"
@@ -428,7 +437,14 @@ def _split(blocks: list) -> list[list]:
 
 
 def generate(key: KernelKey) -> str:
-    """The Triton source (a Python module) for one kernel key."""
+    """The Triton source (a Python module) for one kernel key.
+
+    ``key.fused``: instead of the per-row family, only ``tp_conv_g``, the forward of a
+    message-passing convolution: its rows are edges, x1 row e is read from ``X1[SRC[e]]`` (node
+    features, gathered in the kernel) and output row e is added with ``tl.atomic_add`` into
+    ``T[DST[e]]`` (T zero-initialised by the caller), so the per-edge output never exists in memory.
+    The unrolled CG code is the forward's, unchanged; only x1's row addresses and the store differ.
+    """
     desc = key.desc
     woffs = [s.start if s is not None else None for s in desc.weight_slices()]
     infos = [_PathInfo(n, desc, p, woffs[n]) for n, p in enumerate(desc.paths)]
@@ -449,9 +465,13 @@ def generate(key: KernelKey) -> str:
     variants = [(t, "") for t in TARGETS if t != "w" or weighted]
     if partial:
         variants += [(t, "_weighted") for t in ("g", "x1", "x2")]
+    if key.fused:  # the fused convolution forward only; gradients use the per-row family (a non-fused key)
+        variants = [("g", "")]
     kernels: dict[str, list[tuple[str, int]]] = {}
     for target, suffix in variants:
         args = [s.upper() if s != "g" else "G" for s in kernel_slots(target, weighted)]
+        if key.fused:
+            args += ["SRC", "DST"]
         chosen = [pi for pi in infos if pi.weighted or not suffix]
         if target == "w":
             blocks = [(f"w{pi.n}", pi.wnumel, 1, pi.woff, desc.weight_numel, [pi],
@@ -464,9 +484,11 @@ def generate(key: KernelKey) -> str:
                 if blk.dim == 0:
                     continue
                 paths = [pi for pi in chosen if pi.blocks[target] == bi]
+                if key.fused and not paths:
+                    continue  # the fused output is zero-initialised: nothing to add
                 blocks.append((f"b{bi}", blk.mul, blk.ir.dim, slices[bi].start, irreps[target].dim, paths,
                                f"{target} block {bi}: {blk} ({len(paths)} paths)"))
-        name = f"tp_target_{target}{suffix}"
+        name = "tp_conv_g" if key.fused else f"tp_target_{target}{suffix}"
         kernels[name] = []
         for gi, group in enumerate(_split(blocks)):
             fname = f"{name}__{gi}"
@@ -485,12 +507,16 @@ def generate(key: KernelKey) -> str:
                 out(1, f"blk = pid % {nb}")
             out(1, "rows = (rb * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
             out(1, "rmask = rows < N")
+            if key.fused:
+                out(1, "# rows are edges: x1 rows gathered through SRC, output rows scattered (atomic add) through DST")
+                out(1, "x1rows = tl.load(SRC + rows, mask=rmask, other=0).to(tl.int64)")
+                out(1, "trows = tl.load(DST + rows, mask=rmask, other=0).to(tl.int64)")
             for k, blk in enumerate(group):
                 if nb > 1:
                     out(1, f"if blk == {k}:")
                 _emit_block(out, key, target, *blk, d0=2 if nb > 1 else 1)
             out(1, "return")
-    if not partial:
+    if not partial and not key.fused:
         for t in ("g", "x1", "x2"):  # every path is weighted (or none is): the same kernels
             kernels[f"tp_target_{t}_weighted"] = kernels[f"tp_target_{t}"]
     out(0)

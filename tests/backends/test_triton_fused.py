@@ -1,0 +1,410 @@
+"""Fused message-passing convolution (``TensorProductLayer.conv``, ``backends.triton.fused``) vs the reference.
+
+out[n] = sum_{e: dst[e] == n} TP(x1_nodes[src[e]], x2[e], w[e]): the Triton forward is one fused kernel
+(x1 gathered through src and messages atomically added through dst inside it), the backward the per-row
+kernels.  Without a GPU the kernels run in Triton's interpreter, which must be on before triton is first
+imported (see test_triton_tp.py for why), so problems are tiny.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+INTERPRET = not torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"
+DEVICE = "cpu" if INTERPRET else "cuda"
+
+_OLD_INTERPRET = os.environ.get("TRITON_INTERPRET")
+if INTERPRET:
+    os.environ["TRITON_INTERPRET"] = "1"
+try:
+    triton = pytest.importorskip("triton")
+finally:
+    if _OLD_INTERPRET is None:
+        os.environ.pop("TRITON_INTERPRET", None)
+    else:
+        os.environ["TRITON_INTERPRET"] = _OLD_INTERPRET
+
+from eqdsl.backends import triton as triton_backend  # noqa: E402
+from eqdsl.backends.reference import graph_ops, spherical_harmonics  # noqa: E402
+from eqdsl.backends.tensor_product import TensorProductLayer  # noqa: E402
+from eqdsl.backends.triton import TritonUnavailable, codegen, fused  # noqa: E402
+from eqdsl.groups.o3 import O3  # noqa: E402
+from eqdsl.reps import tp  # noqa: E402
+from eqdsl.reps.irreps import Irreps  # noqa: E402
+
+if INTERPRET and codegen.triton_import_mode() != "interpret":
+    pytest.skip("triton was imported in this process before TRITON_INTERPRET=1 could be set; "
+                "run this file in its own process (pytest tests/backends/test_triton_fused.py)",
+                allow_module_level=True)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def _cache_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("eqdsl_cache")
+
+
+@pytest.fixture(autouse=True)
+def _interpreter(monkeypatch, _cache_root):
+    if INTERPRET:
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setenv("EQDSL_CACHE", str(_cache_root))
+    torch.manual_seed(0)
+
+
+def I(text):  # noqa: E743
+    return Irreps.parse(text, O3)
+
+
+IN1, IN2 = I("2x0e+1x1o"), I("1x0e+1x1o+1x2e")
+DESCS = {
+    "uvu": tp.channelwise(O3, IN1, IN2),
+    "uvw": tp.fully_connected(O3, IN1, IN2, I("2x0e+1x1o+1x1e")),
+    # weighted/unweighted paths mixed (uvuv, uvu, uvw) into shared output blocks
+    "mixed": tp.build(I("2x0e+2x1o"), IN2, I("2x1e+2x1o"), [(1, 1, 0, "uvuv", True), (1, 1, 0, "uvu", False),
+                                                            (1, 0, 1, "uvu", True), (0, 1, 1, "uvuv", False),
+                                                            (1, 2, 1, "uvw", True)]),
+}
+TOL = {torch.float64: 1e-11, torch.float32: 2e-5}
+
+
+def rel(a, b):
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+def make(desc, shared, dtype=torch.float64):
+    ref = TensorProductLayer(desc, shared, backend="reference").to(DEVICE, dtype)
+    tri = TensorProductLayer(desc, shared, backend="triton").to(DEVICE, dtype)
+    tri.load_state_dict(ref.state_dict())
+    return ref, tri
+
+
+def graph(num_nodes, num_edges, src_nodes=None, dst_nodes=None):
+    """Random unsorted edges with repeats; src/dst drawn from the given node subsets."""
+    src_nodes = torch.arange(num_nodes) if src_nodes is None else torch.tensor(src_nodes)
+    dst_nodes = torch.arange(num_nodes) if dst_nodes is None else torch.tensor(dst_nodes)
+    src = src_nodes[torch.randint(len(src_nodes), (num_edges,))]
+    dst = dst_nodes[torch.randint(len(dst_nodes), (num_edges,))]
+    return src.to(DEVICE), dst.to(DEVICE)
+
+
+def inputs(desc, shared, num_nodes, num_edges, dtype=torch.float64):
+    kw = dict(dtype=dtype, device=DEVICE, requires_grad=True)
+    x1 = torch.randn(num_nodes, desc.irreps_in1.dim, **kw)
+    x2 = torch.randn(num_edges, desc.irreps_in2.dim, **kw)
+    w = None if shared or desc.weight_numel == 0 else torch.randn(num_edges, desc.weight_numel, **kw)
+    return x1, x2, w
+
+
+def check(desc, shared, dtype=torch.float64, num_nodes=6, num_edges=21, src=None, dst=None, x1_rows=None):
+    """Values and gradients (x1_nodes, x2, weights) of the triton conv against the reference conv."""
+    ref, tri = make(desc, shared, dtype)
+    if src is None:
+        src, dst = graph(num_nodes, num_edges)
+    x1, x2, w = inputs(desc, shared, num_nodes if x1_rows is None else x1_rows, len(src), dtype)
+    y_ref = ref.conv(x1, src, x2, w, dst, num_nodes)
+    y_tri = tri.conv(x1, src, x2, w, dst, num_nodes)
+    assert y_tri.shape == y_ref.shape == (num_nodes, desc.irreps_out.dim) and y_tri.dtype == dtype
+    assert torch.isfinite(y_tri).all()
+    assert rel(y_tri, y_ref) < TOL[dtype]
+    g = torch.randn_like(y_ref)
+    wrt = lambda m: [x1, x2] + ([m.weight] if shared else [w])  # noqa: E731
+    gr = torch.autograd.grad(y_ref, wrt(ref), g)
+    gt = torch.autograd.grad(y_tri, wrt(tri), g)
+    for name, a, b in zip(("x1_nodes", "x2", "weight"), gt, gr):
+        assert a.shape == b.shape, name
+        assert rel(a, b) < TOL[dtype], (name, rel(a, b))
+    return y_ref, y_tri
+
+
+# -- values and first derivatives ---------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("name,shared", [("uvu", False), ("uvw", False), ("uvw", True)],
+                         ids=["uvu-edge", "uvw-edge", "uvw-shared"])
+def test_conv_matches_reference(name, shared, dtype):
+    # 21 edges: two row blocks of 16, the second partial; unsorted src/dst with repeats
+    check(DESCS[name], shared, dtype)
+
+
+def test_mixed_weighted_and_unweighted_paths():
+    check(DESCS["mixed"], False, num_nodes=4, num_edges=9)
+
+
+def test_reference_path_is_exactly_gather_tp_scatter():
+    desc = DESCS["uvu"]
+    ref, _ = make(desc, False)
+    auto = TensorProductLayer(desc, False, backend="auto").to(DEVICE, torch.float64)
+    auto.load_state_dict(ref.state_dict())
+    src, dst = graph(5, 13)
+    x1, x2, w = inputs(desc, False, 5, 13)
+    expect = graph_ops.scatter(ref(graph_ops.gather(x1, src), x2, w), dst, 5, "sum")
+    assert torch.equal(ref.conv(x1, src, x2, w, dst, 5), expect)
+    if DEVICE == "cpu":  # auto on CPU tensors is the reference
+        assert torch.equal(auto.conv(x1, src, x2, w, dst, 5), expect)
+
+
+# -- edge cases ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shared", [False, True], ids=["edge", "shared"])
+def test_zero_edges(shared):
+    desc = DESCS["uvw"]
+    _, tri = make(desc, shared)
+    x1, x2, w = inputs(desc, shared, 4, 0)
+    src = dst = torch.zeros(0, dtype=torch.int64, device=DEVICE)
+    y = tri.conv(x1, src, x2, w, dst, 4)
+    assert torch.equal(y, torch.zeros(4, desc.irreps_out.dim, dtype=torch.float64, device=DEVICE))
+    y.sum().backward()
+    assert torch.equal(x1.grad, torch.zeros_like(x1)) and x2.grad.shape == x2.shape
+    wg = tri.weight.grad if shared else w.grad
+    assert wg.shape == (tri.weight if shared else w).shape and not wg.any()
+
+
+def test_nodes_without_incoming_edges_are_zero():
+    # destinations only among nodes {1, 4}; sources among {0, 2, 3}; node 5 appears nowhere
+    src, dst = graph(6, 11, src_nodes=[0, 2, 3], dst_nodes=[1, 4])
+    _, y = check(DESCS["uvu"], False, num_nodes=6, src=src, dst=dst)
+    for n in (0, 2, 3, 5):
+        assert torch.equal(y[n], torch.zeros_like(y[n]))
+    assert y[1].abs().sum() > 0 and y[4].abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+def test_repeated_edges_to_one_destination(dtype):
+    """Every edge into node 2, several identical edges: the atomics of one program and of both row blocks sum."""
+    src = torch.tensor([0, 1, 1, 1, 3, 0, 2, 2, 1, 3, 3, 0, 1, 1, 2, 0, 3, 3, 1], device=DEVICE)
+    dst = torch.full_like(src, 2)
+    _, y = check(DESCS["uvw"], False, dtype, num_nodes=4, src=src, dst=dst)
+    assert not y[[0, 1, 3]].any()
+
+
+@pytest.mark.parametrize("num_edges,block_b", [(1, 4), (5, 4), (9, 2), (3, 8)])
+def test_edges_not_multiple_of_block(num_edges, block_b):
+    desc = DESCS["uvu"]
+    ref, tri = make(desc, False)
+    src, dst = graph(4, num_edges)
+    x1, x2, w = inputs(desc, False, 4, num_edges)
+    y_ref = ref.conv(x1, src, x2, w, dst, 4)
+    y = fused.conv(tri, x1, src, x2, w, dst, 4, block_b=block_b, block_c=2)
+    assert rel(y, y_ref) < 1e-11
+    g = torch.randn_like(y)
+    for a, b in zip(torch.autograd.grad(y, [x1, x2, w], g), torch.autograd.grad(y_ref, [x1, x2, w], g)):
+        assert rel(a, b) < 1e-11
+
+
+def test_sorted_and_unsorted_edges_agree():
+    desc = DESCS["uvu"]
+    _, tri = make(desc, False)
+    src, dst = graph(5, 12)
+    x1, x2, w = inputs(desc, False, 5, 12)
+    perm = torch.argsort(dst * 100 + src)  # sorted by (dst, src)
+    y = tri.conv(x1, src, x2, w, dst, 5)
+    y_sorted = tri.conv(x1, src[perm], x2[perm], w[perm], dst[perm], 5)
+    assert rel(y, y_sorted) < 1e-13
+
+
+def test_either_index_gathers_int32_and_x1_rows_other_than_num_nodes():
+    """The API takes arbitrary index tensors: x1 gathered by dst and scattered by src, int32 indices,
+    x1 with more rows than the output, and gather/scatter by the same index."""
+    desc = DESCS["uvu"]
+    src, dst = graph(5, 10)
+    check(desc, False, num_nodes=5, src=dst, dst=src)
+    check(desc, False, num_nodes=5, src=src.int(), dst=dst.int())
+    check(desc, False, num_nodes=3, src=src, dst=dst % 3, x1_rows=5)
+    check(desc, False, num_nodes=5, src=dst, dst=dst)
+
+
+# -- gradcheck and double backward --------------------------------------------------------------
+
+@pytest.mark.parametrize("name,shared", [("uvu", False), ("uvw", True)])
+def test_gradcheck(name, shared):
+    desc = DESCS[name]
+    _, tri = make(desc, shared)
+    src = torch.tensor([2, 0, 2, 1], device=DEVICE)
+    dst = torch.tensor([1, 1, 0, 2], device=DEVICE)
+    x1, x2, w = inputs(desc, shared, 3, 4)
+    if shared:  # the functional form, with the shared weight as an argument
+        f = lambda a, b, ww: fused.conv_tensor_product(desc, a, src, b, ww, dst, 3, True)  # noqa: E731
+        args = (x1, x2, tri.weight.detach().clone().requires_grad_())
+    else:
+        f, args = (lambda a, b, ww: tri.conv(a, src, b, ww, dst, 3)), (x1, x2, w)
+    assert torch.autograd.gradcheck(f, args, fast_mode=True)
+
+
+def test_gradgradcheck():
+    desc = tp.channelwise(O3, I("2x0e+1x1o"), I("1x1o"))
+    _, tri = make(desc, False)
+    src = torch.tensor([1, 0, 1], device=DEVICE)
+    dst = torch.tensor([0, 0, 1], device=DEVICE)
+    assert torch.autograd.gradgradcheck(lambda a, b, ww: tri.conv(a, src, b, ww, dst, 2), inputs(desc, False, 2, 3),
+                                        fast_mode=True)
+
+
+def _forces_loss(layer, pos, h, amp, src, dst):
+    vec = pos[dst] - pos[src]
+    sh = spherical_harmonics(2, vec)
+    r = vec.norm(dim=-1, keepdim=True)
+    w = torch.exp(-r ** 2) * amp  # per-edge weights from the edge length
+    out = layer.conv(h, src, sh, w, dst, pos.shape[0])
+    energy = (out[:, :2] ** 2).sum() + out.sum()
+    forces = -torch.autograd.grad(energy, pos, create_graph=True)[0]
+    loss = (forces ** 2).sum()
+    return forces, torch.autograd.grad(loss, [h, amp])
+
+
+def test_forces_training_double_backward():
+    """F = -dE/dpos through the fused conv, then d|F|^2/d(node features, weights): derivatives of the backward."""
+    desc = tp.channelwise(O3, I("2x0e+1x1o"), I("0e+1o+2e"))
+    ref, tri = make(desc, False)
+    n = 4
+    src = torch.tensor([i for i in range(n) for j in range(n) if i != j], device=DEVICE)
+    dst = torch.tensor([j for i in range(n) for j in range(n) if i != j], device=DEVICE)
+    kw = dict(dtype=torch.float64, device=DEVICE, requires_grad=True)
+    pos, h, amp = torch.randn(n, 3, **kw), torch.randn(n, desc.irreps_in1.dim, **kw), \
+        torch.randn(desc.weight_numel, **kw)
+    f_ref, g_ref = _forces_loss(ref, pos, h, amp, src, dst)
+    f_tri, g_tri = _forces_loss(tri, pos, h, amp, src, dst)
+    assert rel(f_tri, f_ref) < 1e-11
+    for a, b in zip(g_tri, g_ref):
+        assert rel(a, b) < 1e-11
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["edge", "shared"])
+def test_grad_of_weight_gradient_matches_reference(shared):
+    """d/d(x1, x2, w) of <probe, dL/dw>: the weight gradient differentiated again, fused vs reference."""
+    desc = DESCS["uvw"]
+    ref, tri = make(desc, shared)
+    src, dst = graph(4, 7)
+    x1, x2, w = inputs(desc, shared, 4, 7)
+    out = []
+    for m in (ref, tri):
+        ws = m.weight if shared else w
+        y = m.conv(x1, src, x2, None if shared else w, dst, 4)
+        (gw,) = torch.autograd.grad((y ** 2).sum(), [ws], create_graph=True)
+        probe = torch.cos(torch.arange(gw.numel(), dtype=gw.dtype, device=DEVICE)).reshape(gw.shape)
+        out.append(torch.autograd.grad((gw * probe).sum(), [x1, x2, ws]))
+    for a, b in zip(out[1], out[0]):
+        assert rel(a, b) < 1e-11
+
+
+# -- the kernel really is the fused one -----------------------------------------------------------
+
+@pytest.mark.parametrize("weights", ["row", "shared"])
+def test_fused_kernel_source_gathers_and_scatters_atomically(weights):
+    desc = DESCS["uvw"]
+    src = codegen.generate(codegen.KernelKey(desc, "float32", weights, 16, fused=True))
+    assert "tl.atomic_add(T + trows *" in src  # the scatter
+    assert "tl.load(SRC + rows" in src and "tl.load(DST + rows" in src
+    assert "tl.load(X1 + x1rows *" in src and "tl.load(X1 + rows" not in src  # the indexed gather
+    assert "tl.store(T" not in src  # no per-edge output
+    mod = codegen.load(codegen.KernelKey(desc, "float32", weights, 16, fused=True))
+    assert list(mod.KERNELS) == ["tp_conv_g"]
+    assert codegen.KernelKey(desc, "float32", weights, 16, fused=True).digest() != \
+        codegen.KernelKey(desc, "float32", weights, 16).digest()
+
+
+def test_layer_forward_runs_the_fused_kernel(monkeypatch):
+    """The conv forward launches tp_conv_g and no per-row forward (a regression to gather + tp + scatter fails)."""
+    launched = []
+    per_row = triton_backend._Plan.launch
+    conv_launch = fused._ConvPlan.launch
+    monkeypatch.setattr(triton_backend._Plan, "launch",
+                        lambda self, target, *a: launched.append(("row", target)) or per_row(self, target, *a))
+    monkeypatch.setattr(fused._ConvPlan, "launch",
+                        lambda self, *a: launched.append(("fused", "g")) or conv_launch(self, *a))
+    desc = DESCS["uvu"]
+    _, tri = make(desc, False)
+    src, dst = graph(3, 5)
+    x1, x2, w = inputs(desc, False, 3, 5)
+    y = tri.conv(x1, src, x2, w, dst, 3)
+    assert launched == [("fused", "g")]
+    y.sum().backward()
+    assert sorted(launched[1:]) == [("row", "w"), ("row", "x1"), ("row", "x2")]
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+def test_argument_errors():
+    desc = DESCS["uvu"]
+    _, tri = make(desc, False)
+    src = torch.tensor([0, 1, 2, 2, 0], device=DEVICE)
+    dst = torch.tensor([1, 2, 0, 1, 1], device=DEVICE)
+    x1, x2, w = inputs(desc, False, 3, 5)
+    with pytest.raises(IndexError, match="src"):
+        tri.conv(x1, src + 1, x2, w, dst, 3)
+    with pytest.raises(IndexError, match="src"):
+        tri.conv(x1, src - 1, x2, w, dst, 3)
+    with pytest.raises(IndexError, match="dst"):
+        tri.conv(x1, src, x2, w, dst, 2)
+    with pytest.raises(TypeError, match="int32/int64"):
+        tri.conv(x1, src.double(), x2, w, dst, 3)
+    with pytest.raises(ValueError, match="same length"):
+        tri.conv(x1, src[:4], x2[:4], w[:4], dst, 3)
+    with pytest.raises(ValueError, match="one row per edge"):
+        tri.conv(x1, src, x2[:4], w, dst, 3)
+    with pytest.raises(ValueError, match="per-edge weights"):
+        tri.conv(x1, src, x2, None, dst, 3)
+    with pytest.raises(TypeError, match="share a dtype"):
+        tri.conv(x1, src, x2.float(), w, dst, 3)
+    _, tri_s = make(desc, True)
+    with pytest.raises(ValueError, match="shared"):
+        tri_s.conv(x1, src, x2, w, dst, 3)
+
+
+def test_cpu_without_interpreter_raises(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    desc = DESCS["uvu"]
+    tri = TensorProductLayer(desc, False, backend="triton")
+    src, dst = graph(3, 5)
+    x1, x2, w = (torch.randn(n, d) for n, d in ((3, desc.irreps_in1.dim), (5, desc.irreps_in2.dim),
+                                                 (5, desc.weight_numel)))
+    with pytest.raises(TritonUnavailable, match="TRITON_INTERPRET"):
+        tri.conv(x1, src.cpu(), x2, w, dst.cpu(), 3)
+
+
+def test_fused_kernels_compile_for_sm90_without_a_gpu(tmp_path):
+    """The interpreter is lenient; run the real compiler (in a subprocess, not in interpreter mode) down to
+    sm_90 cubins for the fused kernel, float32 and float64 atomic adds (relaxed: red.global.gpu.relaxed.add),
+    per-edge and shared weights, int64 and int32 indices."""
+    from eqdsl.backends.triton import inspect_kernels
+
+    if not os.path.exists(inspect_kernels._tool("ptxas")):
+        pytest.skip("this triton build ships no ptxas")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.update(EQDSL_CACHE=str(tmp_path), TRITON_CACHE_DIR=str(tmp_path / "triton_cache"),
+               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+    script = textwrap.dedent("""
+        import triton
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+        from eqdsl.backends.triton import codegen
+        from eqdsl.groups.o3 import O3
+        from eqdsl.reps import tp
+        from eqdsl.reps.irreps import Irreps
+        I = lambda s: Irreps.parse(s, O3)
+        in1, in2 = I("2x0e+1x1o"), I("0e+1o+2e")
+        cases = [(tp.channelwise(O3, in1, in2), "float32", "row"),
+                 (tp.channelwise(O3, in1, in2), "float64", "row"),
+                 (tp.fully_connected(O3, in1, in2, I("2x0e+1x1o")), "float32", "shared")]
+        n = 0
+        for desc, dtype, weights in cases:
+            mod = codegen.load(codegen.KernelKey(desc, dtype, weights, 16, fused=True))
+            ptr = "*fp64" if dtype == "float64" else "*fp32"
+            for fname, _ in mod.KERNELS["tp_conv_g"]:
+                fn = getattr(mod, fname)
+                sig = {a: ptr for a in fn.arg_names if a not in ("N", "BLOCK_B", "SRC", "DST")}
+                sig.update({"SRC": "*i64", "DST": "*i32", "N": "i32", "BLOCK_B": "constexpr"})
+                k = triton.compile(ASTSource(fn, sig, constexprs={"BLOCK_B": 16}), target=GPUTarget("cuda", 90, 32))
+                ptx = k.asm["ptx"]  # relaxed atomic adds whose result is unused lower to red.global...add
+                assert "red.global" in ptx or "atom.global" in ptx, "no atomic add in the PTX"
+                assert (".add.f64" if dtype == "float64" else ".add.f32") in ptx and len(k.asm["cubin"]) > 0
+                n += 1
+        print("compiled", n)
+    """)
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split() == ["compiled", "3"]
