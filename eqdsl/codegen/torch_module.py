@@ -78,20 +78,55 @@ class _ModelWriter:
     def write(self) -> str:
         ir = self.ir
         order = ir.order()
+        fused = self._fusions()
+        folded = {n for pair in fused.values() for n in pair}
         last_line = None
         for node in order:
             d = ir.node(node)
             name = self._assign_name(node)
-            if d["op"] == "input":
+            if d["op"] == "input" or node in folded:
                 continue
             span = d["span"]
             where = (span.file, span.line) if span is not None else None
             if where != last_line and span is not None:
                 self.body.append(f"# {self._origin(span)}")
                 last_line = where
-            expr = self.lower(node, d)
+            if node in fused:
+                self.body.append("# gather, tensor product and scatter as one call (fused on the Triton backend)")
+                expr = self._conv(node, *fused[node])
+            else:
+                expr = self.lower(node, d)
             self.body.append(f"{name} = {expr}")
         return self._assemble()
+
+    def _fusions(self) -> dict:
+        """Message passing written as scatter_sum(tensor_product(h[i], b, ...), j): {scatter: (gather, tp)}
+        when the gathered rows and the per-edge products feed nothing else, so they need not exist."""
+        ir, graph = self.ir, self.ir.graph
+        outputs = {n for _, n in ir.outputs}
+        fused = {}
+        for node in ir.order():
+            if ir.node(node)["op"] != "scatter_sum":
+                continue
+            tp = dict(ir.inputs_of(node))["x"]
+            if ir.node(tp)["op"] != "tensor_product" or graph.out_degree(tp) != 1 or tp in outputs:
+                continue
+            gat = dict(ir.inputs_of(tp))["a"]
+            if ir.node(gat)["op"] != "gather" or graph.out_degree(gat) != 1 or gat in outputs:
+                continue
+            fused[node] = (gat, tp)
+        return fused
+
+    def _conv(self, node: str, gat: str, tp: str) -> str:
+        self.needs["graph"] = True
+        a = self.ir.node(tp)["attrs"]
+        ins = {port: self.ir.node(src)["type"] for port, src in self.ir.inputs_of(tp)}
+        x = self.args(tp)
+        m = self._tp_module(tp, a, ins)
+        nodes = self.args(gat)["x"]
+        weights = x.get("weights", "None")
+        return (f"{m}.conv({nodes}, {self.ir.node(gat)['attrs']['index']}, {x['b']}, {weights}, "
+                f"{self.ir.node(node)['attrs']['index']}, num_nodes)")
 
     def _origin(self, span) -> str:
         text = self.sources.get(span.file, "").split("\n")
@@ -181,13 +216,16 @@ class _ModelWriter:
         self.init.append(f"self.{name.lower()} = {_rep(irreps)}")
         return f"self.{name.lower()}"
 
-    def _tensor_product(self, node, a, x, ins) -> str:
+    def _tp_module(self, node, a, ins) -> str:
         keep = f"{_rep(a['filter'])}.irreps_set()" if a.get("filter") is not None else "None"
         out = _rep(a["out"]) if a.get("out") is not None else "None"
         desc = (f"tpd.describe(G, {_rep(ins['a'].rep)}, {_rep(ins['b'].rep)}, {a['mode']!r}, "
                 f"out={out}, keep={keep})")
         shared = a["shared_weights"]
-        m = self.module(node, "tp", f"TensorProductLayer({desc}, shared_weights={shared}, backend=backend)")
+        return self.module(node, "tp", f"TensorProductLayer({desc}, shared_weights={shared}, backend=backend)")
+
+    def _tensor_product(self, node, a, x, ins) -> str:
+        m = self._tp_module(node, a, ins)
         if "weights" in x:
             return f"{m}({x['a']}, {x['b']}, {x['weights']})"
         return f"{m}({x['a']}, {x['b']})"

@@ -43,11 +43,14 @@ CHILD = textwrap.dedent("""
     from eqdsl.backends import triton as tb
     from eqdsl.testing import random_sample
     calls = []
-    original = tb.tensor_product
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-    tb.tensor_product = counting
+    def counted(module, name):
+        original = getattr(module, name)
+        def counting(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+        setattr(module, name, counting)
+    counted(tb, "tensor_product")   # per-edge products
+    counted(tb.fused, "conv")       # message passing fused into one kernel
     overrides = {"layers": 1} if "layers" in open(sys.argv[1]).read() else {}
     cls = eqdsl.compile_file(sys.argv[1], **overrides).model_class()
     torch.manual_seed(0)
@@ -66,7 +69,7 @@ CHILD = textwrap.dedent("""
     ga = torch.autograd.grad(loss_a, list(ref.parameters()))
     gb = torch.autograd.grad(loss_b, list(tri.parameters()))
     assert max(float((x - y).abs().max()) for x, y in zip(ga, gb)) < 1e-9
-    print("ok", len(calls))
+    print("ok", len(calls), sorted(set(calls)))
 """)
 
 
@@ -78,6 +81,8 @@ def test_triton_backend_matches_reference_in_a_generated_model(spec):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("ok")
+    if spec == "nequip":  # its convolutions are written as scatter_sum(tensor_product(h[src], ...), dst)
+        assert "conv" in done.stdout
 
 
 def test_eqc_check_on_the_triton_backend():
