@@ -166,22 +166,28 @@ class Impl:
     from_native: Callable = lambda y: y
     exact: bool = True
     note: str = ""
+    report: Optional[Callable] = None  # what the implementation chose for itself (eqdsl-triton: tuning)
 
 
 def _build_eqdsl(backend: str):
     def build(desc, shared: bool, device: torch.device) -> Impl:
-        from eqdsl.backends.tensor_product import TensorProductLayer
-
-        mod = TensorProductLayer(desc, shared, backend=backend).to(device)
+        if backend == "triton":  # the module that autotunes its launch configuration (on CUDA only)
+            from eqdsl.backends.triton import TritonTensorProduct
+            mod = TritonTensorProduct(desc, shared).to(device)
+            report = lambda: {k: v for k, v in mod.tune_report.items() if k in ("source", "config", "tune_s", "compile_s")}  # noqa: E731
+        else:
+            from eqdsl.backends.tensor_product import TensorProductLayer
+            mod = TensorProductLayer(desc, shared, backend=backend).to(device)
+            report = None
         if not shared:
-            return Impl(mod)
+            return Impl(mod, report=report)
 
         def fn(x1, x2, w):
             # the shared weights are the benchmark's tensor: put it in the parameter slot (a dict write)
             # rather than torch.func.functional_call, which costs ~35 us of Python per call
             mod._parameters["weight"] = w
             return mod(x1, x2)
-        return Impl(fn)
+        return Impl(fn, report=report)
     return build
 
 
@@ -408,12 +414,29 @@ def _run_impl(name, desc, shared, device, inputs, check_slice, ref_fn, warmup, r
         # one-time costs: code generation and JIT compilation (eqdsl-triton, OpenEquivariance)
         r["first_fwd_ms"] = _wall_ms(fwd, device)
         r["first_fwd_bwd_ms"] = _wall_ms(fwd_bwd, device)
+        if impl.report is not None:
+            r["tuning"] = _jsonable(impl.report())
         r.update(verify(impl, ref_fn, *check_slice, desc.irreps_out))
         r["fwd_ms"] = statistics.median(measure(fwd, device, warmup, repeat))
         r["fwd_bwd_ms"] = statistics.median(measure(fwd_bwd, device, warmup, repeat))
     except Exception as err:  # one failing implementation must not stop the suite
         r["error"] = f"{type(err).__name__}: {err}"[:500]
     return r
+
+
+def _jsonable(value):
+    """Configs and other small objects as JSON-friendly data."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "_asdict"):
+        return _jsonable(value._asdict())
+    if hasattr(value, "__dict__"):
+        return _jsonable(vars(value))
+    return str(value)
 
 
 # ---------------------------------------------------------------------------- command line (`eqc bench`)
@@ -535,6 +558,10 @@ def format_markdown(report: dict) -> str:
             note = r.get("error") or r.get("note", "")
             if "scales" in r:
                 note += f" scales {r['scales']}"
+            if "tuning" in r:
+                t = r["tuning"]
+                note += f" launch config {t.get('config')} ({t.get('source')}"
+                note += f", tuned in {t['tune_s']:.1f} s)" if isinstance(t.get("tune_s"), (int, float)) else ")"
             rows.append(f"| {e['id']} | {r['impl']} | {ver} | {_ms(r.get('fwd_ms'))} | {_ms(r.get('fwd_bwd_ms'))} | "
                         f"{_ms(r.get('first_fwd_ms'))} | {_ms(r.get('first_fwd_bwd_ms'))} | {note.replace('|', '/')} |")
     return "# eqdsl tensor-product benchmark\n\n" + _header(report["meta"]) + "\n\n" + "\n".join(rows) + "\n"

@@ -206,3 +206,13 @@ def test_cli_rejects_unknown_names():
         main(["bench", "--device", "cpu", "--problems", "nope"])
     with pytest.raises(SystemExit, match="unknown implementation"):
         main(["bench", "--device", "cpu", "--impls", "e3nn,nope"])
+
+
+def test_triton_rows_report_their_launch_configuration():
+    """eqdsl-triton is built as the autotuning module; its report reaches the results (defaults on the CPU)."""
+    from eqdsl import bench
+    impl = bench.BUILDERS["eqdsl-triton"](bench.descriptor(bench.PROBLEMS["fc-shared-L2"]), True, torch.device("cpu"))
+    assert impl.report is not None
+    report = bench._jsonable(impl.report())
+    assert report["source"] in ("default", "explicit", "tuned", "disk", "memory")
+    assert report["config"]["block_b"] >= 1
