@@ -67,9 +67,9 @@ CODES: dict[str, tuple[str, str]] = {
     "E0308": ("no action on the pixel grid", "Images (@grid values) and conv2d need a group that maps the square pixel "
               "grid to itself: C2, C4, D1, D2 or D4 (rotations by 90 degrees and reflections). Rotations by other "
               "angles move pixels off the grid, so exact equivariance is impossible there: for other finite groups "
-              "of the plane (C8, D8, ...) write conv2d(..., approximate = true) to use kernels sampled on rings, exact "
-              "under the grid's own symmetries and approximate under the rest (eqc check reports both). Continuous "
-              "groups (SO(2), O(2)) are not supported on images."),
+              "of the plane (C8, D8, SO(2), O(2), ...) write conv2d(..., approximate = true) to use band-limited "
+              "kernels sampled on rings, exact under the grid's own symmetries and approximate under the rest (eqc "
+              "check reports both). Other groups (not acting on the plane) are not supported on images."),
     # geometry
     "E0401": ("position used as a feature", "Positions are points: they move under translations, so only their differences "
               "are vectors. Use pos[dst] - pos[src]."),

@@ -208,12 +208,11 @@ def approximate_errors(model, rng: np.random.Generator, batch: int = 2) -> dict:
     under the group elements that do not map the pixel grid to itself (e.g. rotations by 45 degrees),
     on smooth disk-masked images rotated by bilinear interpolation. Image outputs: None (not measured)."""
     import torch
-    from .backends.reference.conv2d import grid_subgroup, rotate_image
+    from .backends.reference.conv2d import off_grid_elements, rotate_image
 
     cls = type(model)
     G = _group(cls.GROUP)
-    exact = grid_subgroup(G)
-    others = [g for g in G.elements() if not any(np.allclose(g, e) for e in exact)]
+    others = off_grid_elements(G)  # finite groups: the rest of G; SO(2)/O(2): rotations by 15..75 degrees
     inputs = {}
     for name, kind, rep, placement in cls.INPUTS:
         if placement != "grid":

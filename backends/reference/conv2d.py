@@ -32,6 +32,15 @@ equivariant under the elements that map the grid *and* the points to themselves
 (``grid_subgroup``: the C4/D4 part of C8/D8, only +-identity for C6) and
 approximately under the rest (``approximate_equivariance_error``, measured with the
 interpolating action ``rotate_image``).
+
+The continuous groups SO(2) and O(2) work the same way (as escnn's R2Conv): the kernel on
+each ring is a band-limited function, which carries trivial + freq(1) + ... + freq(f_r)
+(cos/sin pairs; for O(2) there is no sin(0 t), hence no det part); the equivariant maps from
+it (x) rep_in to rep_out are solved with the Lie generator (and the reflection) and spread
+onto the pixels from M_r points per ring, a multiple of 4 (so the rotations by 90 degrees and
+the axis reflections, ``grid_subgroup``, permute them) about twice the circumference (so the
+continuous kernel is equivariant under all of G to ~1e-7 and the pixel grid is the only
+error).  Other continuous groups are rejected, and SO(2)/O(2) need ``approximate=True``.
 """
 from __future__ import annotations
 
@@ -46,15 +55,16 @@ from eqdsl.reps.general import Rep
 from eqdsl.reps.solve import invariant_basis
 from eqdsl.reps.grid import (  # the geometry (torch-free, used by the type checker too)
     RING_SIGMA, _check_approx_group, _check_grid_group, _check_kernel_size, _describe, _signed_permutation,
-    grid_group_ok, grid_subgroup, kernel_basis, kernel_rep, offset_orbits, ring_frequencies, ring_interpolation,
-    ring_points,
+    OFF_GRID_ANGLES, grid_group_ok, grid_subgroup, kernel_basis, kernel_rep, off_grid_elements, offset_orbits,
+    ring_frequencies, ring_interpolation, ring_points,
 )
 
 from .typed import ExactBuffers, TypedMap
 
 __all__ = ["grid_group_ok", "transform_grid", "offset_orbits", "kernel_rep", "kernel_basis", "SteerableConv2d",
            "avg_pool2d", "max_pool2d", "global_mean", "grid_subgroup", "ring_points", "ring_frequencies",
-           "ring_interpolation", "rotate_image", "approximate_equivariance_error", "RING_SIGMA"]
+           "ring_interpolation", "rotate_image", "approximate_equivariance_error", "RING_SIGMA",
+           "off_grid_elements", "OFF_GRID_ANGLES"]
 
 def transform_grid(x: torch.Tensor, g: np.ndarray, rho) -> torch.Tensor:
     """(g.f)[p] = rho f[g^{-1} p] for a field x [B, H, W, C] on a square grid (H == W).
@@ -96,9 +106,9 @@ class SteerableConv2d(ExactBuffers):
     ``.double()`` (see ``ExactBuffers``).
 
     ``approximate=True`` opts into ring-sampled kernels (``kernel_basis(..., approximate=True)``)
-    for finite groups that do not map the grid to itself (C3, C6, C8, D8, ...): exactly
-    equivariant under ``grid_subgroup(G)``, approximately under the other elements.  Without
-    it such groups are rejected.
+    for groups that do not map the grid to itself, finite (C3, C6, C8, D8, ...) or continuous
+    (SO(2), O(2)): exactly equivariant under ``grid_subgroup(G)``, approximately under the other
+    elements.  Without it such groups are rejected.
     """
 
     def __init__(self, rep_in: Rep, rep_out: Rep, kernel_size: int, bias: bool = False,
@@ -242,6 +252,10 @@ def approximate_equivariance_error(conv_or_fn, G: MatrixGroup, rep_in: Rep, rep_
 
     ``elements``: "off_grid" (default) the elements of G not in ``grid_subgroup(G)`` (0.0 when there
     are none), "grid" those in it (where ring-sampled convolutions are exact), "all" every element.
+    For SO(2) and O(2) (no finite list of elements) "off_grid" means ``off_grid_elements(G)``: the
+    rotations by ``OFF_GRID_ANGLES`` (15, 30, 45, 60, 75 degrees; with the exact rotations by 90
+    degrees they reach every multiple of 15 degrees), for O(2) also composed with its reflection, and
+    "all" the grid subgroup and those.
     x: ``batch`` smooth random fields (plane waves up to ``max_freq`` periods across the image, so the
     image's own interpolation error stays small) times a disk mask of radius R = size/2 - k whose last
     k pixels taper smoothly to zero (so g.x has no jagged edge and never meets the image border or
@@ -259,8 +273,13 @@ def approximate_equivariance_error(conv_or_fn, G: MatrixGroup, rep_in: Rep, rep_
     if compare < 2:
         raise ValueError(f"size {size} is too small for a {k} x {k} kernel (the compared disk would be empty)")
     rng = np.random.default_rng(0 if rng is None else rng)
-    els = [g for g in G.elements() if (elements == "all")
-           or ((_signed_permutation(g) is not None) == (elements == "grid"))]
+    _check_approx_group(G)
+    if G.is_finite:
+        els = [g for g in G.elements() if (elements == "all")
+               or ((_signed_permutation(g) is not None) == (elements == "grid"))]
+    else:  # SO(2), O(2): the grid's symmetries and a fixed set of other rotations (and reflections)
+        els = [*(grid_subgroup(G) if elements != "off_grid" else []),
+               *(off_grid_elements(G) if elements != "grid" else [])]
     if not els:
         return 0.0
     dtype = torch.float64

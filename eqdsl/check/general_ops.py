@@ -296,11 +296,13 @@ def _conv2d(g, ins, attrs):
                             f"{g.name} does not map the grid to itself",
                             hints=["accept kernels sampled on rings, exactly equivariant only under the grid's own "
                                    "symmetries in the group: conv2d(..., approximate = true)"]
-                            if g.is_finite and g.dim == 2 else [])
-    if approximate and not (g.is_finite and g.dim == 2):
-        raise TypeRuleError("E0308", f"conv2d on images supports finite groups of the plane, not {g.name}", "x",
-                            "not a finite planar group",
-                            hints=["use Cn or Dn (e.g. C8 with approximate = true) instead of SO(2) or O(2)"])
+                            if g.dim == 2 else [])
+    if approximate:
+        from ..reps.grid import _approx_group_reason
+        why = _approx_group_reason(g)
+        if why is not None:
+            raise TypeRuleError("E0308", f"conv2d on images: {why}",
+                                "x", "not a planar group", hints=["use Cn, Dn, SO(2) or O(2)"])
     if k < 1 or k % 2 == 0 or k > 15:
         raise TypeRuleError("E0108", f"kernel = {k}: kernel sizes are odd numbers from 1 to 15", "kernel",
                             "centred kernels need an odd size")

@@ -114,16 +114,35 @@ def offset_orbits(G: MatrixGroup, kernel_size: int) -> list[list[int]]:
 RING_SIGMA = 0.6
 
 
+def _planar_rotation_generators(G: MatrixGroup) -> bool:
+    """Whether G's Lie generators span exactly so(2): all antisymmetric 2 x 2, at least one nonzero."""
+    return bool(G.lie_generators) and all(np.allclose(A, -A.T, atol=1e-9) for A in G.lie_generators) \
+        and any(np.abs(A).max() > 1e-9 for A in G.lie_generators)
+
+
+def _is_continuous(G: MatrixGroup) -> bool:
+    return bool(G.lie_generators)
+
+
+def _has_reflections(G: MatrixGroup) -> bool:
+    return any(np.linalg.det(h) < 0 for h in G.discrete_generators)
+
+
 def _approx_group_reason(G: MatrixGroup) -> str | None:
-    """None when approximate (ring-sampled) kernels support G, else a readable reason."""
+    """None when approximate (ring-sampled) kernels support G, else a readable reason.
+
+    Supported: groups of rotations and reflections of the plane, finite (Cn, Dn) or continuous
+    (SO(2), O(2): Lie generators spanning so(2), discrete generators orthogonal).
+    """
     if not isinstance(G, MatrixGroup):
         return f"expected a matrix group, got {type(G).__name__}"
     if G.dim != 2:
-        return (f"{G.name} acts on R^{G.dim}, but image convolutions need a finite group of the plane "
-                "(2 x 2 matrices) such as Cn or Dn")
-    if G.lie_generators:
-        return (f"{G.name} is continuous: continuous groups such as SO(2)/O(2) are not supported on images, "
-                "not even approximately; use a finite group Cn or Dn (e.g. C8 or D8) with approximate=True")
+        return (f"{G.name} acts on R^{G.dim}, but image convolutions need a group of rotations and reflections "
+                "of the plane (2 x 2 matrices) such as Cn, Dn, SO(2) or O(2)")
+    if G.lie_generators and not _planar_rotation_generators(G):
+        return (f"{G.name} is continuous but not a group of rotations and reflections of the plane: continuous "
+                "groups other than SO(2)/O(2) are not supported on images, not even approximately; use SO(2), "
+                "O(2) or a finite group Cn or Dn with approximate=True")
     for h in G.discrete_generators:
         if not np.allclose(h @ h.T, np.eye(2), atol=1e-9):
             return (f"{_describe(h)} in {G.name} is not orthogonal; approximate steerable convolutions need "
@@ -137,19 +156,82 @@ def _check_approx_group(G: MatrixGroup) -> None:
         raise ValueError(reason)
 
 
-def grid_subgroup(G: MatrixGroup) -> np.ndarray:
-    """The elements of finite G that map the pixel grid to itself (signed permutation matrices),
-    [m, 2, 2] float64 with exact integer entries, identity first, then in ``G.elements()`` order.
+# Rotations by 0, 90, 180 and 270 degrees, exact integer matrices.
+_GRID_ROTATIONS = np.array([[[1, 0], [0, 1]], [[0, -1], [1, 0]], [[-1, 0], [0, -1]], [[0, 1], [-1, 0]]],
+                           dtype=np.float64)
 
+
+def _grid_reflection(G: MatrixGroup) -> np.ndarray:
+    """A reflection of continuous G (with reflections) across an axis at a multiple of 45 degrees:
+    G's own reflection generator when it is a signed permutation (O(2)'s diag(-1, 1)), else diag(1, -1)
+    (G holds every rotation, so R(theta) h for its reflection h reaches every reflection)."""
+    for h in G.discrete_generators:
+        if np.linalg.det(h) < 0:
+            snapped = _signed_permutation(h)
+            if snapped is not None:
+                return snapped.astype(np.float64)
+    return np.diag([1.0, -1.0])
+
+
+def _check_member(G: MatrixGroup, g: np.ndarray) -> np.ndarray:
+    if not G.is_element(g):  # by construction they are; this guards the construction
+        raise AssertionError(f"{np.round(g, 6).tolist()} is not an element of {G.name}")
+    return g
+
+
+def grid_subgroup(G: MatrixGroup) -> np.ndarray:
+    """The elements of G that map the pixel grid to itself (signed permutation matrices),
+    [m, 2, 2] float64 with exact integer entries, identity first.
+
+    Finite G: in ``G.elements()`` order.  SO(2): the rotations by 0, 90, 180, 270 degrees (in that
+    order); O(2): those, then the 4 reflections R h across the axes at multiples of 45 degrees (h
+    G's reflection generator when it is a signed permutation, R the 4 rotations in order).
     Approximate (ring-sampled) convolutions are exactly equivariant under these.
     """
     _check_approx_group(G)
+    if _is_continuous(G):
+        els = list(_GRID_ROTATIONS)
+        if _has_reflections(G):
+            h = _grid_reflection(G)
+            els += [r @ h for r in _GRID_ROTATIONS]
+        return np.stack([_check_member(G, g) for g in els])
     snapped = [_signed_permutation(g) for g in G.elements()]
     return np.stack([s for s in snapped if s is not None]).astype(np.float64)
 
 
+# Angles (degrees) of the rotations at which approximate equivariance under continuous groups is
+# measured: with the exact rotations by 90 degrees they reach every multiple of 15 degrees.
+OFF_GRID_ANGLES = (15.0, 30.0, 45.0, 60.0, 75.0)
+
+
+def off_grid_elements(G: MatrixGroup) -> np.ndarray:
+    """Elements of G that move the pixel grid [m, 2, 2] (m may be 0), where approximate kernels are
+    only approximately equivariant.
+
+    Finite G: every element not in ``grid_subgroup(G)``, in ``G.elements()`` order.  SO(2): the
+    rotations R(a) by a in ``OFF_GRID_ANGLES``; O(2): those, then R(a) h (h as in ``grid_subgroup``:
+    the reflections across the axes at a/2 + 90 degrees for O(2)'s diag(-1, 1)).
+    """
+    _check_approx_group(G)
+    if _is_continuous(G):
+        rots = []
+        for a in OFF_GRID_ANGLES:
+            c, s = math.cos(math.radians(a)), math.sin(math.radians(a))
+            rots.append(np.array([[c, -s], [s, c]]))
+        els = rots + ([r @ _grid_reflection(G) for r in rots] if _has_reflections(G) else [])
+        return np.stack([_check_member(G, g) for g in els])
+    els = [g for g in G.elements() if _signed_permutation(g) is None]
+    return np.stack(els) if els else np.zeros((0, 2, 2))
+
+
 def _rotation_order_and_axis(G: MatrixGroup) -> tuple[int, float | None]:
-    """(n, b): G's rotations are the n multiples of 2 pi / n; b the angle of one reflection axis (or None)."""
+    """(n, b): G's rotations are the n multiples of 2 pi / n; b the angle of one reflection axis (or None).
+
+    Continuous G (SO(2), O(2)): n = 4 and b = 0 (or None), the rotations and reflection axes its
+    grid subgroup has: ring points at angles 2 pi j / M with 4 | M are permuted by them.
+    """
+    if _is_continuous(G):
+        return 4, (0.0 if _has_reflections(G) else None)
     elems = G.elements()
     dets = np.linalg.det(elems)
     n = int(np.sum(dets > 0))
@@ -158,9 +240,30 @@ def _rotation_order_and_axis(G: MatrixGroup) -> tuple[int, float | None]:
     return n, axis
 
 
-def _ring_sizes(n: int, kernel_size: int) -> list[int]:
-    """Points per ring r = 1..k//2: the multiple of n nearest the circumference 2 pi r (at least n)."""
-    return [n * max(1, round(2 * math.pi * r / n)) for r in range(1, kernel_size // 2 + 1)]
+def _band_limit(r: int, R: int) -> int:
+    """escnn's default highest angular frequency on ring r of a kernel with outer radius R
+    (``ring_frequencies``), before the cap by the ring's number of points."""
+    return 2 if r == R else (2 * r if r % 2 else 2 * r - 1)
+
+
+def _ring_sizes(G: MatrixGroup, kernel_size: int) -> list[int]:
+    """Points per ring r = 1..k//2.
+
+    Finite G of rotation order n: the multiple of n nearest the circumference 2 pi r (at least n).
+    Continuous G (SO(2), O(2)): only the rotations by 90 degrees (and the axis reflections) permute
+    the points, so the continuous kernel sum_p exp(-|x - p|^2 / (2 sigma^2)) u(p) is equivariant only
+    as far as the points sample the ring finely: M_r is the multiple of 4 at or above 4 pi r (two
+    points per pixel of arc).  Measured on the plane (not the grid), the relative change of that
+    kernel under rotations by 7.5..82.5 degrees for one harmonic cos(f t) is 3e-10..7e-7 for (r, f) =
+    (1, 2), (2, 2), (2, 3), (3, 2), (3, 6), (4, 2) (with the multiple of 4 nearest 2 pi r, as for finite
+    groups: 6e-3..0.1), far below the pixel grid's own error (~0.02 relative, see ``kernel_basis``).
+    4 pi r > 2 f_r, so the band limit is never capped.
+    """
+    R = kernel_size // 2
+    if _is_continuous(G):
+        return [4 * math.ceil(math.pi * r) for r in range(1, R + 1)]
+    n, _ = _rotation_order_and_axis(G)
+    return [n * max(1, round(2 * math.pi * r / n)) for r in range(1, R + 1)]
 
 
 def ring_points(G: MatrixGroup, kernel_size: int) -> np.ndarray:
@@ -171,12 +274,15 @@ def ring_points(G: MatrixGroup, kernel_size: int) -> np.ndarray:
     phase is 0 for rotation groups and, with reflections, lines the points up with a reflection
     axis b (phase = b mod pi / M_r), so every reflection (axes at b + pi m / n) permutes them too.
     For the built-in ``dihedral(n)`` b = 0.  Checked when a basis is built (``_point_perms``).
+    SO(2) and O(2): n = 4, phase 0, so the rotations by 90 degrees and the reflections across the
+    axes at multiples of 45 degrees (``grid_subgroup``) permute the points; M_r (a multiple of 4,
+    ``_ring_sizes``) is about twice the circumference, so other rotations nearly do.
     """
     _check_kernel_size(kernel_size)
     _check_approx_group(G)
-    n, axis = _rotation_order_and_axis(G)
+    _, axis = _rotation_order_and_axis(G)
     pts = [np.zeros((1, 2))]
-    for r, M in enumerate(_ring_sizes(n, kernel_size), start=1):
+    for r, M in enumerate(_ring_sizes(G, kernel_size), start=1):
         phase = 0.0 if axis is None else axis % (math.pi / M)
         if phase > math.pi / M - 1e-12:  # an axis at -1e-17 is the axis at 0
             phase = 0.0
@@ -185,11 +291,12 @@ def ring_points(G: MatrixGroup, kernel_size: int) -> np.ndarray:
     return np.concatenate(pts)
 
 
-def _point_perms(G: MatrixGroup, points: np.ndarray) -> list[np.ndarray]:
-    """Per discrete generator h, the index of h p for every point p; ValueError when some h does
-    not map the point set to itself (then no element-wise check is needed: generators suffice)."""
+def _point_perms(G: MatrixGroup, points: np.ndarray, elements=None) -> list[np.ndarray]:
+    """Per discrete generator h (or per given element), the index of h p for every point p;
+    ValueError when some h does not map the point set to itself (then no element-wise check is
+    needed: generators suffice)."""
     out = []
-    for h in G.discrete_generators:
+    for h in (G.discrete_generators if elements is None else elements):
         img = points @ np.asarray(h, dtype=np.float64).T
         dist = np.linalg.norm(img[:, None, :] - points[None, :, :], axis=2)
         j = np.argmin(dist, axis=1)
@@ -228,22 +335,25 @@ def ring_frequencies(G: MatrixGroup, kernel_size: int) -> list[int]:
     """
     _check_kernel_size(kernel_size)
     _check_approx_group(G)
-    n, _ = _rotation_order_and_axis(G)
     R = kernel_size // 2
-    out = []
-    for r, M in enumerate(_ring_sizes(n, kernel_size), start=1):
-        f = 2 if r == R else (2 * r if r % 2 else 2 * r - 1)
-        out.append(min(f, (M - 1) // 2))
-    return out
+    return [min(_band_limit(r, R), (M - 1) // 2) for r, M in enumerate(_ring_sizes(G, kernel_size), start=1)]
 
 
 def _ring_harmonics(G: MatrixGroup, kernel_size: int) -> list[tuple[Rep, np.ndarray]]:
     """The band-limited functions on ``ring_points`` as reps of G: (rep, S [N, rep.size]) with S the
     values at the points, S rho(g) = Perm_points(g) S.  The centre and each ring's constant are
     trivial; u = a cos(f t) + b sin(f t) on ring r is freq(f) acting on (a, b), t = atan2(p_1, p_0).
+
+    Continuous G (SO(2), O(2)): the same functions; they carry trivial + freq(1) + ... + freq(f_r)
+    per ring as functions on the circle, (g.u)(p) = u(g^-1 p) for every g (a rotation by a shifts
+    t by a, the reflection diag(1, -1) sends t to -t; there is no sin(0 t), so no det part), and
+    S rho(g) = Perm_points(g) S holds on the points for the elements that permute them, ``grid_subgroup``.
     """
     points = ring_points(G, kernel_size)
-    _point_perms(G, points)  # every generator permutes the points (raises otherwise)
+    if _is_continuous(G):
+        _point_perms(G, points, grid_subgroup(G))  # the grid's symmetries permute the points (raises otherwise)
+    else:
+        _point_perms(G, points)  # every generator permutes the points (raises otherwise)
     t = np.arctan2(points[:, 1], points[:, 0])
     radius = np.rint(np.hypot(points[:, 0], points[:, 1])).astype(int)
     one = Trivial(G)
@@ -321,9 +431,11 @@ def kernel_rep(G: MatrixGroup, kernel_size: int, rep_in: Rep, approximate: bool 
     rep_out some kernel reaches (``eqdsl.reps.facts.unreachable_blocks``) and how many
     kernels there are, neither of which depends on the order.
 
-    ``approximate=True`` (any finite group of planar rotations and reflections): H (x) rep_in,
-    H the band-limited functions on ``ring_points`` (the centre; per ring its constant and
-    freq(f) for f = 1..``ring_frequencies``), as a sum over (harmonic, block of rep_in).  Its maps
+    ``approximate=True`` (any group of planar rotations and reflections: Cn, Dn, SO(2), O(2)):
+    H (x) rep_in, H the band-limited functions on ``ring_points`` (the centre; per ring its
+    constant and freq(f) for f = 1..``ring_frequencies``), as a sum over (harmonic, block of rep_in).
+    For SO(2) and O(2), H is exactly the rep carried by these functions on the rings (trivial +
+    freq(1) + ... + freq(f_r) per ring; for O(2) no det part, as sin(0 t) = 0).  Its maps
     to rep_out are the approximate kernels one for one: ``kernel_basis(..., approximate=True)``
     has exactly as many elements (the interpolation to pixels loses none; tested).
     """
@@ -372,12 +484,18 @@ def kernel_basis(rep_in: Rep, rep_out: Rep, kernel_size: int, approximate: bool 
     solved once) instead of one k*k*in x out problem; the coordinates are
     scattered back to (offset, channel) afterwards.  n may be 0.
 
-    ``approximate=True`` (any finite group of planar rotations and reflections, e.g. C8, D8, C6):
+    ``approximate=True`` (any group of planar rotations and reflections, e.g. C8, D8, C6, SO(2), O(2)):
     the kernels are solved exactly on ``ring_points``, which G permutes, as equivariant maps
     from the band-limited point functions (x) rep_in (``kernel_rep(..., approximate=True)``),
     mapped to pixels by ``ring_interpolation`` and orthonormalised over the flattened kernels
     (numerically dependent ones dropped; none are for these bases).  Exactly equivariant under
     ``grid_subgroup(G)``, approximately under the rest of G.
+
+    SO(2) and O(2) (as escnn's R2Conv): the same construction, solved with the Lie generator (and
+    the reflection); only the grid's symmetries permute the points, the rings are sampled densely
+    enough (``_ring_sizes``) that the continuous kernel is equivariant to ~1e-7, and what remains is
+    the pixel grid's error: ~0.02-0.07 relative under rotations by 15..75 degrees for k = 3..7
+    (``approximate_equivariance_error``; an unconstrained kernel scores ~1.0-1.7).
     """
     _check_kernel_size(kernel_size)
     G = rep_in.group
@@ -403,7 +521,7 @@ def kernel_basis(rep_in: Rep, rep_out: Rep, kernel_size: int, approximate: bool 
     off = 0
     for i, s, size in where:
         c = harmonics[i][1].shape[1]
-        X[:, :, first[i]:first[i] + c, s:s + size] = B[:, :, off:off + c * size].reshape(n, -1, c, size)
+        X[:, :, first[i]:first[i] + c, s:s + size] = B[:, :, off:off + c * size].reshape(n, rep_out.size, c, size)
         off += c * size
     # the pixel kernels are C X, C = P S [k*k, dim H] = U diag(sv) W^T; U has orthonormal columns, so
     # orthonormalising the small diag(sv) W^T X orthonormalises the kernels (and is much cheaper)
@@ -413,7 +531,8 @@ def kernel_basis(rep_in: Rep, rep_out: Rep, kernel_size: int, approximate: bool 
     U, sv, Wt = np.linalg.svd(P[disk] @ S, full_matrices=False)
     keep = sv > _RANK_TOL * sv[0]
     U, Rm = U[:, keep], sv[keep, None] * Wt[keep]
-    Y = _orthonormal_rows(np.tensordot(X, Rm, axes=([2], [1])).reshape(n, -1))  # [m, out * in * rank]
+    Y = _orthonormal_rows(np.tensordot(X, Rm, axes=([2], [1])).reshape(n, rep_out.size * rep_in.size * len(Rm)))
+    # Y [m, out * in * rank]; n = 0 (no equivariant kernel) gives m = 0
     K = np.zeros((len(Y), rep_out.size, rep_in.size, k * k))
-    K[..., disk] = np.tensordot(Y.reshape(len(Y), rep_out.size, rep_in.size, -1), U, axes=([3], [1]))
+    K[..., disk] = np.tensordot(Y.reshape(len(Y), rep_out.size, rep_in.size, len(Rm)), U, axes=([3], [1]))
     return K.reshape(len(Y), rep_out.size, rep_in.size, k, k).transpose(0, 3, 4, 1, 2).copy()

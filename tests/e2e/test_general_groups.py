@@ -123,3 +123,28 @@ def test_matrix_group_models_refuse_the_triton_backend(capsys):
     cls(backend="reference")
     assert cli.main(["check", str(ROOT / "specs" / "deepsets.eq"), "--backend", "triton"]) == 2
     assert "no Triton kernels" in capsys.readouterr().err
+
+
+_IMAGE_SPEC = """
+model Img {
+    input img : 2 @grid
+    h = conv2d(img, kernel = 5, approximate = true) -> (2 + V + freq(2))
+    h = gate(linear(h) -> (2 + 2 + V + freq(2))) -> (2 + V + freq(2))
+    output s : 5 @graph = global_pool(concat(linear(h) -> 1, norm(h)))
+}
+"""
+
+
+@pytest.mark.parametrize("group", ["group G = SO(2)", "group G = O(2)", "group C8"])
+def test_approximate_image_models_of_planar_groups(tmp_path, group, capsys):
+    from eqdsl import cli
+    from eqdsl.testing import approximate_errors
+    spec = tmp_path / "img.eq"
+    spec.write_text(group + "\n" + _IMAGE_SPEC)
+    cls = eqdsl.compile_file(spec).model_class()
+    torch.manual_seed(0)
+    model = cls().double()
+    assert max(equivariance_errors(model, np.random.default_rng(0)).values()) < 1e-9  # exact on the grid's symmetries
+    assert 1e-6 < approximate_errors(model, np.random.default_rng(0))["s"] < 0.2
+    assert cli.main(["check", str(spec)]) == 0
+    assert "approximately equivariant" in capsys.readouterr().out

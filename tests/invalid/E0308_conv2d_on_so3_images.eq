@@ -1,4 +1,4 @@
-group G = SO(2)
+group G = SO(3)
 
 model Net {
     input img : 3 @grid
