@@ -76,7 +76,7 @@ def main() -> None:
     n_mlp = sum(p.numel() for p in mlp.parameters())
 
     def eq_forward(x):
-        return model(x, batch=torch.arange(len(x)), num_graphs=len(x))["y"]
+        return model(x)["y"]
 
     results = {}
     for name, net, fwd, n in (("eqdsl O(5) spec", model, eq_forward, n_eq), ("MLP baseline", mlp, mlp, n_mlp)):
