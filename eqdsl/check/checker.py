@@ -82,6 +82,7 @@ class Checker:
         self.group_span = None
         self.globals = Scope()
         self.overrides = dict(overrides or {})
+        self._def_spans: dict = {}  # (id(scope), name) -> where it was defined, for duplicate-definition notes
 
     @property
     def is_matrix(self) -> bool:
@@ -148,16 +149,23 @@ class Checker:
             return Static(self.overrides.pop(decl.name))
         return Static(self.eval_static(decl.value, self.globals, "number or bool"))
 
+    def _first_note(self, scope: Scope, name: str) -> list[str]:
+        first = self._def_spans.get((id(scope), name))
+        return [f"first defined at {first.file}:{first.line}:{first.column}"] if first else []
+
     def _define(self, scope: Scope, name: str, span: Span, value) -> None:
         if name in RESERVED:
             self.fail("E0102", f"`{name}` is reserved", span, "choose another name")
-        prev = scope.names.get(name)
+        prev, where = scope.names.get(name), scope
         if prev is None and scope is not self.globals:
-            prev = self.globals.names.get(name)
+            prev, where = self.globals.names.get(name), self.globals
         if prev is not None and not isinstance(prev, Poison):
+            first = self._def_spans.get((id(where), name))
             self.fail("E0102", f"`{name}` is already defined", span, "defined twice",
+                      notes=[f"first defined at {first.file}:{first.line}:{first.column}"] if first else [],
                       hints=["rename one of the two"])
         scope.names[name] = value
+        self._def_spans[(id(scope), name)] = span
 
     # -- static evaluation ------------------------------------------------------------------
     def _finite(self, value, span):
@@ -345,7 +353,7 @@ class Checker:
             self.fail("E0102", f"`{name}` is reserved", span, "choose another name")
         if isinstance(self.globals.names.get(name), (Rep, Block, Static)) and name not in scope.names:
             self.fail("E0102", f"`{name}` is already defined at the top of the spec", span, "shadows a declaration",
-                      hints=["choose another name"])
+                      notes=self._first_note(self.globals, name), hints=["choose another name"])
         if isinstance(value, Node):
             node = self._ctx.ir.node(value.id)
             if node["name"] is None:
@@ -363,7 +371,8 @@ class Checker:
             ctx.has_graph = True
             scope.names["src"], scope.names["dst"] = EdgeIndex("src"), EdgeIndex("dst")
         if stmt.name in scope.names or stmt.name in RESERVED:
-            self.fail("E0102", f"`{stmt.name}` is already defined", stmt.name_span, "defined twice")
+            self.fail("E0102", f"`{stmt.name}` is already defined", stmt.name_span, "defined twice",
+                      notes=self._first_note(scope, stmt.name))
         node = ctx.ir.add("input", vtype, {"type": vtype, "name": stmt.name}, stmt.span, scope=ctx.scope_label)
         ctx.ir.node(node)["name"] = stmt.name
         ctx.ir.inputs.append((stmt.name, node))

@@ -14,6 +14,7 @@ class _ToAst(Transformer):
     def __init__(self, file: str):
         super().__init__()
         self.file = file
+        self.issues: list[Diagnostic] = []  # well-formed by the grammar, but not a valid spec
 
     def _span(self, meta) -> Span:
         return Span.of_meta(self.file, meta)
@@ -68,6 +69,12 @@ class _ToAst(Transformer):
         func, args = children[0], children[1] or []
         positional = [a for a in args if not isinstance(a, ast.KwArg)]
         kwargs = [a for a in args if isinstance(a, ast.KwArg)]
+        first_kw = next((i for i, a in enumerate(args) if isinstance(a, ast.KwArg)), len(args))
+        late = [a for a in args[first_kw:] if not isinstance(a, ast.KwArg)]
+        if late:
+            self.issues.append(Diagnostic("E0001", "positional argument after a keyword argument", late[0].span,
+                                          "positional", hints=[f"move it before `{args[first_kw].name} = ...`, "
+                                                               "or give it by name"]))
         return ast.Call(str(func), self._tok(func), positional, kwargs, self._span(meta))
 
     @v_args(meta=True)
@@ -194,8 +201,11 @@ def parse(text: str, file: str = "<input>") -> tuple[ast.Spec | None, list[Diagn
         tree = lark_parser().parse(text + "\n")
     except UnexpectedInput as err:
         return None, [from_lark(file, text, err)]
+    to_ast = _ToAst(file)
     try:
-        decls = _ToAst(file).transform(tree)
+        decls = to_ast.transform(tree)
     except VisitError as err:  # a bug in the transformer, not in the spec
         raise err.orig_exc from err
+    if to_ast.issues:
+        return None, to_ast.issues
     return ast.Spec(file, decls), []
