@@ -50,7 +50,7 @@ def _blocks_text(rep: Rep, idx: list[int]) -> str:
 
 
 def _contains_note(rep: Rep, what: str) -> list[str]:
-    """For planar groups (analytic irreps known): which irreps `rep` contains, like O3's reachable list."""
+    """Which irreps `rep` contains (planar groups: analytic irreps; other finite groups: their characters)."""
     found = facts.contained_irreps(rep)
     if found is None:
         return []
@@ -122,7 +122,8 @@ def _linear(g, ins, attrs):
                             notes=["Schur's lemma: a linear map commuting with the group only connects "
                                    "equivalent pieces of the representations",
                                    f"input blocks: {', '.join(dict.fromkeys(f'`{b}`' for b in facts.blocks(x.rep)))}"]
-                            + _contains_note(x.rep, "the input"),
+                            + _contains_note(x.rep, "the input")
+                            + _contains_note(facts.blocks(out)[missing[0]], f"`{facts.blocks(out)[missing[0]]}`"),
                             hints=["create new representations with bilinear(a, b) -> R first"])
     if attrs.get("bias") and not facts.basis_count(Trivial(g), out):
         raise TypeRuleError("E0201", "bias needs an invariant direction in the output", "bias",
@@ -145,6 +146,7 @@ def _bilinear(g, ins, attrs):
     if missing:
         notes = ["the product of the inputs contains no piece equivalent to this output block"]
         notes += _contains_note(Tensor(a.rep, b.rep), "the product")
+        notes += _contains_note(facts.blocks(out)[missing[0]], f"`{facts.blocks(out)[missing[0]]}`")
         raise TypeRuleError("E0203", f"no equivariant bilinear map of `{a.rep}` and `{b.rep}` reaches "
                             f"{_blocks_text(out, missing)}", "out", "the equivariance constraint has only the zero solution",
                             notes=notes)

@@ -8,6 +8,7 @@ the checker and the IR verifier can ask repeatedly.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -152,13 +153,81 @@ def planar_irreps(group) -> list[Rep] | None:
     return out
 
 
-def contained_irreps(rep: Rep) -> list[Rep] | None:
-    """Which listed analytic irreps occur in ``rep`` (planar groups only; None when the group has no list)."""
+def contained_irreps(rep: Rep) -> list | None:
+    """Which irreps occur in ``rep``: the analytic ones of the planar groups, or the numerically found
+    characters of other finite groups (``finite_irreps``); None when the group has no such list."""
     irreps = planar_irreps(rep.group)
-    if irreps is None or rep.size * 2 > MAX_BLOCK_ENTRIES:
+    if irreps is not None:
+        if rep.size * 2 > MAX_BLOCK_ENTRIES:
+            return None
+        return [ir for ir in irreps if any(type_count(t, ir) for t, _ in type_groups(rep))]
+    finite = finite_irreps(rep.group)
+    if finite is None:
         return None
+    chi = np.array([rep.character(g) for g in rep.group.elements()])
+    # characters of distinct real irreps are orthogonal: <chi, chi_i> = multiplicity * <chi_i, chi_i>
+    return [ir for ir in finite if chi @ np.array(ir.character) > 0.5 * np.dot(ir.character, ir.character)]
+
+
+# Finite groups up to this order get their real irreducible characters computed for diagnostics.
+MAX_CHARACTER_ORDER = 240
+
+
+@dataclass(frozen=True)
+class FiniteIrrep:
+    """A real irreducible character of a finite group, found numerically; ``name`` is how diagnostics show it."""
+    name: str
+    dim: int
+    character: tuple  # over group.elements(), rounded
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@functools.lru_cache(maxsize=32)
+def finite_irreps(group) -> tuple | None:
+    """The real irreducible characters of a finite group (order <= MAX_CHARACTER_ORDER), or None.
+
+    The regular representation splits into irreducible pieces along the eigenspaces of a random
+    symmetric element of its commutant (right multiplications, which commute with the left
+    regular action); pieces with equal characters are copies of one irrep. Names: `scalar`,
+    `det` where the group has reflections, then `irrep<dim>_<i>` in a fixed order (dimension,
+    then character).
+    """
+    if not group.is_finite or group.order > MAX_CHARACTER_ORDER:
+        return None
+    elems = group.elements()
+    n = len(elems)
+    inv = [group.element_index(np.linalg.inv(g)) for g in elems]
+    table = np.array([[group.element_index(a @ b) for b in elems] for a in elems])  # index of a b
+    rng = np.random.default_rng(0)
+    coeff = rng.normal(size=n)
+    H = np.zeros((n, n))
+    for h in range(n):  # right multiplication by h^-1: e_g -> e_{g h^-1}
+        H[table[:, inv[h]], np.arange(n)] += coeff[h]
+    H = H + H.T
+    w, V = np.linalg.eigh(H)
+    groups_, start = [], 0
+    scale = max(1.0, float(np.abs(w).max()))
+    for i in range(1, n + 1):
+        if i == n or w[i] - w[i - 1] > 1e-7 * scale:
+            groups_.append(V[:, start:i])
+            start = i
+    chars = {}
+    for Q in groups_:
+        # the left regular action: e_g -> e_{a g}
+        chi = tuple(round(float(np.trace(Q.T @ Q[table[a]])), 6) + 0.0 for a in range(n))
+        chars.setdefault(chi, Q.shape[1])
+    det = tuple(round(float(np.linalg.det(g)), 6) + 0.0 for g in elems)
+    ones = tuple(1.0 for _ in elems)
     found = []
-    for ir in irreps:
-        if any(type_count(t, ir) for t, _ in type_groups(rep)):
-            found.append(ir)
-    return found
+    rest = sorted((c for c in chars if c not in (ones, det)), key=lambda c: (c[0], c))
+    found.append(FiniteIrrep("scalar", 1, ones))
+    if det in chars and det != ones:
+        found.append(FiniteIrrep("det", 1, det))
+    counters: dict = {}
+    for c in rest:
+        d = int(round(c[0]))
+        counters[d] = counters.get(d, 0) + 1
+        found.append(FiniteIrrep(f"irrep{d}_{counters[d]}", d, c))
+    return tuple(found)

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eqdsl.groups.builtin import O, SO, O2, SO2, cyclic, dihedral, lorentz
+from eqdsl.groups.builtin import O, SO, O2, SO2, cyclic, dihedral, lorentz, symmetric
 from eqdsl.groups.matrix import expm
 from eqdsl.reps import facts
-from eqdsl.reps.general import Det, Frequency, Tensor, Trivial, Vector, frequency, parse_rep
+from eqdsl.reps.general import Det, Frequency, Regular, Tensor, Trivial, Vector, frequency, parse_rep
 from eqdsl.reps.solve import solve
 
 PLANAR = [SO2(), O2(), cyclic(8), dihedral(6)]
@@ -81,3 +81,28 @@ def test_det_representation():
     assert facts.planar_irreps(lorentz()) is None
     assert _hom(Tensor(Vector(G), Vector(G)), Det(G)) == 0
     assert _hom(Tensor(Tensor(Vector(G), Vector(G)), Vector(G)), Det(G)) == 1  # the triple product
+
+
+@pytest.mark.parametrize("G, count", [(symmetric(3), 3), (symmetric(4), 5), (dihedral(4), 5), (cyclic(3), 2),
+                                      (cyclic(8), 5), (symmetric(5), 7)], ids=lambda x: getattr(x, "name", x))
+def test_finite_irreps_are_the_real_irreducible_characters(G, count):
+    irreps = facts.finite_irreps(G)
+    assert len(irreps) == count
+    assert irreps[0].name == "scalar"
+    chars = np.array([ir.character for ir in irreps])
+    gram = chars @ chars.T / G.order
+    # orthogonal; <chi, chi> = 1 (real type), 2 (complex type) or 4 (quaternionic type)
+    np.testing.assert_allclose(gram - np.diag(np.diag(gram)), 0, atol=1e-6)
+    assert set(np.round(np.diag(gram)).astype(int)) <= {1, 2, 4}
+    np.testing.assert_allclose(chars[:, 0], [ir.dim for ir in irreps], atol=1e-6)  # identity first
+    # the regular representation contains each real irrep dim / <chi, chi> times
+    assert sum(ir.dim ** 2 / round(g) for ir, g in zip(irreps, np.diag(gram))) == G.order
+    if facts.planar_irreps(G) is None:  # planar groups list their analytic irreps (freq(k), det) instead
+        assert [str(ir) for ir in facts.contained_irreps(Regular(G))] == [ir.name for ir in irreps]
+
+
+def test_finite_irreps_in_diagnostics_of_s4():
+    G = symmetric(4)
+    names = [str(ir) for ir in facts.contained_irreps(Vector(G))]
+    assert names[0] == "scalar" and len(names) == 2 and names[1].startswith("irrep3_")  # V = 1 + standard
+    assert [str(ir) for ir in facts.contained_irreps(Det(G))] == ["det"]
