@@ -63,3 +63,35 @@ def test_compiles_implies_equivariant(tmp_path_factory, text):
     # an output that is identically zero on random inputs is reported as inf: that would be a
     # silently useless layer, which the checker must not let through either
     assert all(e <= 1e-8 for e in errors.values()), (text, errors)
+
+
+IMAGE_REPS = ["1", "2", "V", "regular", "regular + 1", "det", "V + det"]
+IMAGE_LAYERS = ["conv2d({x}, kernel = {k}) -> ({r})", "relu({x})", "avg_pool2d({x}, 2)", "max_pool2d({x}, 2)",
+                "{x} + {x}", "linear({x}) -> ({r})"]
+
+
+@st.composite
+def image_programs(draw):
+    group = draw(st.sampled_from(["group D4", "group C4", "group G = dihedral(2)"]))
+    lines = [group, "", "model Net {", f"    input img : {draw(st.sampled_from(IMAGE_REPS))} @grid", "    h = img"]
+    for _ in range(draw(st.integers(1, 3))):
+        layer = draw(st.sampled_from(IMAGE_LAYERS))
+        lines.append("    h = " + layer.format(x="h", k=draw(st.sampled_from([1, 3, 5])), r=draw(st.sampled_from(IMAGE_REPS))))
+    pool = draw(st.sampled_from(["global_pool(h)", "global_pool(group_pool(h))", "h"]))
+    lines += [f"    output out = {pool}", "}"]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=max(5, EXAMPLES // 3), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(image_programs())
+def test_image_programs_that_compile_are_equivariant(tmp_path_factory, text):
+    spec = tmp_path_factory.mktemp("img") / "net.eq"
+    spec.write_text(text)
+    result = check_file(spec, verify_ir=True)
+    if not result.ok:
+        assert all(d.span is not None for d in result.diagnostics), text
+        return
+    cls = eqdsl.compile_file(spec).model_class()
+    torch.manual_seed(0)
+    errors = equivariance_errors(cls().double(), np.random.default_rng(0), trials=2)
+    assert all(e <= 1e-8 for e in errors.values()), (text, errors)
