@@ -148,3 +148,12 @@ def test_approximate_image_models_of_planar_groups(tmp_path, group, capsys):
     assert 1e-6 < approximate_errors(model, np.random.default_rng(0))["s"] < 0.2
     assert cli.main(["check", str(spec)]) == 0
     assert "approximately equivariant" in capsys.readouterr().out
+
+
+def test_pixelwise_models_of_continuous_groups_are_checked_on_the_grid_symmetries(tmp_path):
+    spec = tmp_path / "pix.eq"
+    spec.write_text("group G = SO(2)\nmodel Pix {\n    input img : V + 1 @grid\n"
+                    "    output out = linear(img) -> (V + 2)\n}\n")
+    cls = eqdsl.compile_file(spec).model_class()
+    torch.manual_seed(0)
+    assert max(equivariance_errors(cls().double(), np.random.default_rng(0), trials=4).values()) < 1e-12
