@@ -1,4 +1,4 @@
-"""The tensor-product benchmark suite (shared/bench/suite.md) as data, and its runner (`eqc bench`).
+"""The tensor-product benchmark suite (six NequIP/MACE/DiffDock-style problems) as data, and its runner (`eqc bench`).
 
 For each problem and implementation this measures, in float32 with TF32 off:
 

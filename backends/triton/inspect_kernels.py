@@ -4,7 +4,7 @@
 
 Triton lowers a kernel to PTX in-process and its wheel ships ``ptxas``, so the
 whole pipeline up to the cubin runs on a machine without a GPU.  For each
-benchmark problem of ``shared/bench/suite.md`` (or the ones named) this prints
+problem of the benchmark suite (``eqdsl/bench.py``; or the ones named) this prints
 the generated source size, the compile time of each kernel and the cubin's
 resource usage from ``cuobjdump -res-usage`` (registers per thread, stack
 bytes: a nonzero stack is usually register spilling).  It measures nothing
