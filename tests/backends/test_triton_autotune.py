@@ -3,7 +3,7 @@
 The tuner's logic is tested with an injected fake timer (no CUDA needed): it picks the fastest
 candidate, writes the cache, a second tuner / a second process reads it and measures nothing,
 corrupt entries are re-tuned with a warning, keys separate what they must.  The kernels run in
-Triton's interpreter (set up as in test_triton_tp.py: TRITON_INTERPRET=1 before triton's first
+Triton's interpreter (set up in triton_interpreter.py: TRITON_INTERPRET=1 before triton's first
 import): TritonTensorProduct does not tune there, and every candidate config gives the
 reference's numbers, so tuning can change speed only.  Problems are tiny: the interpreter is slow.
 """
@@ -16,48 +16,17 @@ import textwrap
 import pytest
 import torch
 
-INTERPRET = not torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"
-DEVICE = "cpu" if INTERPRET else "cuda"
+from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
+    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, triton,
+)
 
-_OLD_INTERPRET = os.environ.get("TRITON_INTERPRET")
-if INTERPRET:
-    os.environ["TRITON_INTERPRET"] = "1"
-try:
-    triton = pytest.importorskip("triton")
-finally:
-    if _OLD_INTERPRET is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _OLD_INTERPRET
+from eqdsl.backends.reference import TensorProduct
+from eqdsl.backends.triton import TritonTensorProduct, autotune, codegen
+from eqdsl.backends.triton.autotune import CANDIDATES, DEFAULT_CONFIG, Config, Tuner
+from eqdsl.groups.o3 import O3
+from eqdsl.reps import tp
 
-from eqdsl.backends.reference import TensorProduct  # noqa: E402
-from eqdsl.backends.triton import TritonTensorProduct, autotune, codegen  # noqa: E402
-from eqdsl.backends.triton.autotune import CANDIDATES, DEFAULT_CONFIG, Config, Tuner  # noqa: E402
-from eqdsl.groups.o3 import O3  # noqa: E402
-from eqdsl.reps import tp  # noqa: E402
-from eqdsl.reps.irreps import Irreps  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-needs_interpreter = pytest.mark.skipif(
-    INTERPRET and codegen.triton_import_mode() != "interpret",
-    reason="triton was imported in this process before TRITON_INTERPRET=1 could be set; run this file alone")
-
-
-@pytest.fixture(scope="module")
-def _cache_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("eqdsl_cache")
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, _cache_root):
-    if INTERPRET:
-        monkeypatch.setenv("TRITON_INTERPRET", "1")
-    monkeypatch.setenv("EQDSL_CACHE", str(_cache_root))
-    torch.manual_seed(0)
-
-
-def I(text):  # noqa: E743
-    return Irreps.parse(text, O3)
+needs_interpreter = pytest.mark.skipif(WRONG_MODE, reason=WRONG_MODE_REASON)
 
 
 DESC = tp.channelwise(O3, I("2x0e+2x1o"), I("1x0e+1x1o"))

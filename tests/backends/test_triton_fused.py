@@ -3,7 +3,7 @@
 out[n] = sum_{e: dst[e] == n} TP(x1_nodes[src[e]], x2[e], w[e]): the Triton forward is one fused kernel
 (x1 gathered through src and messages atomically added through dst inside it), the backward the per-row
 kernels.  Without a GPU the kernels run in Triton's interpreter, which must be on before triton is first
-imported (see test_triton_tp.py for why), so problems are tiny.
+imported (see triton_interpreter.py for why), so problems are tiny.
 """
 import os
 import subprocess
@@ -13,51 +13,19 @@ import textwrap
 import pytest
 import torch
 
-INTERPRET = not torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"
-DEVICE = "cpu" if INTERPRET else "cuda"
+from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
+    DEVICE, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter,
+)
 
-_OLD_INTERPRET = os.environ.get("TRITON_INTERPRET")
-if INTERPRET:
-    os.environ["TRITON_INTERPRET"] = "1"
-try:
-    triton = pytest.importorskip("triton")
-finally:
-    if _OLD_INTERPRET is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _OLD_INTERPRET
+from eqdsl.backends import triton as triton_backend
+from eqdsl.backends.reference import graph_ops, spherical_harmonics
+from eqdsl.backends.tensor_product import TensorProductLayer
+from eqdsl.backends.triton import TritonUnavailable, codegen, fused
+from eqdsl.groups.o3 import O3
+from eqdsl.reps import tp
 
-from eqdsl.backends import triton as triton_backend  # noqa: E402
-from eqdsl.backends.reference import graph_ops, spherical_harmonics  # noqa: E402
-from eqdsl.backends.tensor_product import TensorProductLayer  # noqa: E402
-from eqdsl.backends.triton import TritonUnavailable, codegen, fused  # noqa: E402
-from eqdsl.groups.o3 import O3  # noqa: E402
-from eqdsl.reps import tp  # noqa: E402
-from eqdsl.reps.irreps import Irreps  # noqa: E402
-
-if INTERPRET and codegen.triton_import_mode() != "interpret":
-    pytest.skip("triton was imported in this process before TRITON_INTERPRET=1 could be set; "
-                "run this file in its own process (pytest tests/backends/test_triton_fused.py)",
-                allow_module_level=True)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture(scope="module")
-def _cache_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("eqdsl_cache")
-
-
-@pytest.fixture(autouse=True)
-def _interpreter(monkeypatch, _cache_root):
-    if INTERPRET:
-        monkeypatch.setenv("TRITON_INTERPRET", "1")
-    monkeypatch.setenv("EQDSL_CACHE", str(_cache_root))
-    torch.manual_seed(0)
-
-
-def I(text):  # noqa: E743
-    return Irreps.parse(text, O3)
+if WRONG_MODE:
+    pytest.skip(WRONG_MODE_REASON + " (pytest tests/backends/test_triton_fused.py)", allow_module_level=True)
 
 
 IN1, IN2 = I("2x0e+1x1o"), I("1x0e+1x1o+1x2e")

@@ -1,20 +1,7 @@
 """Triton tensor product vs the reference: on the CPU through Triton's interpreter, or on CUDA when there is one.
 
-Without a GPU (or with TRITON_INTERPRET=1 already set) the kernels run in Triton's
-interpreter, which must be on before triton is first imported: Triton creates
-its own library functions (``tl.cdiv``, the ``tl.sum`` combiners) at import,
-interpreted or compiled, for the rest of the process.  So TRITON_INTERPRET=1 is
-set before the import below and the previous value restored right after; the
-autouse fixture sets it again (monkeypatch) only while a test of this module
-runs, so other modules see the environment they had.  What cannot be undone is
-that triton, in this process, is now an interpreter-mode triton: that breaks
-compiling real Triton kernels later in the same process (none of the other test
-modules does on a machine without a GPU; torch.compile's CPU backend only
-imports triton).  With a GPU the module runs the compiled kernels on CUDA and
-touches nothing.
-
-The interpreter executes every Triton op as numpy code, one program at a time,
-so every problem here is tiny (a few rows, multiplicities <= 5).
+How the interpreter is set up (before triton's first import) is explained in
+triton_interpreter.py. Every problem here is tiny (a few rows, multiplicities <= 5).
 """
 import os
 import subprocess
@@ -24,50 +11,18 @@ import textwrap
 import pytest
 import torch
 
-INTERPRET = not torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"
-DEVICE = "cpu" if INTERPRET else "cuda"
+from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
+    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter,
+)
 
-_OLD_INTERPRET = os.environ.get("TRITON_INTERPRET")
-if INTERPRET:
-    os.environ["TRITON_INTERPRET"] = "1"
-try:
-    triton = pytest.importorskip("triton")
-finally:
-    if _OLD_INTERPRET is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _OLD_INTERPRET
+from eqdsl.backends.reference import TensorProduct, spherical_harmonics
+from eqdsl.backends.triton import TritonTensorProduct, TritonUnavailable, codegen
+from eqdsl.groups.o3 import O3
+from eqdsl.reps import tp
+from eqdsl.reps.so3 import wigner_3j
 
-from eqdsl.backends.reference import TensorProduct, spherical_harmonics  # noqa: E402
-from eqdsl.backends.triton import TritonTensorProduct, TritonUnavailable, codegen  # noqa: E402
-from eqdsl.groups.o3 import O3  # noqa: E402
-from eqdsl.reps import tp  # noqa: E402
-from eqdsl.reps.irreps import Irreps  # noqa: E402
-from eqdsl.reps.so3 import wigner_3j  # noqa: E402
-
-if INTERPRET and codegen.triton_import_mode() != "interpret":
-    pytest.skip("triton was imported in this process before TRITON_INTERPRET=1 could be set; "
-                "run this file in its own process (pytest tests/backends/test_triton_tp.py)",
-                allow_module_level=True)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture(scope="module")
-def _cache_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("eqdsl_cache")
-
-
-@pytest.fixture(autouse=True)
-def _interpreter(monkeypatch, _cache_root):
-    if INTERPRET:
-        monkeypatch.setenv("TRITON_INTERPRET", "1")
-    monkeypatch.setenv("EQDSL_CACHE", str(_cache_root))
-    torch.manual_seed(0)
-
-
-def I(text):  # noqa: E743
-    return Irreps.parse(text, O3)
+if WRONG_MODE:
+    pytest.skip(WRONG_MODE_REASON + " (pytest tests/backends/test_triton_tp.py)", allow_module_level=True)
 
 
 IN1, IN2 = I("2x0e+2x1o"), I("1x0e+1x1o+1x2e")

@@ -1,0 +1,61 @@
+"""Shared setup of the Triton test modules: Triton's interpreter on the CPU, compiled kernels on CUDA.
+
+Without a GPU (or with TRITON_INTERPRET=1 already set) the kernels run in Triton's
+interpreter, which must be on before triton is first imported: Triton creates
+its own library functions (``tl.cdiv``, the ``tl.sum`` combiners) at import,
+interpreted or compiled, for the rest of the process.  So TRITON_INTERPRET=1 is
+set before the import below and the previous value restored right after; the
+autouse fixture ``_interpreter`` (imported by each module) sets it again only while
+a Triton test runs, so other modules see the environment they had.  What cannot be
+undone is that triton, in this process, is now an interpreter-mode triton: that
+breaks compiling real Triton kernels later in the same process (none of the other
+test modules does on a machine without a GPU; torch.compile's CPU backend only
+imports triton).  With a GPU the modules run the compiled kernels on CUDA and touch
+nothing.  The interpreter executes every Triton op as numpy code, one program at a
+time, so every problem in these modules is tiny.
+"""
+import os
+
+import pytest
+import torch
+
+INTERPRET = not torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"
+DEVICE = "cpu" if INTERPRET else "cuda"
+
+_OLD_INTERPRET = os.environ.get("TRITON_INTERPRET")
+if INTERPRET:
+    os.environ["TRITON_INTERPRET"] = "1"
+try:
+    triton = pytest.importorskip("triton")
+finally:
+    if _OLD_INTERPRET is None:
+        os.environ.pop("TRITON_INTERPRET", None)
+    else:
+        os.environ["TRITON_INTERPRET"] = _OLD_INTERPRET
+
+from eqdsl.backends.triton import codegen  # noqa: E402
+from eqdsl.groups.o3 import O3  # noqa: E402
+from eqdsl.reps.irreps import Irreps  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# triton was imported earlier in this process without the interpreter: these modules must run alone
+WRONG_MODE = INTERPRET and codegen.triton_import_mode() != "interpret"
+WRONG_MODE_REASON = ("triton was imported in this process before TRITON_INTERPRET=1 could be set; "
+                     "run this file in its own process")
+
+
+@pytest.fixture(scope="module")
+def _cache_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("eqdsl_cache")
+
+
+@pytest.fixture(autouse=True)
+def _interpreter(monkeypatch, _cache_root):
+    if INTERPRET:
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setenv("EQDSL_CACHE", str(_cache_root))
+    torch.manual_seed(0)
+
+
+def I(text):  # noqa: E743
+    return Irreps.parse(text, O3)
