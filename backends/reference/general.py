@@ -17,7 +17,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from eqdsl.reps.general import Rep, Sum, Tensor, Trivial
+from eqdsl.reps.facts import blocks as rep_blocks  # the terms of a Sum, or [rep] itself
+from eqdsl.reps.general import Rep, Tensor, Trivial
 from eqdsl.reps.solve import NoEquivariantMap, bilinear_basis, invariant_basis, solve
 
 from ._blocks import safe_sqrt
@@ -28,11 +29,6 @@ __all__ = [
     "EquivariantLinear", "Bilinear", "InvariantForm", "GeneralGate",
     "invariant_forms", "block_norm", "group_pool", "apply_rep", "rep_blocks",
 ]
-
-
-def rep_blocks(rep: Rep) -> list[Rep]:
-    """The terms of a Sum, or [rep] itself."""
-    return list(rep.terms) if isinstance(rep, Sum) else [rep]
 
 
 def _runs(sizes: Sequence[int], keys: Sequence | None = None) -> list[tuple[int, int, int, object]]:

@@ -11,7 +11,7 @@ checker and the IR verifier treat both registries alike.
 from __future__ import annotations
 
 from ..reps import facts
-from ..reps.general import Rep, Tensor, Trivial
+from ..reps.general import Rep, Tensor, Trivial, direct_sum, scalars
 from .activations import PARITY
 from . import ops
 from .ops import Param, TypeRuleError, need_tensor, op, same_placement
@@ -74,8 +74,11 @@ def _solvable(rep_in: Rep, rep_out: Rep, where: str) -> None:
                             hints=["use fewer or smaller channels"])
 
 
-def _same(a: Rep, b: Rep) -> bool:
-    return a == b
+def _check_bias(g, out: Rep, attrs: dict) -> None:
+    """A bias is a learned invariant vector: the output needs one."""
+    if attrs.get("bias") and not facts.basis_count(Trivial(g), out):
+        raise TypeRuleError("E0201", "bias needs an invariant direction in the output", "bias",
+                            f"`{out}` has no vector fixed by {g.name}", hints=["drop `bias = true`"])
 
 
 def _check_orthogonal(rep: Rep, where: str, what: str, g) -> None:
@@ -125,9 +128,7 @@ def _linear(g, ins, attrs):
                             + _contains_note(x.rep, "the input")
                             + _contains_note(facts.blocks(out)[missing[0]], f"`{facts.blocks(out)[missing[0]]}`"),
                             hints=["create new representations with bilinear(a, b) -> R first"])
-    if attrs.get("bias") and not facts.basis_count(Trivial(g), out):
-        raise TypeRuleError("E0201", "bias needs an invariant direction in the output", "bias",
-                            f"`{out}` has no vector fixed by {g.name}", hints=["drop `bias = true`"])
+    _check_bias(g, out, attrs)
     return tensor(out, x.placement), {"basis_size": facts.basis_count(x.rep, out)}
 
 
@@ -188,7 +189,7 @@ def _gate(g, ins, attrs):
     if any(isinstance(t, Trivial) for t in gated):
         raise TypeRuleError("E0206", f"gate output `{out}` must list its scalars before the gated blocks", "out",
                             "scalars after non-scalars")
-    expected = facts.join(bl[:n_scalars] + [Trivial(g)] * len(gated) + gated)
+    expected = direct_sum(*bl[:n_scalars], *[Trivial(g)] * len(gated), *gated)
     if x.rep != expected:
         raise TypeRuleError("E0206", f"gate -> `{out}` needs input `{expected}`, got `{x.rep}`", "x",
                             f"expected {n_scalars} scalars, {len(gated)} gates, then the gated blocks",
@@ -199,7 +200,7 @@ def _gate(g, ins, attrs):
 
 # -- invariants ---------------------------------------------------------------------------------------------
 def _per_block(g, rep: Rep) -> Rep:
-    return facts.scalar_rep(g, len(facts.blocks(rep)))
+    return scalars(g, len(facts.blocks(rep)))
 
 
 @_op("norm", Param("x", "value"), doc="Euclidean norm of every block (orthogonal representations): invariant scalars.")
@@ -267,7 +268,7 @@ def _concat(g, ins, attrs):
     for i, x in enumerate(xs):
         need_tensor(x, f"xs.{i}")
     place = same_placement(f"xs.{len(xs) - 1}", *xs)
-    return tensor(facts.join([x.rep for x in xs]), place), {}
+    return tensor(direct_sum(*(x.rep for x in xs)), place), {}
 
 
 # -- images ------------------------------------------------------------------------------------------------
@@ -314,9 +315,7 @@ def _conv2d(g, ins, attrs):
     if missing:
         raise TypeRuleError("E0201", f"no equivariant {k}x{k} kernel reaches {_blocks_text(out, missing)} from `{x.rep}`",
                             "out", "the kernel constraint has only the zero solution")
-    if attrs.get("bias") and not facts.basis_count(Trivial(g), out):
-        raise TypeRuleError("E0201", "bias needs an invariant direction in the output", "bias",
-                            f"`{out}` has no vector fixed by {g.name}", hints=["drop `bias = true`"])
+    _check_bias(g, out, attrs)
     return tensor(out, "grid"), {"sampled": approximate}
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import solve as _solve
-from .general import Permutation, Regular, Rep, Sum, Tensor, Trivial, direct_sum, scalars
+from .general import Permutation, Regular, Rep, Sum, Tensor, Trivial
 
 _TOL = 1e-9
 
@@ -37,18 +37,6 @@ def blocks(rep: Rep) -> list[Rep]:
 
 def is_scalars(rep: Rep) -> bool:
     return all(isinstance(t, Trivial) for t in blocks(rep))
-
-
-def num_scalars(rep: Rep) -> int:
-    return sum(isinstance(t, Trivial) for t in blocks(rep))
-
-
-def scalar_rep(group, n: int) -> Rep:
-    return scalars(group, n)
-
-
-def join(reps: list[Rep]) -> Rep:
-    return direct_sum(*reps)
 
 
 @functools.lru_cache(maxsize=4096)
