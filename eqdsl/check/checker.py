@@ -160,9 +160,7 @@ class Checker:
         if prev is None and scope is not self.globals:
             prev, where = self.globals.names.get(name), self.globals
         if prev is not None and not isinstance(prev, Poison):
-            first = self._def_spans.get((id(where), name))
-            self.fail("E0102", f"`{name}` is already defined", span, "defined twice",
-                      notes=[f"first defined at {first.file}:{first.line}:{first.column}"] if first else [],
+            self.fail("E0102", f"`{name}` is already defined", span, "defined twice", notes=self._first_note(where, name),
                       hints=["rename one of the two"])
         scope.names[name] = value
         self._def_spans[(id(scope), name)] = span
@@ -526,10 +524,6 @@ class Checker:
         b = self.eval_value(expr.right, scope, ctx)
         if isinstance(a, Static) and isinstance(b, Static):
             return Static(self.eval_static(expr, scope, "number"))
-        if isinstance(b, Rep) and isinstance(expr.left, ast.Arrow) and expr.op in "+*":
-            left_rep = expr.left.rep
-            self.fail("E0207", "a representation sum after `->` needs parentheses", left_rep.span.to(expr.right.span),
-                      "`->` takes one operand", hints=[f"write `-> ({_text(left_rep)} {expr.op} {_text(expr.right)})`"])
         if isinstance(a, Rep) or isinstance(b, Rep):
             bad = expr.left if isinstance(a, Rep) else expr.right
             self._as_node(a if isinstance(a, Rep) else b, bad, ctx)
