@@ -22,7 +22,6 @@ from ..ir.graph import ModelIR
 from ..reps.irreps import Irreps, IrrepsSyntaxError
 from ..syntax import ast
 from . import groups_decl, ops
-from .general_ops import GENERAL_OPS
 from .activations import PARITY
 from .types import PLACEMENTS, ValueType, same_rep, tensor
 from .values import POISON, Block, EdgeIndex, Node, Poison, Rep, Static
@@ -91,7 +90,10 @@ class Checker:
 
     @property
     def ops(self) -> dict:
-        return GENERAL_OPS if self.is_matrix else ops.OPS
+        if self.is_matrix:  # the numerical rules (scipy) are loaded only for specs over matrix groups
+            from .general_ops import GENERAL_OPS
+            return GENERAL_OPS
+        return ops.OPS
 
     # -- errors ---------------------------------------------------------------------------
     def fail(self, code, message, span, label="", notes=(), hints=()):

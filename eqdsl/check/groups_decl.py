@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..groups import GROUPS
 from ..groups import builtin
 from ..groups.matrix import GroupTooLarge, MatrixGroup
-from ..reps import general
 from ..syntax import ast
+
+if TYPE_CHECKING:
+    from ..reps import general
 
 REP_NAMES = ("V", "scalar", "regular", "det")
 MAX_GROUP_DIM = 64
@@ -155,6 +158,7 @@ def _matrix(item, ck) -> np.ndarray:
 
 def eval_general_rep(ck, expr, scope) -> general.Rep:
     """A representation expression of a matrix group, as a canonical ``general.Rep``."""
+    from ..reps import general  # scipy-backed: imported only for specs over matrix groups
     from .values import Rep
     G = ck.group
     if isinstance(expr, ast.Name):

@@ -14,7 +14,6 @@ from typing import Callable
 
 from ..groups.matrix import MatrixGroup
 from ..reps import tp as tpd
-from ..reps.general import Trivial, Vector, scalars
 from ..reps.irreps import Irreps
 from .activations import PARITY
 from .types import ValueType, same_rep, tensor
@@ -391,6 +390,7 @@ def _sh(g, ins, attrs):
 def one_scalar(g):
     """The representation of a single invariant scalar, for either kind of group."""
     if isinstance(g, MatrixGroup):
+        from ..reps.general import Trivial  # matrix-group machinery (scipy) only when such a group is used
         return Trivial(g)
     return Irreps.of([(1, g.trivial)])
 
@@ -398,12 +398,16 @@ def one_scalar(g):
 def vector_rep(g):
     """The representation carried by differences of positions."""
     if isinstance(g, MatrixGroup):
+        from ..reps.general import Vector
         return Vector(g)
     return Irreps.of([(1, g.vector)])
 
 
 def _scalars(g, n):
-    return scalars(g, n) if isinstance(g, MatrixGroup) else Irreps.of([(n, g.trivial)])
+    if isinstance(g, MatrixGroup):
+        from ..reps.general import scalars
+        return scalars(g, n)
+    return Irreps.of([(n, g.trivial)])
 
 
 def _radial(name):

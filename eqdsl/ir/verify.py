@@ -6,7 +6,6 @@ failure here is a compiler bug, never a user error, so it raises.
 from __future__ import annotations
 
 from ..check import ops
-from ..check.general_ops import GENERAL_OPS
 from ..groups.matrix import MatrixGroup
 from ..groups.recipe import group_from_recipe
 from .graph import ModelIR
@@ -18,7 +17,10 @@ class IRVerificationError(AssertionError):
 
 def verify(ir: ModelIR) -> None:
     g = group_from_recipe(ir.group_recipe)
-    registry = GENERAL_OPS if isinstance(g, MatrixGroup) else ops.OPS
+    if isinstance(g, MatrixGroup):
+        from ..check.general_ops import GENERAL_OPS as registry
+    else:
+        registry = ops.OPS
     graph = ir.graph
     for node in ir.order():
         data = graph.nodes[node]
