@@ -48,6 +48,13 @@ CODES: dict[str, tuple[str, str]] = {
               "each output block's multiplicity must equal that of an input block reaching it."),
     "E0209": ("invalid irrep", "An irreps literal that the group does not have: O(3) irreps carry parity (1o, 2e), "
               "SO(3) irreps do not (1x1, 16x2)."),
+    "E0210": ("block always zero", "For matrix groups whose representations decompose into irreps (SO(2), O(2), Cn, "
+              "Dn and finite groups up to order 240), the checker follows which irreps each value can actually carry, "
+              "not just its representation. A layer whose types are fine can still get an input that carries none of "
+              "the irreps an output block needs (D4: linear(scalar) -> V**2 fills only the invariant part of V**2, so "
+              "a following linear(...) -> det is zero for every input and every weight); such a block is an error, "
+              "reported where it first becomes zero, with the chain of layers that narrowed its input. Other groups "
+              "(SO(n) with n > 2, Lorentz, SL(n), larger finite groups) are not tracked."),
     # nonlinearities and equivariance
     "E0301": ("pointwise function on non-scalars", "A pointwise function applied to l > 0 features does not commute with "
               "rotations. Use gate(...) or norm_activation(...). For matrix groups, pointwise functions are allowed on scalars and "

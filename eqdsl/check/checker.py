@@ -72,6 +72,7 @@ class _ModelContext:
     scope_label: str = ""
     inline_stack: list = field(default_factory=list)
     open_mlps: dict = field(default_factory=dict)  # node id -> span of an MLP whose size is still open
+    support: object = None  # matrix groups that decompose: vanishing.SupportTracker, the irreps values carry
 
 
 class Checker:
@@ -300,6 +301,9 @@ class Checker:
         scope = Scope(parent=self.globals)
         ir = ModelIR(decl.name, self.group.name, params, span=decl.span, group_recipe=recipe_of(self.group))
         ctx = _ModelContext(ir)
+        if self.is_matrix:
+            from .vanishing import SupportTracker
+            ctx.support = SupportTracker.for_group(self.group, ir)
         self._ctx = ctx
         for p in decl.params:
             try:
@@ -761,16 +765,24 @@ class Checker:
         try:
             vtype, derived = op.infer(self.group, ins, attrs)
         except ops.TypeRuleError as err:
-            spans = {name: s for name, (_, s) in values.items()}
-            if arg_spans:
-                spans.update({k: v for k, v in arg_spans.items() if v is not None})
-            where = spans.get(err.where, span)
-            if err.where == "out" and out_expr is not None:
-                where = self._narrow_to_term(out_expr, err.message, where)
-            self.fail(err.code, err.message, where, err.label, err.notes, err.hints)
+            self._rule_error(err, values, arg_spans, span, out_expr)
         node = ctx.ir.add(opname, vtype, {**attrs, **derived}, span,
                           inputs=[(name, n.id) for name, (n, _) in values.items()], scope=ctx.scope_label)
+        if ctx.support is not None:  # a block the values reaching this layer leave always zero
+            err = ctx.support.visit(node, opname, {name: n.id for name, (n, _) in values.items()}, {**attrs, **derived})
+            if err is not None:
+                self._rule_error(err, values, arg_spans, span, out_expr)
         return Node(node, vtype)
+
+    def _rule_error(self, err: ops.TypeRuleError, values, arg_spans, span, out_expr):
+        """Report a rule's error at the argument it names (or the call)."""
+        spans = {name: s for name, (_, s) in values.items()}
+        if arg_spans:
+            spans.update({k: v for k, v in arg_spans.items() if v is not None})
+        where = spans.get(err.where, span)
+        if err.where == "out" and out_expr is not None:
+            where = self._narrow_to_term(out_expr, err.message, where)
+        self.fail(err.code, err.message, where, err.label, err.notes, err.hints)
 
     # -- blocks ----------------------------------------------------------------------------------
     def _inline(self, decl: ast.BlockDecl, call: ast.Call, scope, ctx, out):

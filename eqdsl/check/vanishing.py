@@ -1,0 +1,226 @@
+"""Which irreps each value of a model over a matrix group can carry, and the blocks that are therefore always zero.
+
+The type rules judge one layer at a time: `linear(h) -> det` is allowed when h's representation
+`V**2` contains det.  But h may fill only part of `V**2` (D4: `linear(scalar) -> V**2` reaches only
+its invariant part), and then that `det` is zero for every input and every weight.  So the checker
+follows, per block of every value, a set of irreps that contains everything the block can carry
+(its *support*):
+
+* inputs, nonlinear functions, MLPs, constants: every irrep of their representation;
+* equivariant linear maps (linear, conv2d with the irreps of its kernel's window): the irreps of
+  each output block that the input carries (Schur's lemma); a bias adds the invariant part;
+* bilinear maps: the irreps of each output block found in products of the carried irreps;
+* sums: the union; concat, scaling, gathering, sums and means over nodes or pixels: unchanged;
+* norm, inner, max pooling over the group, gates, products with scalars: zero exactly where their
+  inputs are; the mean over the group: the invariant part.
+
+Over-approximating keeps it sound: a block is reported only when its support is empty, i.e. when
+it is zero whatever the inputs and weights.  That happens first at a linear, bilinear or conv2d
+map or a mean over the group, where the error is reported; everything
+downstream of a zero block inherits it silently.  Tracked for the groups whose representations
+decompose (``irrep_sets``); for the others nothing is tracked and nothing is reported.
+"""
+from __future__ import annotations
+
+from ..reps import facts
+from ..reps.general import Trivial
+from .general_ops import _blocks_text
+from .irrep_sets import Undecomposable, irrep_sets
+from .ops import TypeRuleError
+
+_EMPTY = frozenset()
+# Ops whose every output block carries what the same block of their input "x" carries.
+_SAME_AS_INPUT = {"scale", "neg", "gather", "scatter_sum", "scatter_mean", "sum_nodes", "mean_nodes", "sum_edges",
+                  "mean_edges", "avg_pool2d"}
+# Ops that map their input by an equivariant linear map (support: carried irreps of each output block).
+_LINEAR = {"linear", "conv2d", "bilinear"}
+CODE = "E0210"
+
+
+def _union(support) -> frozenset:
+    return frozenset().union(*support)
+
+
+class SupportTracker:
+    """Visits the nodes of one model in creation order; ``visit`` returns the error of a block it finds zero."""
+
+    def __init__(self, sets, ir):
+        self.sets, self.ir = sets, ir
+        self.support: dict[str, tuple] = {}
+
+    @classmethod
+    def for_group(cls, group, ir) -> "SupportTracker | None":
+        sets = irrep_sets(group)
+        return cls(sets, ir) if sets is not None else None
+
+    # -- supports ---------------------------------------------------------------------------------
+    def full(self, vtype) -> tuple | None:
+        """Everything a value of this type can carry: per block, all of its irreps (None: not features)."""
+        if vtype.kind != "tensor" or vtype.rep is None:
+            return None
+        return tuple(self.sets.of(b) for b in facts.blocks(vtype.rep))
+
+    def of(self, node: str) -> tuple | None:
+        if node not in self.support:  # inputs (created outside the rules) carry everything
+            self.support[node] = self.full(self.ir.node(node)["type"])
+        return self.support[node]
+
+    def visit(self, node: str, op: str, ports: dict, attrs: dict) -> TypeRuleError | None:
+        if self.sets is None:
+            return None
+        try:
+            self.support[node], error = self._rule(node, op, ports, attrs)
+        except Undecomposable:
+            self.sets = None  # a representation this group cannot decompose: stop tracking this model
+            self.support.clear()
+            return None
+        return error
+
+    def _rule(self, node, op, ports, attrs):
+        full = self.full(self.ir.node(node)["type"])
+        ins = {port: self.of(src) for port, src in ports.items()}
+        if full is None or any(s is None for s in ins.values()):
+            return full, None  # positions, or a value this tracker knows nothing of
+        x = ins.get("x")
+        if op in _LINEAR:
+            return self._linear_map(node, op, ins, attrs, full)
+        if op in _SAME_AS_INPUT or (op in ("global_pool",) and attrs.get("reduce") == "mean"):
+            return x, None
+        if op in ("add", "sub"):
+            return tuple(p | q for p, q in zip(ins["a"], ins["b"])), None
+        if op == "concat":
+            return tuple(b for i in range(attrs["xs"]) for b in ins[f"xs.{i}"]), None
+        if op == "gate":
+            n, m = attrs["num_scalars"], len(attrs["gated_sizes"])
+            return full[:n] + x[n + m:], None  # each gated block times its (invariant) gate
+        scalar = frozenset([self.sets.scalar])
+        if op == "norm":
+            return tuple(scalar if b else _EMPTY for b in x), None
+        if op == "inner":  # a block with one invariant form holds one irrep: it carries all of it or nothing
+            return tuple(scalar if p and q else _EMPTY for p, q in zip(ins["a"], ins["b"])), None
+        if op == "group_pool":
+            if attrs["reduce"] == "max":
+                return tuple(scalar if b else _EMPTY for b in x), None
+            out = tuple(b & scalar for b in x)
+            return out, self._mean_error(node, ins, out)
+        if op == "mul":
+            return self._product(node, ins), None
+        if op == "div" and all(ins["b"]) and len(ins["a"]) == len(full):
+            return ins["a"], None
+        return full, None  # nonlinear functions, MLPs, constants: anything their representation holds
+
+    def _product(self, node, ins):
+        """Elementwise products (general_ops._product_rep): one scalar times anything, or scalars times
+        scalars; zero where a factor is."""
+        a, b = ins["a"], ins["b"]
+        rep_a = self.ir.node(dict(self.ir.inputs_of(node))["a"])["type"].rep
+        rep_b = self.ir.node(dict(self.ir.inputs_of(node))["b"])["type"].rep
+        if rep_a.size == 1 and facts.is_scalars(rep_a):
+            return b if a[0] else tuple(_EMPTY for _ in b)
+        if rep_b.size == 1 and facts.is_scalars(rep_b):
+            return a if b[0] else tuple(_EMPTY for _ in a)
+        return tuple(p & q for p, q in zip(a, b))  # scalars by scalars: {scalar} where both are nonzero
+
+    def _linear_map(self, node, op, ins, attrs, full):
+        sets = self.sets
+        if op == "bilinear":
+            feeds = sets.products(_union(ins["a"]), _union(ins["b"]))
+            silent = not _union(ins["a"]) or not _union(ins["b"])
+        else:
+            feeds = _union(ins["x"])
+            silent = not feeds
+            if op == "conv2d":  # the kernel sees a window of pixels: the window's permutation rep times the input
+                from ..reps.grid import kernel_rep
+                window = kernel_rep(sets.group, attrs["kernel"], Trivial(sets.group), approximate=attrs["sampled"])
+                feeds = sets.products(sets.of(window), feeds)
+        out = tuple(f & feeds for f in full)
+        if attrs.get("bias"):
+            out = tuple(o | (f & {sets.scalar}) for o, f in zip(out, full))
+        zero = [i for i, o in enumerate(out) if not o]
+        if not zero or silent:  # an input that is zero already was reported where it became zero
+            return out, None
+        return out, self._map_error(node, op, ins, attrs, zero, feeds)
+
+    # -- errors -------------------------------------------------------------------------------------
+    def _map_error(self, node, op, ins, attrs, zero, feeds) -> TypeRuleError:
+        sets, rep = self.sets, self.ir.node(node)["type"].rep
+        blocks = _blocks_text(rep, zero)
+        inputs = dict(self.ir.inputs_of(node))
+        first = facts.blocks(rep)[zero[0]]
+        needed = sets.of(first)
+        if op == "bilinear":
+            a, b = inputs["a"], inputs["b"]
+            why = (f"the products of {self._name(a)} (carrying {sets.text(_union(ins['a']))}) and {self._name(b)} "
+                   f"(carrying {sets.text(_union(ins['b']))}) contain only {sets.text(feeds)}")
+            typed = (f"the product of `{self._rep(a)}` and `{self._rep(b)}` contains "
+                     f"{sets.text(needed & sets.products(_union(self.full_of(a)), _union(self.full_of(b))))}")
+            chain = self._chain(a) + self._chain(b)
+        else:
+            x = inputs["x"]
+            why = f"the input {self._name(x)} carries only {sets.text(_union(ins['x']))}"
+            typed = f"`{self._rep(x)}` contains {sets.text(needed & _union(self.full_of(x)))}"
+            if op == "conv2d" and feeds != _union(ins["x"]):
+                why += f", which a {attrs['kernel']}x{attrs['kernel']} kernel takes only to {sets.text(feeds)}"
+                typed = f"a kernel on `{self._rep(x)}` reaches {sets.text(needed)}"
+            chain = self._chain(x)
+        return TypeRuleError(
+            CODE, f"{blocks} is always zero here: {why}", "out", "no carried irrep reaches this",
+            notes=list(dict.fromkeys(chain)) + [
+                f"irreps in `{first}`: {sets.text(needed)}",
+                f"the types allow this layer ({typed}), but the layers before it fill only part of its input's "
+                "representation, and Schur's lemma leaves nothing for this block"],
+            hints=[f"drop {blocks} from the output, or feed this layer features that carry "
+                   f"{sets.text(needed)} (new irreps come from bilinear(a, b) -> R)"])
+
+    def _mean_error(self, node, ins, out) -> TypeRuleError | None:
+        zero = [i for i, (o, b) in enumerate(zip(out, ins["x"])) if not o and b]
+        if not zero:
+            return None
+        x = dict(self.ir.inputs_of(node))["x"]
+        return TypeRuleError(
+            CODE, f"the mean over the group of {self._name(x)} is always zero: it carries only "
+                  f"{self.sets.text(ins['x'][zero[0]])}, no invariant part", "x", "no invariant part",
+            notes=self._chain(x) + ["the mean over a regular or permutation block is its invariant part"],
+            hints=["use group_pool(x, reduce = max), or norm(x)"])
+
+    # -- explanations -----------------------------------------------------------------------------
+    def _rep(self, node: str):
+        return self.ir.node(node)["type"].rep
+
+    def full_of(self, node: str) -> tuple:
+        return self.full(self.ir.node(node)["type"])
+
+    def _name(self, node: str, plain: bool = False) -> str:
+        nd = self.ir.node(node)
+        name = nd["name"] or f"{nd['op']}(...)"
+        return name if plain else f"`{name}`"
+
+    def _what(self, node: str) -> str:
+        """How a value was made, as written: `input scalar`, `linear(x) -> V**2`."""
+        nd = self.ir.node(node)
+        if nd["op"] == "input":
+            return f"input `{nd['type'].rep}`"
+        args = ", ".join(self._name(src, plain=True) for _, src in self.ir.inputs_of(node))
+        out = nd["attrs"].get("out")
+        return f"`{nd['op']}({args})" + (f" -> {out}`" if out is not None else "`")
+
+    def _chain(self, node: str, limit: int = 3) -> list[str]:
+        """Notes tracing why a value carries only part of its representation, back to where that starts."""
+        notes = []
+        while node is not None and len(notes) < limit:
+            nd, have = self.ir.node(node), self.of(node)
+            where = f"line {nd['span'].line}: " if nd["span"] is not None else ""
+            carried, everything = _union(have), _union(self.full_of(node))
+            if carried == everything:
+                notes.append(f"{self._name(node)} ({where}{self._what(node)}) carries {self.sets.text(carried)}")
+                break
+            notes.append(f"{self._name(node)} ({where}{self._what(node)}) carries only {self.sets.text(carried)} "
+                         f"of the irreps in `{nd['type'].rep}` ({self.sets.text(everything)})")
+            node = self._narrowing_input(node)
+        return notes
+
+    def _narrowing_input(self, node: str) -> str | None:
+        """The input to follow back: the first that carries less than its representation, else the first."""
+        fed = [src for _, src in self.ir.inputs_of(node) if self.of(src) is not None]
+        narrowed = [s for s in fed if _union(self.of(s)) != _union(self.full_of(s))]
+        return (narrowed or fed or [None])[0]
