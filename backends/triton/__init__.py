@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 
@@ -40,7 +40,7 @@ from ..reference.tensor_product import flat_call
 
 from eqdsl.reps.tp import TensorProductDescriptor
 
-from . import autotune, codegen
+from . import autotune, codegen, precompile
 from .autotune import DEFAULT_CONFIG, Config
 from .codegen import KernelKey, TritonModeError, TritonUnavailable, kernel_slots
 
@@ -78,13 +78,16 @@ class _Plan:
         self.key = key
         self.block_b = block_b
         self.num_warps = num_warps
-        self.launch_opts = {"num_warps": num_warps} if num_stages is None else \
-            {"num_warps": num_warps, "num_stages": num_stages}
+        # fused multiply-adds stated, not left to Triton's default (which changes in Triton 3.10)
+        self.launch_opts = {"num_warps": num_warps, "enable_fp_fusion": True}
+        if num_stages is not None:
+            self.launch_opts["num_stages"] = num_stages
         self.weighted = key.weights != "none"
         self.shared = key.weights == "shared"
         d = key.desc
         self.dims = {"x1": d.irreps_in1.dim, "x2": d.irreps_in2.dim, "g": d.irreps_out.dim, "w": d.weight_numel}
         self._mod = None
+        self._compiled_ahead: set = set()
 
     @property
     def module(self):
@@ -94,6 +97,17 @@ class _Plan:
 
     def slots(self, target: str) -> tuple[str, ...]:
         return kernel_slots(target, self.weighted)
+
+    def compile_ahead(self, tag: str, like: torch.Tensor, rows: int, jobs: Callable[[], list]) -> None:
+        """Before the first launch on a CUDA device: compile the kernels `jobs()` lists (``precompile``),
+        in parallel; once per `tag` and device."""
+        if like.device.type != "cuda" or codegen._interpret():
+            return
+        memo = (tag, like.device, rows >= 2 ** 31)  # a row count past int32 is another kernel signature
+        if memo in self._compiled_ahead:
+            return
+        self._compiled_ahead.add(memo)
+        precompile.compile_jobs(jobs(), like.device)
 
     def launch(self, target: str, part: str, operands: tuple[torch.Tensor, ...]) -> torch.Tensor:
         slots = self.slots(target)
@@ -182,7 +196,15 @@ def tensor_product(desc: TensorProductDescriptor, x1: torch.Tensor, x2: torch.Te
     weights = _weight_mode(desc, shared)
     plan = _plan(desc, x1.dtype, weights, block_b, block_c, num_warps, num_stages)
     ops = (x1, x2) if weights == "none" else (x1, x2, weight)
+    mode, n = workload(ops), x1.shape[0]
+    plan.compile_ahead(mode, x1, n, lambda: precompile.plan_jobs(plan, mode, x1.dtype, n))
     return _TPOp.apply(plan, "g", "all", *ops)
+
+
+def workload(operands) -> str:
+    """"forward_backward" when autograd will differentiate through these operands, else "forward"."""
+    grads = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in operands)
+    return "forward_backward" if grads else "forward"
 
 
 def run(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None,
@@ -317,8 +339,7 @@ class TritonTensorProduct(torch.nn.Module):
             return self._fixed, self._fixed_report  # run() raises the proper error
         w = self.weight if self.shared_weights else weight
         if self.tune_mode == "auto":
-            grads = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x1, x2, w))
-            mode = "forward_backward" if grads else "forward"
+            mode = workload((x1, x2, w))
         else:
             mode = self.tune_mode
         wlead = () if self.shared_weights or weight is None or self.weight_numel == 0 else weight.shape[:-1]
@@ -343,10 +364,22 @@ class TritonTensorProduct(torch.nn.Module):
                 return self._no_tuning("CUDA graph capture in progress and no tuned config cached")
         else:
             r = tuner.tune(key, self._runner(x1, x2, weight, mode),
-                           autotune.candidates_for(self.desc, rows, self.tune_candidates))
+                           autotune.candidates_for(self.desc, rows, self.tune_candidates),
+                           precompile=self._compiler(x1, weights, rows, mode))
         out = (r.config, r.report())
         self._resolved[memo] = out
         return out
+
+    def _compiler(self, x1: torch.Tensor, weights: str, rows: int, mode: str):
+        """compile(configs): every candidate's kernels for this workload, compiled in one parallel batch."""
+        def compile_all(configs: Sequence[Config]) -> None:
+            jobs = []
+            for cfg in configs:
+                plan = _plan(self.desc, x1.dtype, weights, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
+                jobs += precompile.plan_jobs(plan, mode, x1.dtype, rows)
+                plan._compiled_ahead.add((mode, x1.device, rows >= 2 ** 31))
+            precompile.compile_jobs(jobs, x1.device)
+        return compile_all
 
     def _runner(self, x1, x2, weight, mode):
         """runner(config) -> a function running this call's workload (on detached copies) with config."""

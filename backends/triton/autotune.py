@@ -7,9 +7,9 @@ value is another generated module), Triton's ``num_warps`` and, optionally, ``nu
 no ``tl.dot`` and few loops that software pipelining could overlap).  None of these changes the
 numbers beyond float rounding; the tests run every candidate against the reference.
 
-How: for a ``TuneKey`` seen for the first time, every candidate is run once (that first call
-generates the source and JIT-compiles the kernels: its wall time is recorded as *compile*
-time), then timed with CUDA events on the real inputs (forward, or forward + backward), and
+How: for a ``TuneKey`` seen for the first time, the kernels of every candidate are compiled
+in one parallel batch (``precompile``), then every candidate is run once (code generation and
+whatever compilation is left: this and the batch are recorded as *compile* time), then timed with CUDA events on the real inputs (forward, or forward + backward), and
 the fastest is kept.  The result (chosen config, every candidate's time or error, tune
 seconds, compile seconds) is written as JSON under ``tuning_dir()``, which is
 ``<kernel cache>/../triton_tuning``: ``$EQDSL_CACHE/triton_tuning`` or
@@ -207,9 +207,10 @@ class TuneResult:
     ``source``: "tuned" (measured in this process), "disk" (read from the tuning cache),
     "memory" (this process tuned or read it before).  ``timings``: one dict per candidate,
     ``{"config": {...}, "ms": float, "compile_s": float}`` or ``{"config": {...}, "error": str}``.
-    ``tune_s``: seconds spent timing (first calls excluded); ``compile_s``: seconds of the
-    candidates' first calls (code generation + JIT compilation + one run), as recorded when the
-    key was tuned (in whichever process did it).
+    ``tune_s``: seconds spent timing (first calls excluded); ``compile_s``: seconds of compiling
+    every candidate ahead (in parallel, when the caller can) plus the candidates' first calls (code
+    generation, any JIT compilation left, one run), as recorded when the key was tuned (in
+    whichever process did it).  A candidate's own ``compile_s`` is its first call alone.
     """
 
     key: TuneKey
@@ -313,11 +314,15 @@ class Tuner:
         return r
 
     def tune(self, key: TuneKey, runner: Callable[[Config], Callable[[], object]],
-             candidates: Sequence[Config]) -> TuneResult:
+             candidates: Sequence[Config],
+             precompile: Optional[Callable[[Sequence[Config]], None]] = None) -> TuneResult:
         """The config for `key`: from memory, from disk, or by timing `runner(config)()` for each candidate.
 
         `runner(config)` returns a zero-argument function that runs the real workload with that
         config.  A candidate that raises (e.g. Triton's OutOfResources) is recorded and skipped.
+        `precompile(candidates)`, when given, is called once before the first candidate runs, to
+        compile every candidate's kernels at once (in parallel); its wall time counts as compile
+        time, and an error in it only costs a warning (each candidate's first call compiles then).
         """
         with self._lock:
             r = self._memo.get(key)
@@ -327,7 +332,7 @@ class Tuner:
             with _file_lock(path.with_suffix(".lock")):
                 r = self._read(key)  # another process may have tuned it while this one waited
                 if r is None:
-                    r = self._measure(key, runner, candidates)
+                    r = self._measure(key, runner, candidates, precompile)
                     r.path = str(path)
                     self._write(path, r)
             self._memo[key] = r
@@ -335,10 +340,18 @@ class Tuner:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _measure(self, key: TuneKey, runner, candidates: Sequence[Config]) -> TuneResult:
+    def _measure(self, key: TuneKey, runner, candidates: Sequence[Config], precompile=None) -> TuneResult:
         if not candidates:
             raise ValueError("no candidate configs to tune over")
         timings, compile_s, tune_s, errors = [], 0.0, 0.0, []
+        if precompile is not None:
+            t0 = time.perf_counter()
+            try:
+                precompile(candidates)
+            except Exception as err:  # noqa: BLE001 -- only a speed-up: the first calls compile instead
+                warnings.warn(f"eqdsl triton tuning: compiling the candidates ahead failed ({type(err).__name__}: "
+                              f"{err}); each candidate compiles on its first call", RuntimeWarning, stacklevel=4)
+            compile_s += time.perf_counter() - t0
         best: Optional[tuple[float, Config]] = None
         for cfg in candidates:
             try:

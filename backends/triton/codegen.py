@@ -78,7 +78,7 @@ from typing import Optional
 from eqdsl.reps.so3 import wigner_3j
 from eqdsl.reps.tp import TensorProductDescriptor
 
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 5  # 5: N is not specialized on (one binary for every row count)
 DTYPES = ("float32", "float64")
 WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")
@@ -496,7 +496,9 @@ def generate(key: KernelKey) -> str:
             kernels[name].append((fname, nb))
             out(0)
             out(0)
-            out(0, "@triton.jit")
+            # N only bounds the row mask: specializing on it (N % 16 == 0, N == 1) would compile each
+            # kernel again whenever a batch's size changes class, and buys nothing
+            out(0, '@triton.jit(do_not_specialize=["N"])')
             out(0, f"def {fname}({', '.join(args)}, T, N, BLOCK_B: tl.constexpr):")
             if suffix:
                 out(1, '"""Only the weighted paths (the derivatives of tp_target_w)."""')

@@ -35,7 +35,7 @@ from typing import Optional
 
 import torch
 
-from . import _DTYPES, _TPOp, _check_device, _Plan, _plan, _weight_mode, codegen
+from . import _DTYPES, _TPOp, _check_device, _Plan, _plan, _weight_mode, codegen, precompile, workload
 
 __all__ = ["conv", "conv_tensor_product"]
 
@@ -136,7 +136,14 @@ def conv_tensor_product(desc, x1_nodes: torch.Tensor, src: torch.Tensor, x2: tor
     weights = _weight_mode(desc, shared)
     plan = _plan(desc, x1_nodes.dtype, weights, block_b, block_c, num_warps, num_stages)
     ops = (x1_nodes, x2) if weights == "none" else (x1_nodes, x2, weight)
-    return _ConvOp.apply(_conv_plan(plan), num_nodes, src, dst, *ops)
+    cplan = _conv_plan(plan)
+    # the fused forward, and the per-edge gradient kernels its backward launches, compiled together
+    e = src.shape[0]
+    mode = "backward" if workload(ops) == "forward_backward" else "forward"
+    plan.compile_ahead(f"conv_{mode}", x1_nodes, e,
+                       lambda: precompile.conv_jobs(cplan, x1_nodes.dtype, src.dtype, e)
+                       + (precompile.plan_jobs(plan, "backward", x1_nodes.dtype, e) if mode == "backward" else []))
+    return _ConvOp.apply(cplan, num_nodes, src, dst, *ops)
 
 
 def conv(tp, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor],

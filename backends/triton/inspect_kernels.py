@@ -1,13 +1,15 @@
 """Compile the generated kernels for a GPU target without a GPU, and report their static resources.
 
-    python -m eqdsl.backends.triton.inspect_kernels [--arch 90] [--dtype float32] [--block-b 32] [problem ...]
+    python -m eqdsl.backends.triton.inspect_kernels [--arch 90] [--dtype float32] [--block-b 32] [--workers 8] [problem ...]
 
 Triton lowers a kernel to PTX in-process and its wheel ships ``ptxas``, so the
 whole pipeline up to the cubin runs on a machine without a GPU.  For each
 problem of the benchmark suite (``eqdsl/bench.py``; or the ones named) this prints
 the generated source size, the compile time of each kernel and the cubin's
-resource usage from ``cuobjdump -res-usage`` (registers per thread, stack
-bytes: a nonzero stack is usually register spilling).  It measures nothing
+resource usage from ``cuobjdump -res-usage`` (registers per thread, stack bytes: a nonzero
+stack is usually register spilling).  The kernels are the runtime's own job lists
+(``precompile.plan_jobs``), compiled on a thread pool as the runtime compiles them ahead, so
+the per-kernel seconds overlap; the batch's wall time is printed last.  It measures nothing
 about speed: that needs the GPU.
 """
 from __future__ import annotations
@@ -34,39 +36,36 @@ def _tool(name: str) -> str:
 
 
 def inspect(problem: str, arch: int = 90, dtype: str = "float32", block_b: int = 16, block_c: int = 16,
-            num_warps: int = 4, num_stages: int = 3, targets=("g", "x1", "x2", "w")):
+            num_warps: int = 4, num_stages: int = 3, targets=("g", "x1", "x2", "w"), n_workers=None):
+    """Compile the problem's kernels (the runtime's own job lists, ``precompile.plan_jobs``) for `arch`,
+    in parallel; returns (descriptor, source lines, per-kernel rows, wall seconds of the batch, threads)."""
     os.environ.pop("TRITON_INTERPRET", None)  # compiled kernels, not interpreted ones
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
+    import torch
 
-    from . import codegen
+    from . import _plan, codegen, precompile
 
     desc, weights = descriptor(problem)
-    key = codegen.KernelKey(desc, dtype, weights, block_c)
-    mod = codegen.load(key)
-    src_lines = codegen.source_path(key).read_text().count("\n")
-    ptr = "*fp32" if dtype == "float32" else "*fp64"
+    torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
+    plan = _plan(desc, torch_dtype, weights, block_b, block_c, num_warps, num_stages)
+    plan.module  # generates (or loads) the source
+    src_lines = codegen.source_path(plan.key).read_text().count("\n")
+    jobs = [j for t in targets for j in precompile.plan_jobs(plan, "forward_backward", torch_dtype, 1)
+            if j.name.startswith(f"tp_target_{t}__")]
+    n_workers = n_workers or precompile.workers(len(jobs))
+    t0 = time.perf_counter()
+    compiled = precompile.compile_offline(jobs, arch, n_workers)
+    wall = time.perf_counter() - t0
     rows = []
-    for target in targets:
-        for fname, _ in mod.KERNELS[f"tp_target_{target}"]:
-            fn = getattr(mod, fname)
-            sig = {n: ptr for n in fn.arg_names if n not in ("N", "BLOCK_B")}
-            sig.update({"N": "i32", "BLOCK_B": "constexpr"})
-            t0 = time.perf_counter()
-            k = triton.compile(ASTSource(fn, sig, constexprs={"BLOCK_B": block_b}),
-                               target=GPUTarget("cuda", arch, 32),
-                               options={"num_warps": num_warps, "num_stages": num_stages})
-            dt = time.perf_counter() - t0
-            with tempfile.TemporaryDirectory() as tmp:
-                cubin = os.path.join(tmp, "k.cubin")
-                with open(cubin, "wb") as f:
-                    f.write(k.asm["cubin"])
-                r = subprocess.run([_tool("cuobjdump"), "-res-usage", cubin], capture_output=True, text=True)
-            use = dict(re.findall(r"(REG|STACK|LOCAL|SHARED):(\d+)", r.stdout))
-            rows.append((fname.replace("tp_target_", ""), dt, use.get("REG"), use.get("STACK"), use.get("LOCAL"),
-                         k.metadata.num_warps))
-    return desc, src_lines, rows
+    for job, dt, k in compiled:
+        with tempfile.TemporaryDirectory() as tmp:
+            cubin = os.path.join(tmp, "k.cubin")
+            with open(cubin, "wb") as f:
+                f.write(k.asm["cubin"])
+            r = subprocess.run([_tool("cuobjdump"), "-res-usage", cubin], capture_output=True, text=True)
+        use = dict(re.findall(r"(REG|STACK|LOCAL|SHARED):(\d+)", r.stdout))
+        rows.append((job.name.replace("tp_target_", ""), dt, use.get("REG"), use.get("STACK"), use.get("LOCAL"),
+                     k.metadata.num_warps))
+    return desc, src_lines, rows, wall, n_workers
 
 
 def main(argv=None) -> None:
@@ -80,15 +79,18 @@ def main(argv=None) -> None:
     ap.add_argument("--num-warps", type=int, default=4)
     ap.add_argument("--num-stages", type=int, default=3)
     ap.add_argument("--targets", default="g,x1,x2,w", help="comma-separated kernels: g (forward), x1, x2, w")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="compile threads (default: EQDSL_COMPILE_WORKERS, else one per CPU)")
     args = ap.parse_args(argv)
     print(f"{'problem':16} {'paths':>5} {'lines':>6} {'kernel':>8} {'compile_s':>9} {'regs':>5} "
           f"{'stack':>6} {'local':>6} {'warps':>5}")
     for p in args.problems:
-        desc, lines, rows = inspect(p, args.arch, args.dtype, args.block_b, args.block_c, args.num_warps,
-                                    args.num_stages, tuple(args.targets.split(",")))
+        desc, lines, rows, wall, threads = inspect(p, args.arch, args.dtype, args.block_b, args.block_c, args.num_warps,
+                                          args.num_stages, tuple(args.targets.split(",")), args.workers)
         for target, dt, regs, stack, local, warps in rows:
             print(f"{p:16} {len(desc.paths):5d} {lines:6d} {target:>8} {dt:9.1f} {regs!s:>5} {stack!s:>6} "
                   f"{local!s:>6} {warps:5d}", flush=True)
+        print(f"{p:16} all {len(rows)} kernels compiled in {wall:.1f} s wall on {threads} threads", flush=True)
 
 
 if __name__ == "__main__":

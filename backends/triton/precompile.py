@@ -1,0 +1,159 @@
+"""Compile the kernels a tensor product will launch, all at once on a thread pool, before they run.
+
+Triton compiles a kernel at its first launch, one kernel after another.  A layer needs
+several (forward, the three gradients, and more when a large descriptor is split), and the
+autotuner needs them for every candidate configuration: done serially, that is minutes for
+the large suite problems (uvu-L6 alone took about 10 minutes in serial compiles).
+
+Triton's ``AsyncCompileMode(executor)``: inside it, ``kernel.warmup(args, grid=...)`` submits
+the compilation to the executor and returns at once; leaving the context waits for every
+submission and stores each compiled kernel in the kernel's own cache under the key a launch
+with arguments of the same types computes.  Passing a ``torch.dtype`` in place of a tensor is
+Triton's ``MockTensor`` (a 16-byte-aligned pointer of that type, as torch allocates), and the
+row count ``N`` is not specialized on (``do_not_specialize``), so the warmed-up kernels are the
+ones the launches use.  Triton's compiler spends most of its time in native code that releases
+the GIL (MLIR passes, LLVM, ptxas), so threads compile in parallel: the four mace-large kernels,
+compiled offline for sm_90 on a 2-core machine, took 17.1 s one after another and 9.5 s on two
+threads.
+
+Compile errors are not raised here: the launch that needs the kernel compiles it again and
+raises there, where the caller (or the autotuner, which skips a failing candidate) handles it.
+Under ``TRITON_INTERPRET`` there is nothing to compile and ``warmup`` does nothing.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+import torch
+
+# the operations a workload launches: the forward, and for training the three gradients
+TARGETS = {"forward": ("g",), "backward": ("x1", "x2", "w"), "forward_backward": ("g", "x1", "x2", "w")}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One kernel to compile: the ``@triton.jit`` function and warmup arguments of the launch's types."""
+
+    name: str
+    fn: object
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+
+
+def _check_arity(name: str, fn, args: tuple, kwargs: dict) -> None:
+    names = list(getattr(fn, "arg_names", ()))
+    if len(args) + len(kwargs) != len(names) or any(k not in names[len(args):] for k in kwargs):
+        raise AssertionError(f"{name}: warmup arguments {len(args)} + {sorted(kwargs)} do not match "
+                             f"the kernel's parameters {names}")
+
+
+def plan_jobs(plan, mode: str, dtype: torch.dtype, rows: int) -> list[Job]:
+    """The kernels `plan` (a ``_Plan``) launches for `rows` rows: `mode` is a key of ``TARGETS``."""
+    if mode not in TARGETS:
+        raise ValueError(f"mode must be one of {tuple(TARGETS)}, got {mode!r}")
+    jobs = []
+    for target in TARGETS[mode]:
+        if plan.dims[target] == 0:
+            continue  # nothing is launched for an empty target
+        n_ptr = len(plan.slots(target)) + 1  # the operands and the output
+        for fname, _ in plan.module.KERNELS[f"tp_target_{target}"]:
+            fn = getattr(plan.module, fname)
+            args = (dtype,) * n_ptr + (rows,)
+            kwargs = dict(BLOCK_B=plan.block_b, **plan.launch_opts)
+            _check_arity(fname, fn, args, {"BLOCK_B": None})
+            jobs.append(Job(fname, fn, args, kwargs))
+    return jobs
+
+
+def conv_jobs(conv_plan, dtype: torch.dtype, index_dtype: torch.dtype, edges: int) -> list[Job]:
+    """The fused message-passing forward kernels (operands, SRC, DST, output, N)."""
+    plan = conv_plan.plan
+    jobs = []
+    n_ops = len(plan.slots("g"))
+    for fname, _ in conv_plan.module.KERNELS["tp_conv_g"]:
+        fn = getattr(conv_plan.module, fname)
+        args = (dtype,) * n_ops + (index_dtype, index_dtype, dtype, edges)
+        _check_arity(fname, fn, args, {"BLOCK_B": None})
+        jobs.append(Job(fname, fn, args, dict(BLOCK_B=plan.block_b, **plan.launch_opts)))
+    return jobs
+
+
+def workers(n_jobs: int) -> int:
+    """Threads to compile on: ``EQDSL_COMPILE_WORKERS`` if set, else one per CPU, at most one per job."""
+    env = os.environ.get("EQDSL_COMPILE_WORKERS")
+    try:
+        limit = int(env) if env else (os.cpu_count() or 1)
+    except ValueError:
+        raise ValueError(f"EQDSL_COMPILE_WORKERS must be a positive integer, got {env!r}") from None
+    if limit < 1:
+        raise ValueError(f"EQDSL_COMPILE_WORKERS must be a positive integer, got {env!r}")
+    return max(1, min(limit, n_jobs))
+
+
+def compile_jobs(jobs: Iterable[Job], device: torch.device, n_workers: Optional[int] = None) -> float:
+    """Compile `jobs` in parallel for `device`; returns the wall seconds.  Never raises for a kernel
+    that fails to compile (its launch will)."""
+    import triton
+    from triton.runtime import _async_compile
+
+    jobs = list(jobs)
+    if not jobs:
+        return 0.0
+    t0 = time.perf_counter()
+    on_cuda = torch.device(device).type == "cuda"
+    with torch.cuda.device(device) if on_cuda else contextlib.nullcontext():
+        if _async_compile.active_mode.get() is not None:  # the caller's own async mode collects them
+            _warm(jobs)
+        else:
+            with ThreadPoolExecutor(n_workers or workers(len(jobs)), thread_name_prefix="eqdsl-compile") as ex:
+                with triton.AsyncCompileMode(ex, ignore_errors=True):
+                    _warm(jobs)
+    return time.perf_counter() - t0
+
+
+def _warm(jobs: list[Job]) -> None:
+    for j in jobs:
+        try:
+            j.fn.warmup(*j.args, grid=(1,), **j.kwargs)
+        except Exception:  # noqa: BLE001 -- the launch recompiles and raises where it is handled
+            continue
+
+
+# -----------------------------------------------------------------------------
+# offline: the same jobs compiled for a GPU target on a machine without one
+# -----------------------------------------------------------------------------
+
+_POINTER = {torch.float32: "*fp32", torch.float64: "*fp64", torch.int32: "*i32", torch.int64: "*i64"}
+
+
+def compile_offline(jobs: Iterable[Job], arch: int = 90, n_workers: Optional[int] = None) -> list:
+    """Compile `jobs` for CUDA compute capability `arch` without a GPU (Triton lowers to PTX in-process
+    and runs the ptxas its wheel ships), on a thread pool; returns ``(job, seconds, CompiledKernel)``
+    per job, in order.  Used by ``inspect_kernels`` and by the tests of the job lists."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    def one(job: Job):
+        sig, constexprs = {}, {}
+        for name, arg in zip(job.fn.arg_names, job.args):
+            sig[name] = _POINTER[arg] if isinstance(arg, torch.dtype) else ("i64" if arg >= 2 ** 31 else "i32")
+        options = {}
+        for name, value in job.kwargs.items():
+            if name in job.fn.arg_names:
+                sig[name], constexprs[name] = "constexpr", value
+            else:
+                options[name] = value
+        t0 = time.perf_counter()
+        k = triton.compile(ASTSource(job.fn, sig, constexprs=constexprs), target=GPUTarget("cuda", arch, 32),
+                           options=options)
+        return job, time.perf_counter() - t0, k
+
+    jobs = list(jobs)
+    with ThreadPoolExecutor(n_workers or workers(len(jobs)), thread_name_prefix="eqdsl-compile") as ex:
+        return list(ex.map(one, jobs))

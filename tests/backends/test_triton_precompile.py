@@ -1,0 +1,235 @@
+"""Compiling the Triton kernels ahead, in parallel (backends/triton/precompile.py).
+
+Without a GPU: the job lists name exactly the kernels the launches use, with arguments that bind
+to the kernels' real signatures (checked by compiling them for sm_90 on two threads in a
+subprocess, where triton is not in interpreter mode); the module and the tuner call the
+precompiler once, with the right jobs.  On CUDA: after compiling ahead, the launches of a
+forward+backward find every kernel compiled (the warmup keys are the launch keys).
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
+    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, triton,
+)
+
+import eqdsl.backends.triton as tri
+from eqdsl.backends.triton import TritonTensorProduct, autotune, codegen, fused, precompile
+from eqdsl.backends.triton.autotune import Config, Tuner
+from eqdsl.groups.o3 import O3
+from eqdsl.reps import tp
+
+needs_interpreter = pytest.mark.skipif(WRONG_MODE, reason=WRONG_MODE_REASON)
+
+DESC = tp.channelwise(O3, I("2x0e+2x1o"), I("1x0e+1x1o"))
+
+
+def _plan(desc=DESC, dtype=torch.float32, weights="row", cfg=Config(16, 16, 4)):
+    return tri._plan(desc, dtype, weights, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
+
+
+def _kernels(plan, targets):
+    return [f for t in targets for f, _ in plan.module.KERNELS[f"tp_target_{t}"]]
+
+
+@needs_interpreter
+@pytest.mark.parametrize("weights", ["row", "shared"])
+def test_jobs_name_the_launched_kernels(weights):
+    plan = _plan(weights=weights)
+    fwd = precompile.plan_jobs(plan, "forward", torch.float32, 100)
+    both = precompile.plan_jobs(plan, "forward_backward", torch.float32, 100)
+    back = precompile.plan_jobs(plan, "backward", torch.float32, 100)
+    assert [j.name for j in fwd] == _kernels(plan, "g")
+    assert [j.name for j in both] == _kernels(plan, ("g", "x1", "x2", "w"))
+    assert [j.name for j in back] == _kernels(plan, ("x1", "x2", "w"))
+    for j in both:  # operand and output pointers of the plan's dtype, then the row count; BLOCK_B and warps
+        assert j.args[-1] == 100 and all(a is torch.float32 for a in j.args[:-1])
+        assert j.kwargs == {"BLOCK_B": 16, "num_warps": 4, "enable_fp_fusion": True}
+    with pytest.raises(ValueError, match="mode"):
+        precompile.plan_jobs(plan, "training", torch.float32, 1)
+
+
+@needs_interpreter
+def test_split_descriptors_list_every_kernel(monkeypatch):
+    monkeypatch.setattr(codegen, "MAX_TERMS_PER_KERNEL", 10)  # forces several kernels per operation
+    desc = tp.channelwise(O3, I("2x0e+2x1o+1x2e"), I("1x0e+1x1o+1x2e"))
+    plan = tri._Plan(codegen.KernelKey(desc, "float64", "row", 4), 16, 2)
+    jobs = precompile.plan_jobs(plan, "forward_backward", torch.float64, 7)
+    assert len(jobs) == sum(len(plan.module.KERNELS[f"tp_target_{t}"]) for t in ("g", "x1", "x2", "w")) > 4
+    assert len({j.name for j in jobs}) == len(jobs)
+
+
+@needs_interpreter
+def test_conv_jobs_take_the_index_tensors():
+    plan = _plan()
+    jobs = precompile.conv_jobs(fused._conv_plan(plan), torch.float32, torch.int64, 50)
+    assert [j.name for j in jobs] == [f for f, _ in fused._conv_plan(plan).module.KERNELS["tp_conv_g"]]
+    assert jobs[0].args == (torch.float32,) * 3 + (torch.int64, torch.int64, torch.float32, 50)
+
+
+def test_arity_mismatch_is_caught():
+    class Fn:
+        arg_names = ["X1", "T", "N", "BLOCK_B"]
+    with pytest.raises(AssertionError, match="do not match"):
+        precompile._check_arity("k", Fn, (torch.float32, 5), {"BLOCK_B": None})
+    precompile._check_arity("k", Fn, (torch.float32, torch.float32, 5), {"BLOCK_B": None})
+
+
+def test_worker_count(monkeypatch):
+    monkeypatch.setenv("EQDSL_COMPILE_WORKERS", "3")
+    assert precompile.workers(10) == 3 and precompile.workers(2) == 2
+    monkeypatch.delenv("EQDSL_COMPILE_WORKERS")
+    assert precompile.workers(1000) == (os.cpu_count() or 1) and precompile.workers(0) == 1
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("EQDSL_COMPILE_WORKERS", bad)
+        with pytest.raises(ValueError, match="EQDSL_COMPILE_WORKERS"):
+            precompile.workers(4)
+
+
+class Recorder:
+    def __init__(self):
+        self.names = []
+
+    def warmup(self, *args, grid, **kwargs):
+        self.names.append((args, kwargs))
+
+
+def test_compile_jobs_warms_every_job_and_swallows_compile_errors():
+    ok, bad = Recorder(), Recorder()
+
+    def boom(*a, **k):
+        raise RuntimeError("compile error")
+    bad.warmup = boom
+    jobs = [precompile.Job("a", ok, (torch.float32, 3), {"BLOCK_B": 16}), precompile.Job("b", bad, (3,)),
+            precompile.Job("c", ok, (torch.float64, 4), {"BLOCK_B": 32})]
+    assert precompile.compile_jobs(jobs, torch.device("cpu")) >= 0
+    assert ok.names == [((torch.float32, 3), {"BLOCK_B": 16}), ((torch.float64, 4), {"BLOCK_B": 32})]
+    assert precompile.compile_jobs([], torch.device("cpu")) == 0.0
+    # inside the caller's own AsyncCompileMode, the jobs go to it (no second mode: Triton forbids nesting)
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as ex, triton.AsyncCompileMode(ex):
+        precompile.compile_jobs(jobs[:1], torch.device("cpu"))
+    assert len(ok.names) == 3
+
+
+class FakeCuda:
+    """Stands in for a CUDA tensor where compile_ahead only reads the device and dtype."""
+    device, dtype, shape = torch.device("cuda", 0), torch.float32, (40,)
+
+
+@needs_interpreter
+def test_compile_ahead_runs_once_per_mode_and_device(monkeypatch):
+    calls = []
+    monkeypatch.setattr(precompile, "compile_jobs", lambda jobs, device: calls.append((sorted(j.name for j in jobs),
+                                                                                       device)))
+    plan = _plan(cfg=Config(16, 8, 2))
+    plan.module  # loaded while the interpreter flag is still the real one
+    plan._compiled_ahead.clear()
+    monkeypatch.setattr(codegen, "_interpret", lambda: False)
+    jobs = lambda mode: lambda: precompile.plan_jobs(plan, mode, torch.float32, 40)  # noqa: E731
+    for _ in range(2):
+        plan.compile_ahead("forward", FakeCuda, 40, jobs("forward"))
+    plan.compile_ahead("forward_backward", FakeCuda, 40, jobs("forward_backward"))
+    plan.compile_ahead("forward_backward", FakeCuda, 41, jobs("forward_backward"))
+    assert [c[0] for c in calls] == [sorted(_kernels(plan, "g")), sorted(_kernels(plan, ("g", "x1", "x2", "w")))]
+    assert calls[0][1] == torch.device("cuda", 0)
+    monkeypatch.setattr(codegen, "_interpret", lambda: True)  # the interpreter compiles nothing
+    plan.compile_ahead("forward", type("X", (), {"device": torch.device("cuda", 1)}), 1, jobs("forward"))
+    assert len(calls) == 2
+
+
+def test_tuner_compiles_every_candidate_before_the_first_run(tmp_path):
+    order = []
+
+    def runner(cfg):
+        order.append(("run", cfg))
+        return lambda: None
+    cands = [Config(16, 16, 4), Config(32, 8, 4)]
+    key = autotune.make_key(DESC, "float32", "row", "fake-gpu", 100, "forward", cands)
+    t = Tuner(measure=lambda fn, cfg: 1.0, sync=lambda: None, cache_dir=tmp_path)
+    r = t.tune(key, runner, cands, precompile=lambda cs: order.append(("compile", tuple(cs))))
+    assert order[0] == ("compile", tuple(cands)) and [o[0] for o in order[1:]] == ["run", "run"]
+    assert r.compile_s >= 0 and r.source == "tuned"
+
+
+def test_a_failing_precompile_only_warns(tmp_path):
+    def bad(cs):
+        raise RuntimeError("no compiler")
+    cands = [Config(16, 16, 4)]
+    key = autotune.make_key(DESC, "float32", "row", "fake-gpu", 100, "forward", cands)
+    t = Tuner(measure=lambda fn, cfg: 1.0, sync=lambda: None, cache_dir=tmp_path)
+    with pytest.warns(RuntimeWarning, match="compiling the candidates ahead failed"):
+        r = t.tune(key, lambda cfg: (lambda: None), cands, precompile=bad)
+    assert r.config == cands[0]
+
+
+def test_jobs_bind_to_the_real_kernels_compiled_for_sm90_on_two_threads(tmp_path):
+    """The warmup arguments must bind to the generated signatures: compile every job of a forward+backward
+    (row and shared weights, float32 and float64, a split operation) and of the fused conv for sm_90, on two
+    threads at once, in a subprocess whose triton is not in interpreter mode."""
+    from eqdsl.backends.triton import inspect_kernels
+
+    if not os.path.exists(inspect_kernels._tool("ptxas")):
+        pytest.skip("this triton build ships no ptxas")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.update(EQDSL_CACHE=str(tmp_path), TRITON_CACHE_DIR=str(tmp_path / "triton_cache"),
+               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+    script = textwrap.dedent("""
+        import torch
+        import eqdsl.backends.triton as tri
+        from eqdsl.backends.triton import codegen, fused, precompile
+        from eqdsl.groups.o3 import O3
+        from eqdsl.reps import tp
+        from eqdsl.reps.irreps import Irreps
+        I = lambda s: Irreps.parse(s, O3)
+        uvu = tp.channelwise(O3, I("2x0e+2x1o"), I("0e+1o"))
+        fc = tp.fully_connected(O3, I("2x0e+1x1o"), I("0e+1o"), I("2x0e+1x1o"))
+        codegen.MAX_TERMS_PER_KERNEL = 12  # the float64 case splits its operations into several kernels
+        jobs = precompile.plan_jobs(tri._plan(uvu, torch.float64, "row", 16, 4, 2), "forward_backward",
+                                    torch.float64, 1000)
+        n_split = len(jobs)
+        codegen.MAX_TERMS_PER_KERNEL = 1200
+        plan = tri._plan(fc, torch.float32, "shared", 32, 8, 4)
+        jobs += precompile.plan_jobs(plan, "forward_backward", torch.float32, 3 * 2 ** 31)
+        jobs += precompile.conv_jobs(fused._conv_plan(tri._plan(uvu, torch.float32, "row", 16, 16, 4)),
+                                     torch.float32, torch.int32, 10)
+        done = precompile.compile_offline(jobs, 90, 2)
+        assert [j.name for j, _, _ in done] == [j.name for j in jobs]
+        assert all(len(k.asm["cubin"]) > 0 for _, _, k in done)
+        assert all(k.metadata.num_warps == j.kwargs["num_warps"] for j, _, k in done)
+        assert all(k.metadata.enable_fp_fusion for _, _, k in done)
+        print(n_split > 4, len(done))
+    """)
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    split, total = r.stdout.split()
+    assert split == "True" and int(total) > 9
+
+
+@pytest.mark.skipif(INTERPRET, reason="compiled kernels need CUDA")
+def test_compiled_ahead_kernels_are_the_ones_launched():
+    """On CUDA: compile ahead, then a forward+backward compiles nothing more (the warmup keys are the launch
+    keys: same argument types, N not specialized)."""
+    desc = tp.channelwise(O3, I("3x0e+2x1o+1x2e"), I("0e+1o+2e"))
+    mod = TritonTensorProduct(desc, shared_weights=False, tune=False)
+    plan = _plan(desc, torch.float32, "row", Config(16, 16, 4))
+    plan._compiled_ahead.clear()
+    n = 37
+    x1 = torch.randn(n, desc.irreps_in1.dim, device="cuda", requires_grad=True)
+    x2 = torch.randn(n, desc.irreps_in2.dim, device="cuda", requires_grad=True)
+    w = torch.randn(n, desc.weight_numel, device="cuda", requires_grad=True)
+    jobs = precompile.plan_jobs(plan, "forward_backward", torch.float32, n)
+    precompile.compile_jobs(jobs, x1.device)
+    dev = torch.cuda.current_device()
+    sizes = {j.name: len(j.fn.device_caches[dev][0]) for j in jobs}
+    assert all(s >= 1 for s in sizes.values()), sizes
+    y = mod(x1, x2, w)
+    torch.autograd.grad(y, (x1, x2, w), torch.randn_like(y))
+    y = mod(x1[:20], x2[:20], w[:20])  # another row count: the same binaries (N is not specialized)
+    torch.autograd.grad(y, (x1, x2, w), torch.randn_like(y), allow_unused=True)
+    assert {j.name: len(j.fn.device_caches[dev][0]) for j in jobs} == sizes
