@@ -5,10 +5,13 @@ For each problem and implementation this measures, in float32 with TF32 off:
 * the first forward and the first forward+backward call at full batch (code generation and JIT
   compilation for eqdsl-triton and OpenEquivariance; the rest is one-time setup);
 * steady state: median of ``repeat`` calls after ``warmup`` calls, forward alone (no autograd)
-  and forward+backward (gradients for x1, x2 and the weights), CUDA events on a GPU,
+  forward+backward (gradients for x1, x2 and the weights) and, unless ``--no-double``,
+  forward+backward+second derivatives (the gradients with ``create_graph``, then the gradients
+  of <v, gradients>: what training on forces does), CUDA events on a GPU,
   ``time.perf_counter`` on the CPU (with the thread count torch has);
-* before the steady-state timing, the values and the three gradients on a small slice against
-  the eqdsl reference in float64 ("verified");
+* before the steady-state timing, the values, the three gradients and the second derivatives
+  on a small slice against the eqdsl reference in float64 ("verified"; an implementation
+  without second derivatives keeps its other rows and says so);
 * the memory floor: the bytes that must move (inputs, weights, outputs; for fwd+bwd also the
   backward's reads and writes) divided by the device's measured copy bandwidth.
 
@@ -170,10 +173,12 @@ class Impl:
 
 
 def _build_eqdsl(backend: str):
-    def build(desc, shared: bool, device: torch.device) -> Impl:
+    def build(desc, shared: bool, device: torch.device, tune_candidates: Optional[int] = None) -> Impl:
         if backend == "triton":  # the module that autotunes its launch configuration (on CUDA only)
-            from eqdsl.backends.triton import TritonTensorProduct
-            mod = TritonTensorProduct(desc, shared).to(device)
+            from eqdsl.backends.triton import TritonTensorProduct, autotune
+            cands = None if not tune_candidates else autotune.CANDIDATES[:tune_candidates]
+            mod = TritonTensorProduct(desc, shared, tune="auto" if tune_candidates != 0 else False,
+                                      tune_candidates=cands).to(device)
             report = lambda: {k: v for k, v in mod.tune_report.items() if k in ("source", "config", "tune_s", "compile_s")}  # noqa: E731
         else:
             from eqdsl.backends.tensor_product import TensorProductLayer
@@ -347,8 +352,9 @@ def _block_scales(out, ref, irreps_out):
     return scales, full[None]
 
 
-def verify(impl: Impl, ref_fn: Callable, x1, x2, w, irreps_out) -> dict:
-    """Values and the gradients of x1, x2, w against the reference in float64, in eqdsl's layout."""
+def verify(impl: Impl, ref_fn: Callable, x1, x2, w, irreps_out, double: bool = False) -> dict:
+    """Values and the gradients of x1, x2, w against the reference in float64, in eqdsl's layout; with
+    `double`, also the second derivatives d<v, grad>/d(x1, x2, w) ("double_verified", or "double_error")."""
     leaves = [t.detach().requires_grad_() for t in (x1, x2, w)]
     ref_leaves = [t.detach().double().requires_grad_() for t in (x1, x2, w)]
     out = impl.from_native(impl.fn(*impl.to_native(*leaves)))
@@ -359,18 +365,33 @@ def verify(impl: Impl, ref_fn: Callable, x1, x2, w, irreps_out) -> dict:
         scales, scale = _block_scales(out, ref, irreps_out)
         result = {"check": "per-block scale", "scales": [round(s, 6) for s in scales]}
     g = torch.randn_like(ref)
-    grads = torch.autograd.grad(out, leaves, g.to(out.dtype))
+    grads = torch.autograd.grad(out, leaves, g.to(out.dtype), create_graph=double)
     # d<g, out>/dx with out = s*ref per block is d<g*s, ref>/dx
-    ref_grads = torch.autograd.grad(ref, ref_leaves, g * scale)
+    ref_grads = torch.autograd.grad(ref, ref_leaves, g * scale, create_graph=double)
     checks = [_close(a, b) for a, b in zip((out, *grads), (ref * scale, *ref_grads))]
     result.update(verified=all(ok for ok, _ in checks), max_rel_err=max(e for _, e in checks))
+    if double:
+        try:
+            v = [torch.randn_like(t) for t in ref_grads]
+            second = _second(grads, leaves, [t.to(x.dtype) for t, x in zip(v, leaves)])
+            ref_second = _second(ref_grads, ref_leaves, v)
+            checks = [_close(a, b) for a, b in zip(second, ref_second)]
+            result.update(double_verified=all(ok for ok, _ in checks), double_max_rel_err=max(e for _, e in checks))
+        except Exception as err:  # an implementation without double backward still has its other rows
+            result["double_error"] = f"{type(err).__name__}: {err}"[:300]
     return result
+
+
+def _second(grads, leaves, v):
+    """d<v, grads>/d(leaves): the second derivatives force training needs (the gradients of -dE/dpos)."""
+    out = torch.autograd.grad(grads, leaves, v, allow_unused=True)
+    return [torch.zeros_like(x) if d is None else d for d, x in zip(out, leaves)]
 
 
 # ---------------------------------------------------------------------------- runner
 
 def run_problem(problem: Problem, impls, device: torch.device, batch: int, warmup: int, repeat: int,
-                bandwidth: float, log=print) -> dict:
+                bandwidth: float, log=print, double: bool = True, tune_candidates: Optional[int] = None) -> dict:
     desc = descriptor(problem)
     gen = torch.Generator(device=device).manual_seed(0)
     x1 = torch.randn(batch, desc.irreps_in1.dim, device=device, generator=gen)
@@ -386,7 +407,8 @@ def run_problem(problem: Problem, impls, device: torch.device, batch: int, warmu
              "floor_bytes": fwd_b, "floor_fwd_bwd_bytes": bwd_b, "floor_ms": floor_ms(fwd_b, bandwidth),
              "floor_fwd_bwd_ms": floor_ms(bwd_b, bandwidth), "results": []}
     for name in impls:
-        r = _run_impl(name, desc, problem.shared, device, (x1, x2, w), sl, ref_fn, warmup, repeat)
+        opts = {"tune_candidates": tune_candidates} if name == "eqdsl-triton" else {}
+        r = _run_impl(name, desc, problem.shared, device, (x1, x2, w), sl, ref_fn, warmup, repeat, double, opts)
         entry["results"].append(r)
         log(f"  {problem.id} / {name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                                      for k, v in r.items() if k not in ("impl", "scales") and v != ""), flush=True)
@@ -395,14 +417,16 @@ def run_problem(problem: Problem, impls, device: torch.device, batch: int, warmu
     return entry
 
 
-def _run_impl(name, desc, shared, device, inputs, check_slice, ref_fn, warmup, repeat) -> dict:
+def _run_impl(name, desc, shared, device, inputs, check_slice, ref_fn, warmup, repeat, double=True,
+              opts=None) -> dict:
     r = {"impl": name}
     try:
-        impl = BUILDERS[name](desc, shared, device)
+        impl = BUILDERS[name](desc, shared, device, **(opts or {}))
         r["note"] = impl.note
         native = [t.detach() for t in impl.to_native(*inputs)]
         leaves = [t.detach().requires_grad_() for t in native]
         g = torch.randn(inputs[0].shape[0], desc.irreps_out.dim, device=device)
+        v = [torch.randn_like(t) for t in leaves]  # where the second derivatives are taken
 
         def fwd():
             with torch.no_grad():
@@ -411,16 +435,26 @@ def _run_impl(name, desc, shared, device, inputs, check_slice, ref_fn, warmup, r
         def fwd_bwd():
             torch.autograd.grad(impl.fn(*leaves), leaves, g)
 
+        def fwd_bwd2():  # force training: the gradients with create_graph, then their gradients
+            grads = torch.autograd.grad(impl.fn(*leaves), leaves, g, create_graph=True)
+            _second(grads, leaves, v)
+
         # one-time costs: code generation and JIT compilation (eqdsl-triton, OpenEquivariance)
         r["first_fwd_ms"] = _wall_ms(fwd, device)
         r["first_fwd_bwd_ms"] = _wall_ms(fwd_bwd, device)
         if impl.report is not None:
             r["tuning"] = _jsonable(impl.report())
-        r.update(verify(impl, ref_fn, *check_slice, desc.irreps_out))
+        r.update(verify(impl, ref_fn, *check_slice, desc.irreps_out, double))
         r["fwd_ms"] = statistics.median(measure(fwd, device, warmup, repeat))
         r["fwd_bwd_ms"] = statistics.median(measure(fwd_bwd, device, warmup, repeat))
     except Exception as err:  # one failing implementation must not stop the suite
         r["error"] = f"{type(err).__name__}: {err}"[:500]
+        return r
+    if double and "double_error" not in r:
+        try:
+            r["fwd_bwd2_ms"] = statistics.median(measure(fwd_bwd2, device, warmup, repeat))
+        except Exception as err:  # e.g. out of memory: the first-order rows stand
+            r["double_error"] = f"{type(err).__name__}: {err}"[:300]
     return r
 
 
@@ -508,7 +542,16 @@ def run(args) -> int:
             "copy_bandwidth_GBps": bandwidth / 1e9, "impls": impls, "versions": found, "missing": missing,
             "notes": notes, "check_rows": min(batch, CHECK_ROWS), "rtol": RTOL}
     print(f"eqc bench: {meta['device']}, batch {batch}, {', '.join(impls) or 'no implementation'}", flush=True)
-    entries = [run_problem(p, impls, device, batch, args.warmup, args.repeat, bandwidth) for p in problems]
+    double = not getattr(args, "no_double", False)
+    tune_candidates = getattr(args, "tune_candidates", None)
+    if tune_candidates is not None and tune_candidates < 0:
+        raise SystemExit("eqc bench: --tune-candidates must be >= 0")
+    if tune_candidates is not None:
+        notes.append("eqdsl-triton: " + ("launch configuration not tuned (defaults)" if tune_candidates == 0 else
+                                         f"tuned over the first {tune_candidates} autotuning candidates only"))
+    meta["double_backward"] = double
+    entries = [run_problem(p, impls, device, batch, args.warmup, args.repeat, bandwidth, double=double,
+                           tune_candidates=tune_candidates) for p in problems]
     report = {"meta": meta, "problems": entries}
     text = format_markdown(report)
     print("\n" + text)
@@ -532,7 +575,9 @@ def _header(meta: dict) -> str:
         f"- implementations: {anchors or 'none'}",
         f"- batch {meta['batch']}, float32, TF32 off, median of {meta['repeat']} after {meta['warmup']} warm-ups "
         f"({meta['timer']}); verified: values and x1/x2/weight gradients on {meta['check_rows']} rows against "
-        f"the float64 eqdsl reference, max relative error <= {meta['rtol']}",
+        f"the float64 eqdsl reference, max relative error <= {meta['rtol']}"
+        + ("; 2nd: the second derivatives d<v, grad>/d(x1, x2, w) likewise; fwd+bwd+2nd times the forward, the "
+           "gradients with create_graph and their gradients (force training)" if meta.get("double_backward") else ""),
         f"- copy bandwidth {meta['copy_bandwidth_GBps']:.0f} GB/s (read + write); floor = bytes that must move / "
         "bandwidth (fwd: inputs, weights, output; fwd+bwd adds the backward's reads and writes)",
     ] + [f"- note: {n}" for n in meta["notes"]]
@@ -544,10 +589,11 @@ def _ms(v) -> str:
 
 
 def format_markdown(report: dict) -> str:
-    rows = ["| problem | impl | verified | fwd ms | fwd+bwd ms | first fwd ms | first fwd+bwd ms | note |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| problem | impl | verified | fwd ms | fwd+bwd ms | fwd+bwd+2nd ms | first fwd ms | first fwd+bwd ms "
+            "| note |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for e in report["problems"]:
-        rows.append(f"| {e['id']} | floor | | {_ms(e['floor_ms'])} | {_ms(e['floor_fwd_bwd_ms'])} | | | "
+        rows.append(f"| {e['id']} | floor | | {_ms(e['floor_ms'])} | {_ms(e['floor_fwd_bwd_ms'])} | | | | "
                     f"{e['floor_bytes'] / 1e6:.1f} / {e['floor_fwd_bwd_bytes'] / 1e6:.1f} MB |")
         for r in e["results"]:
             if "verified" in r:
@@ -555,7 +601,11 @@ def format_markdown(report: dict) -> str:
                 ver = f"{ok} ({r['check']}, {r['max_rel_err']:.1e})"
             else:
                 ver = "NO"
+            if "double_verified" in r:
+                ver += f"; 2nd: {'yes' if r['double_verified'] else 'NO'} ({r['double_max_rel_err']:.1e})"
             note = r.get("error") or r.get("note", "")
+            if "double_error" in r:
+                note += f" 2nd derivatives: {r['double_error']}"
             if "scales" in r:
                 note += f" scales {r['scales']}"
             if "tuning" in r:
@@ -563,7 +613,7 @@ def format_markdown(report: dict) -> str:
                 note += f" launch config {t.get('config')} ({t.get('source')}"
                 note += f", tuned in {t['tune_s']:.1f} s)" if isinstance(t.get("tune_s"), (int, float)) else ")"
             rows.append(f"| {e['id']} | {r['impl']} | {ver} | {_ms(r.get('fwd_ms'))} | {_ms(r.get('fwd_bwd_ms'))} | "
-                        f"{_ms(r.get('first_fwd_ms'))} | {_ms(r.get('first_fwd_bwd_ms'))} | {note.replace('|', '/')} |")
+                        f"{_ms(r.get('fwd_bwd2_ms'))} | {_ms(r.get('first_fwd_ms'))} | {_ms(r.get('first_fwd_bwd_ms'))} | {note.replace('|', '/')} |")
     return "# eqdsl tensor-product benchmark\n\n" + _header(report["meta"]) + "\n\n" + "\n".join(rows) + "\n"
 
 
@@ -582,8 +632,9 @@ def plot(report: dict, path: str) -> str:
     for ax, e in zip(axes.flat, entries):
         res = [r for r in e["results"] if r.get("fwd_ms") is not None]
         xs = range(len(res))
-        ax.bar([x - 0.2 for x in xs], [r["fwd_ms"] for r in res], 0.4, label="fwd")
-        ax.bar([x + 0.2 for x in xs], [r.get("fwd_bwd_ms") or 0 for r in res], 0.4, label="fwd+bwd")
+        ax.bar([x - 0.27 for x in xs], [r["fwd_ms"] for r in res], 0.27, label="fwd")
+        ax.bar(list(xs), [r.get("fwd_bwd_ms") or 0 for r in res], 0.27, label="fwd+bwd")
+        ax.bar([x + 0.27 for x in xs], [r.get("fwd_bwd2_ms") or 0 for r in res], 0.27, label="fwd+bwd+2nd")
         ax.axhline(e["floor_ms"], color="C0", ls="--", lw=1, label="floor fwd")
         ax.axhline(e["floor_fwd_bwd_ms"], color="C1", ls="--", lw=1, label="floor fwd+bwd")
         ax.set_xticks(list(xs), [r["impl"] + ("" if r.get("verified") else " (!)") for r in res],

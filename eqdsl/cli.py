@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
     b.add_argument("--device", choices=["cuda", "cpu"], help="default: cuda if available, else cpu")
     b.add_argument("--threads", type=int, help="torch.set_num_threads before timing (default: torch's)")
+    b.add_argument("--no-double", action="store_true",
+                   help="skip the second derivatives (verified and timed as fwd+bwd+2nd by default)")
+    b.add_argument("--tune-candidates", type=int, metavar="K",
+                   help="eqdsl-triton autotunes over the first K candidate launch configurations only "
+                        "(0: no tuning, the defaults; default: all)")
     b.add_argument("--cold-cache", action="store_true",
                    help="fresh eqdsl and Triton caches, so first-call times include compilation")
     b.add_argument("--json", metavar="PATH", help="write every measurement as JSON")

@@ -176,13 +176,68 @@ def test_cli_smoke(tmp_path):
     for r in results.values():
         assert r["verified"] is True and "error" not in r
         assert r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > 0 and r["first_fwd_ms"] > 0
+        assert r["double_verified"] is True and r["fwd_bwd2_ms"] > 0
     assert entry["floor_ms"] > 0 and entry["floor_bytes"] == bench.floor_bytes(
         bench.descriptor(bench.PROBLEMS["fc-shared-L2"]), 64, True)
     md = out_md.read_text()
     table = [line for line in md.splitlines() if line.startswith("| fc-shared-L2 |")]
-    assert len(table) == 3 and all(line.count("|") == 9 for line in table)  # floor + two implementations
+    assert len(table) == 3 and all(line.count("|") == 10 for line in table)  # floor + two implementations
     assert "| fc-shared-L2 | eqdsl-reference | yes (exact" in md and "| fc-shared-L2 | e3nn | yes (exact" in md
     assert "torch " + torch.__version__ in md
+
+
+def test_verify_catches_wrong_second_derivatives():
+    """First derivatives right, second derivatives missing (a backward that autograd cannot see through)."""
+    desc = _small("uvu")
+    cpu = torch.device("cpu")
+    ref_fn = bench.BUILDERS["eqdsl-reference"](desc, False, cpu).fn
+
+    class Opaque(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b, c):
+            ctx.save_for_backward(a, b, c)
+            return ref_fn(a, b, c)
+
+        @staticmethod
+        def backward(ctx, g):
+            with torch.enable_grad():
+                leaves = [t.detach().requires_grad_() for t in ctx.saved_tensors]
+                grads = torch.autograd.grad(ref_fn(*leaves), leaves, g.detach())
+            return tuple(x.detach() for x in grads)
+
+    x1, x2 = torch.randn(5, desc.irreps_in1.dim), torch.randn(5, desc.irreps_in2.dim)
+    w = torch.randn(5, desc.weight_numel)
+    good = bench.verify(bench.Impl(ref_fn), ref_fn, x1, x2, w, desc.irreps_out, double=True)
+    assert good["verified"] and good["double_verified"]
+    bad = bench.verify(bench.Impl(Opaque.apply), ref_fn, x1, x2, w, desc.irreps_out, double=True)
+    assert bad["verified"] and ("double_error" in bad or not bad["double_verified"])
+
+
+def test_cli_double_and_tuning_options(tmp_path):
+    from eqdsl.cli import main
+
+    out = tmp_path / "r.json"
+    assert main(["bench", "--device", "cpu", "--batch", "16", "--problems", "mace-medium", "--impls", "eqdsl-reference",
+                 "--repeat", "1", "--warmup", "0", "--no-double", "--tune-candidates", "3", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    (r,) = report["problems"][0]["results"]
+    assert "fwd_bwd2_ms" not in r and "double_verified" not in r and r["verified"]
+    assert report["meta"]["double_backward"] is False
+    assert any("first 3 autotuning candidates" in n for n in report["meta"]["notes"])
+    with pytest.raises(SystemExit, match="tune-candidates"):
+        main(["bench", "--device", "cpu", "--batch", "16", "--problems", "mace-medium", "--impls", "eqdsl-reference",
+              "--tune-candidates", "-1"])
+
+
+@pytest.mark.parametrize("k,tune,n", [(0, False, None), (2, "auto", 2), (None, "auto", None)])
+def test_triton_builder_limits_the_candidates(k, tune, n):
+    pytest.importorskip("triton")
+    from eqdsl.backends.triton import autotune
+    impl = bench.BUILDERS["eqdsl-triton"](bench.descriptor(bench.PROBLEMS["fc-shared-L2"]), False, torch.device("cpu"),
+                                          tune_candidates=k)
+    mod = impl.fn
+    assert mod.tune == tune
+    assert mod.tune_candidates == (autotune.CANDIDATES if n is None else autotune.CANDIDATES[:n])
 
 
 def test_cli_rejects_unknown_names():
