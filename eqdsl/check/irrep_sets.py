@@ -28,10 +28,18 @@ class _IrrepSets:
     order: tuple  # every label, in the order diagnostics list them
     scalar: object
 
-    def of(self, rep: Rep) -> frozenset:
+    def counts(self, rep: Rep) -> dict:
+        """Multiplicity of each irrep in rep (those that occur)."""
         raise NotImplementedError
 
+    def of(self, rep: Rep) -> frozenset:
+        return frozenset(self.counts(rep))
+
     def product(self, a, b) -> frozenset:
+        raise NotImplementedError
+
+    def symmetric_square(self, a) -> frozenset:
+        """Irreps of Sym^2(a): what x (x) x holds for x in one copy of a."""
         raise NotImplementedError
 
     def products(self, xs, ys) -> frozenset:
@@ -60,18 +68,24 @@ class _FiniteSets(_IrrepSets):
         self._chars = np.array([ir.character for ir in self.order])
         self._norms = (self._chars ** 2).sum(axis=1)
 
-    def _decompose(self, chi: np.ndarray) -> frozenset:
+    def _decompose(self, chi: np.ndarray) -> dict:
         # distinct real irreps have orthogonal characters: <chi, chi_i> = multiplicity * <chi_i, chi_i>
-        found = self._chars @ chi > 0.5 * self._norms
-        return frozenset(ir for ir, hit in zip(self.order, found) if hit)
+        mult = np.rint(self._chars @ chi / self._norms).astype(int)
+        return {ir: int(m) for ir, m in zip(self.order, mult) if m > 0}
 
     @functools.lru_cache(maxsize=4096)
-    def of(self, rep: Rep) -> frozenset:
+    def counts(self, rep: Rep) -> dict:
         return self._decompose(np.array([rep.character(g) for g in self._elements]))
 
     @functools.lru_cache(maxsize=4096)
     def product(self, a, b) -> frozenset:
-        return self._decompose(np.array(a.character) * np.array(b.character))
+        return frozenset(self._decompose(np.array(a.character) * np.array(b.character)))
+
+    @functools.lru_cache(maxsize=256)
+    def symmetric_square(self, a) -> frozenset:
+        chi = np.array(a.character)
+        squares = [self.group.element_index(g @ g) for g in self._elements]
+        return frozenset(self._decompose((chi ** 2 + chi[squares]) / 2))
 
     def name(self, label) -> str:
         return self._names.get(label, label.name)
@@ -112,25 +126,31 @@ class _CirclesSets(_IrrepSets):
         return tuple(self._known[:2 if self.reflections else 1]) + tuple(frequency(self.group, k) for k in range(1, top + 1))
 
     @functools.lru_cache(maxsize=4096)
-    def of(self, rep: Rep) -> frozenset:
+    def counts(self, rep: Rep) -> dict:
         top = _max_frequency(rep)
         n = 2 * top + 2
         angles = 2 * np.pi * np.arange(n) / n
         chi = np.array([rep.character(_rotation(t)) for t in angles])
         mult = [float(chi.mean())] + [float((chi * np.cos(k * angles)).mean()) for k in range(1, top + 1)]
-        found = []
         if self.reflections:
             flip = rep.character(np.diag([1.0, -1.0]))
-            found += [ir for ir, m in ((self.scalar, (mult[0] + flip) / 2), (self._det, (mult[0] - flip) / 2)) if m > 0.5]
-        elif mult[0] > 0.5:
-            found.append(self.scalar)
-        found += [frequency(self.group, k) for k in range(1, top + 1) if mult[k] > 0.5]
+            found = [(self.scalar, (mult[0] + flip) / 2), (self._det, (mult[0] - flip) / 2)]
+        else:
+            found = [(self.scalar, mult[0])]
+        found += [(frequency(self.group, k), mult[k]) for k in range(1, top + 1)]
+        found = {ir: int(round(m)) for ir, m in found if m > 0.5}
         self._known.extend(ir for ir in found if ir not in self._known)
-        return frozenset(found)
+        return found
 
     @functools.lru_cache(maxsize=4096)
     def product(self, a, b) -> frozenset:
         return self.of(Tensor(a, b))
+
+    def symmetric_square(self, a) -> frozenset:
+        # Sym^2 of scalar or det is scalar; of freq(k) (rotations by k t, reflections flip) scalar + freq(2k)
+        if a in (self.scalar, self._det):
+            return frozenset([self.scalar])
+        return frozenset([self.scalar]) | self.of(frequency(self.group, 2 * _max_frequency(a)))
 
 
 def _rotation(t: float) -> np.ndarray:

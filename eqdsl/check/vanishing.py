@@ -34,11 +34,18 @@ _SAME_AS_INPUT = {"scale", "neg", "gather", "scatter_sum", "scatter_mean", "sum_
                   "mean_edges", "avg_pool2d"}
 # Ops that map their input by an equivariant linear map (support: carried irreps of each output block).
 _LINEAR = {"linear", "conv2d", "bilinear"}
+# Ops whose value is, at every point, a sum of equivariant linear images of their inputs' sources (see `sources`).
+_LINEAR_IN_SOURCES = {"linear", "add", "sub", "scale", "neg", "concat"}
+_CONST = "const"  # the source of the invariant constant a bias adds
 CODE = "E0210"
 
 
 def _union(support) -> frozenset:
     return frozenset().union(*support)
+
+
+def ports_of(ir, node: str) -> dict:
+    return dict(ir.inputs_of(node))
 
 
 class SupportTracker:
@@ -47,6 +54,9 @@ class SupportTracker:
     def __init__(self, sets, ir):
         self.sets, self.ir = sets, ir
         self.support: dict[str, tuple] = {}
+        # The values each value is linear in, pointwise: bilinear(x, linear(x)) only sees x (x) x, a symmetric
+        # tensor (D4: its det part, x1 y2 - x2 y1, is zero). Nodes missing here are their own source.
+        self.sources: dict[str, frozenset] = {}
 
     @classmethod
     def for_group(cls, group, ir) -> "SupportTracker | None":
@@ -68,6 +78,9 @@ class SupportTracker:
     def visit(self, node: str, op: str, ports: dict, attrs: dict) -> TypeRuleError | None:
         if self.sets is None:
             return None
+        if op in _LINEAR_IN_SOURCES:
+            self.sources[node] = frozenset().union(*(self.sources_of(src) for src in ports.values()),
+                                                   [_CONST] if attrs.get("bias") else [])
         try:
             self.support[node], error = self._rule(node, op, ports, attrs)
         except Undecomposable:
@@ -75,6 +88,35 @@ class SupportTracker:
             self.support.clear()
             return None
         return error
+
+    def sources_of(self, node: str) -> frozenset:
+        return self.sources.get(node, frozenset([node]))
+
+    def _source_products(self, u: str, v: str) -> frozenset:
+        """Irreps of u (x) v for the values of two sources; for one source u (x) u is a symmetric tensor."""
+        if u != v:
+            return self.sets.products(self._carried(u), self._carried(v))
+        mult = self._multiplicities(u)
+        irreps, out = list(mult), set()
+        for i, s in enumerate(irreps):  # Sym^2(m s) = m Sym^2(s) + C(m, 2) s (x) s; cross terms s (x) t
+            out |= self.sets.symmetric_square(s) if mult[s] == 1 else self.sets.product(s, s)
+            for t in irreps[i + 1:]:
+                out |= self.sets.product(s, t)
+        return frozenset(out)
+
+    def _carried(self, source: str) -> frozenset:
+        return frozenset([self.sets.scalar]) if source == _CONST else _union(self.of(source))
+
+    def _multiplicities(self, source: str) -> dict:
+        """Copies of each carried irrep in a source's representation (an upper bound on those it fills)."""
+        if source == _CONST:
+            return {self.sets.scalar: 1}
+        mult: dict = {}
+        for block, carried in zip(facts.blocks(self.ir.node(source)["type"].rep), self.of(source)):
+            for ir, m in self.sets.counts(block).items():
+                if ir in carried:
+                    mult[ir] = mult.get(ir, 0) + m
+        return mult
 
     def _rule(self, node, op, ports, attrs):
         full = self.full(self.ir.node(node)["type"])
@@ -124,7 +166,7 @@ class SupportTracker:
     def _linear_map(self, node, op, ins, attrs, full):
         sets = self.sets
         if op == "bilinear":
-            feeds = sets.products(_union(ins["a"]), _union(ins["b"]))
+            feeds = sets.products(_union(ins["a"]), _union(ins["b"])) & self._shared_products(ports_of(self.ir, node))
             silent = not _union(ins["a"]) or not _union(ins["b"])
         else:
             feeds = _union(ins["x"])
@@ -141,10 +183,15 @@ class SupportTracker:
             return out, None
         return out, self._map_error(node, op, ins, attrs, zero, feeds)
 
+    def _shared_products(self, inputs: dict) -> frozenset:
+        return frozenset().union(*(self._source_products(u, v) for u in self.sources_of(inputs["a"])
+                                   for v in self.sources_of(inputs["b"])))
+
     # -- errors -------------------------------------------------------------------------------------
     def _map_error(self, node, op, ins, attrs, zero, feeds) -> TypeRuleError:
         sets, rep = self.sets, self.ir.node(node)["type"].rep
         blocks = _blocks_text(rep, zero)
+        hints = []
         inputs = dict(self.ir.inputs_of(node))
         first = facts.blocks(rep)[zero[0]]
         needed = sets.of(first)
@@ -155,6 +202,14 @@ class SupportTracker:
             typed = (f"the product of `{self._rep(a)}` and `{self._rep(b)}` contains "
                      f"{sets.text(needed & sets.products(_union(self.full_of(a)), _union(self.full_of(b))))}")
             chain = self._chain(a) + self._chain(b)
+            shared = sorted(self.sources_of(a) & self.sources_of(b) - {_CONST})
+            if feeds != sets.products(_union(ins["a"]), _union(ins["b"])) and shared:
+                squares = ", ".join(f"{self._name(u, plain=True)} (x) {self._name(u, plain=True)}" for u in shared)
+                chain.append(f"both are linear in {', '.join(self._name(u) for u in shared)}, so the map sees only the "
+                             f"symmetric tensor{'s' if len(shared) > 1 else ''} {squares}, which hold{'' if len(shared) > 1 else 's'} "
+                             f"{sets.text(self._shared_products(inputs) & sets.products(_union(ins['a']), _union(ins['b'])))}")
+                hints.append("a bilinear map of a value with itself keeps only its symmetric part: pair it with "
+                             "other features to reach the rest")
         else:
             x = inputs["x"]
             why = f"the input {self._name(x)} carries only {sets.text(_union(ins['x']))}"
@@ -167,10 +222,10 @@ class SupportTracker:
             CODE, f"{blocks} is always zero here: {why}", "out", "no carried irrep reaches this",
             notes=list(dict.fromkeys(chain)) + [
                 f"irreps in `{first}`: {sets.text(needed)}",
-                f"the types allow this layer ({typed}), but the layers before it fill only part of its input's "
-                "representation, and Schur's lemma leaves nothing for this block"],
+                f"the types allow this layer ({typed}), but not what reaches it: Schur's lemma leaves nothing "
+                "for this block"],
             hints=[f"drop {blocks} from the output, or feed this layer features that carry "
-                   f"{sets.text(needed)} (new irreps come from bilinear(a, b) -> R)"])
+                   f"{sets.text(needed)} (new irreps come from bilinear(a, b) -> R)"] + hints)
 
     def _mean_error(self, node, ins, out) -> TypeRuleError | None:
         zero = [i for i, (o, b) in enumerate(zip(out, ins["x"])) if not o and b]

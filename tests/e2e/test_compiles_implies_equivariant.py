@@ -50,7 +50,15 @@ def programs(draw):
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
 def test_compiles_implies_equivariant(tmp_path_factory, text):
-    _diagnosed_or_equivariant(tmp_path_factory.mktemp("prog") / "net.eq", text, allow_vanishing=True)
+    _diagnosed_or_equivariant(tmp_path_factory.mktemp("prog") / "net.eq", text,
+                              allow_vanishing=text.splitlines()[0] in UNTRACKED)
+
+
+# Groups whose representations the checker does not decompose into irreps, so it cannot tell which
+# irreps a value carries: a chain can still compose to zero there (SO(3): linear(scalar) -> V**2
+# fills only the invariant part, which linear(...) -> V annihilates; SL(2): inner(a, a) is zero,
+# the area form being antisymmetric). `eqc check` reports such an output as vanishing (FAIL).
+UNTRACKED = {"group G = SO(3)", "group Lorentz", "group G = SL(2)"}
 
 
 def _diagnosed_or_equivariant(spec, text, allow_vanishing=False):
@@ -64,11 +72,19 @@ def _diagnosed_or_equivariant(spec, text, allow_vanishing=False):
     torch.manual_seed(0)
     model = cls().double()
     errors = equivariance_errors(model, np.random.default_rng(0), trials=2)
-    # The type rules are per layer: every layer can reach every block of its output, but a chain
-    # can still compose to zero (D4: scalar -> V**2 lands in the invariant part of V**2, which
-    # V**2 -> det annihilates). Such an output vanishes, and the check reports it as inf (a FAIL
-    # in eqc check), never as a silently passing model; anything else must be equivariant.
+    # An output that vanished on these inputs (error inf) is either zero for every input, which the
+    # checker must have rejected (E0210), or zero on some inputs only (relu of one negative
+    # scalar): then other random inputs give it a value, and it must be equivariant there.
+    for name in [n for n, e in errors.items() if e == float("inf")]:
+        errors[name] = _error_where_nonzero(model, name)
     assert all(e <= 1e-8 or (allow_vanishing and e == float("inf")) for e in errors.values()), (text, errors)
+
+
+def _error_where_nonzero(model, name: str, seeds: int = 16) -> float:
+    """The worst error over single trials on which the output does not vanish; inf if it vanishes on all."""
+    measured = [equivariance_errors(model, np.random.default_rng(seed), trials=1)[name] for seed in range(1, seeds + 1)]
+    finite = [e for e in measured if e != float("inf")]
+    return max(finite) if finite else float("inf")
 
 
 IMAGE_REPS = ["1", "2", "V", "regular", "regular + 1", "det", "V + det"]
