@@ -78,7 +78,7 @@ class SupportTracker:
     def visit(self, node: str, op: str, ports: dict, attrs: dict) -> TypeRuleError | None:
         if self.sets is None:
             return None
-        if op in _LINEAR_IN_SOURCES:
+        if op in _LINEAR_IN_SOURCES and all(self.of(src) is not None for src in ports.values()):  # not positions
             self.sources[node] = frozenset().union(*(self.sources_of(src) for src in ports.values()),
                                                    [_CONST] if attrs.get("bias") else [])
         try:

@@ -176,3 +176,10 @@ def test_projector_is_exact_on_a_known_split():
     square = Power(Vector(dihedral(4)), 2)
     total = sum(_projector(sets, square, ir) for ir in sets.of(square))
     assert np.allclose(total, np.eye(4))
+
+
+def test_edge_vectors_from_positions_are_tracked(tmp_path):
+    lines = ["input pos : position", "input edges : graph", "r = pos[dst] - pos[src]"]
+    assert _check(tmp_path, _model(lines + ["output y = bilinear(r, r) -> freq(2)"], "group G = O(2)")).ok
+    result = _check(tmp_path, _model(lines + ["output y = bilinear(r, r) -> det"], "group G = O(2)"))
+    assert [d.code for d in result.diagnostics] == ["E0210"]  # r (x) r is symmetric; det is its antisymmetric part
