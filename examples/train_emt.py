@@ -7,6 +7,7 @@ on the spot with ASE's EMT calculator (no downloads):
     python examples/train_emt.py                  # defaults: a few minutes on 2 CPU cores
     python examples/train_emt.py --quick          # seconds: a smoke test
     torchrun --nproc_per_node 2 examples/train_emt.py  # data-parallel, one process per core
+    python examples/train_emt.py --device cuda    # on a GPU: the Triton kernels (--backend to choose)
 
 Pipeline:
   1. compile specs/nequip.eq (``--layers``) to an nn.Module class;
@@ -83,6 +84,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     g.add_argument("--seed", type=int, default=0, help="seeds the data, the split, the batches and the weights")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (under torchrun, cuda means cuda:LOCAL_RANK)")
     g.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    g.add_argument("--backend", choices=("auto", "reference", "triton"), default="auto",
+                   help="tensor products: auto = the Triton kernels on CUDA, the reference on the CPU; triton on "
+                        "the CPU needs TRITON_INTERPRET=1 (Triton's interpreter: very slow, for testing)")
     g.add_argument("--threads", type=int, default=1,
                    help="torch intra-op threads per process; the tensors are small, and one thread per process "
                         "was fastest on a 2-core machine (use torchrun to use more cores)")
@@ -343,14 +347,15 @@ def _run(args, d: Dist, t_start: float) -> Dict:
     e0, scale = fit_normalization(train, channels)
     avg_neighbors = sum(s.edges.shape[1] for s in train) / sum(s.n for s in train)
     say(f"{Model.__name__} from {os.path.relpath(args.spec)} (layers={args.layers}), cutoff {args.cutoff} A; "
-        f"{d.world} process(es) x {torch.get_num_threads()} thread(s), {device}, {args.dtype}")
+        f"{d.world} process(es) x {torch.get_num_threads()} thread(s), {device}, {args.dtype}, "
+        f"tensor products on {'triton' if args.backend == 'triton' or (args.backend == 'auto' and device.type == 'cuda') else 'reference'}")
     say(f"data: {len(data)} EMT clusters of {elements} ({args.min_atoms}-{args.max_atoms} atoms) in {t_data:.1f} s; "
         f"train/val/test {len(train)}/{len(val)}/{len(test)}; "
         f"avg_neighbors {avg_neighbors:.2f}, e0 {np.round(e0[:len(elements)], 4).tolist()} eV, "
         f"force scale {scale:.3f} eV/A")
 
     torch.manual_seed(args.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
-    net = Model(cutoff=args.cutoff, avg_neighbors=avg_neighbors)
+    net = Model(cutoff=args.cutoff, avg_neighbors=avg_neighbors, backend=args.backend)
     model = Potential(net, torch.tensor(e0), scale).to(device=device, dtype=dtype)
     train_model: torch.nn.Module = model
     if d.enabled:

@@ -1,6 +1,8 @@
 """examples/train_emt.py trains: its --quick run lowers the loss and beats the zero-force baseline,
-in one process and data-parallel under torchrun (2 processes, gloo)."""
+in one process and data-parallel under torchrun (2 processes, gloo); on the Triton backend (under
+the interpreter) it trains exactly like on the reference."""
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -73,3 +75,36 @@ def test_quick_run_torchrun_two_processes(tmp_path):
     assert force < 0.8 * zero_forces, text
     m = re.search(r"train loss \(running\) ([\d.]+) \(first 5 steps\) -> ([\d.]+)", text)
     assert m and float(m.group(2)) < float(m.group(1)), text
+
+
+def test_triton_backend_trains_like_the_reference(tmp_path):
+    """The same small run on the Triton kernels (Triton's interpreter on the CPU: forward, backward and the
+    double backward of the forces) and on the reference: the same losses and test errors up to float32
+    rounding.  In subprocesses: TRITON_INTERPRET must be set before the process first imports triton."""
+    pytest.importorskip("triton")
+    args = ["--layers", "1", "--structures", "5", "--min-atoms", "8", "--max-atoms", "9", "--steps", "2",
+            "--batch-size", "1", "--val-fraction", "0.2", "--test-fraction", "0.2", "--no-progress"]
+    script = ("import json, sys, importlib.util\n"
+              f"spec = importlib.util.spec_from_file_location('train_emt_example', {str(SCRIPT)!r})\n"
+              "m = importlib.util.module_from_spec(spec); sys.modules[spec.name] = m; spec.loader.exec_module(m)\n"
+              "r = m.main(sys.argv[1:])\n"
+              "print('RESULT', json.dumps({'losses': r['losses'], 'test': r['test']}))\n")
+    results = {}
+    for backend in ("reference", "triton"):
+        env = dict(os.environ, OMP_NUM_THREADS="1", EQDSL_CACHE=str(tmp_path / "cache"))
+        env.pop("TRITON_INTERPRET", None)
+        if backend == "triton":
+            env["TRITON_INTERPRET"] = "1"
+        proc = subprocess.run([sys.executable, "-c", script, *args, "--backend", backend], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+        assert f"tensor products on {backend}" in proc.stdout
+        line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
+        results[backend] = json.loads(line[len("RESULT "):])
+        kernels = list((tmp_path / "cache" / "triton").glob("tp_*.py"))
+        assert bool(kernels) == (backend == "triton")  # the kernels were generated, and only for triton
+    ref, tri = results["reference"], results["triton"]
+    assert len(ref["losses"]) == len(tri["losses"]) == 2
+    assert tri["losses"] == pytest.approx(ref["losses"], rel=1e-4)
+    for k in ("energy_mae", "force_mae", "loss"):
+        assert tri["test"][k] == pytest.approx(ref["test"][k], rel=1e-3), k
