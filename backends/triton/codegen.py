@@ -25,7 +25,7 @@ one Python module with the operations ``tp_target_{g,x1,x2,w}``, plus
 paths are unweighted T is affine, not linear, in W, and the derivatives of
 ``tp_target_w`` must not see the unweighted paths; otherwise these are aliases).
 Each operation is one ``@triton.jit`` kernel, or several when its unrolled code
-would exceed ``MAX_TERMS_PER_KERNEL`` products (see ``_split``); ``KERNELS``
+would exceed ``max_terms()`` products (see ``_split``); ``KERNELS``
 in the module lists them with their programs per row block.  The grid is
 (row blocks of ``BLOCK_B`` rows) x (target blocks of the kernel), target blocks
 fastest.  For each block of the target slot (an irreps block of the output /
@@ -78,7 +78,7 @@ from typing import Optional
 from eqdsl.reps.so3 import wigner_3j
 from eqdsl.reps.tp import TensorProductDescriptor
 
-CODEGEN_VERSION = 5  # 5: N is not specialized on (one binary for every row count)
+CODEGEN_VERSION = 6  # 5: N not specialized on; 6: blocks split by paths across kernels
 DTYPES = ("float32", "float64")
 WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")
@@ -119,7 +119,7 @@ class KernelKey:
         d = self.desc
         lines = [f"eqdsl-triton-tp v{CODEGEN_VERSION}", f"triton {_triton_version()}",
                  f"dtype {self.dtype}", f"weights {self.weights}", f"block_c {self.block_c}",
-                 f"max_terms {MAX_TERMS_PER_KERNEL}",
+                 f"max_terms {max_terms()}",
                  *(["fused conv: x1 gathered by SRC, g atomically added by DST"] if self.fused else []),
                  "in1 " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_in1),
                  "in2 " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_in2),
@@ -248,12 +248,13 @@ def _sum_expr(terms: list[tuple[tuple[int, ...], float]], names: list[str]) -> s
 
 
 def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, dim: int, off: int,
-                stride: int, paths: list[_PathInfo], title: str, d0: int) -> None:
-    """One target block: channel-tile loop, every contributing path, the store."""
+                stride: int, paths: list[_PathInfo], title: str, d0: int, accumulate: bool = False) -> None:
+    """One target block (or, with `accumulate`, a later piece of one: its paths are added to what an
+    earlier kernel stored): channel-tile loop, every contributing path, the store."""
     bc = min(_next_pow2(mul), key.block_c)
     dt = f"tl.{key.dtype}"
     shared_w_target = target == "w" and key.weights == "shared"
-    e(d0, f"# ---- {title}")
+    e(d0, f"# ---- {title}" + (f", {len(paths)} more paths added to the stored sum" if accumulate else ""))
     d = d0
     if mul > bc:
         e(d0, f"for c0_{bname} in range(0, {mul}, {bc}):")
@@ -280,8 +281,10 @@ def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, 
                 e(d, f"tl.atomic_add(T + trows * {stride} + ({_lin(off + t, c, dim)}), acc_{bname}_{t}, "
                      f"mask=rmask & cm_{bname}, sem=\"relaxed\")")  # a sum: no ordering needed
             else:
-                e(d, f"tl.store(T + rows * {stride} + ({_lin(off + t, c, dim)}), acc_{bname}_{t}, "
-                     f"mask=rmask & cm_{bname})")
+                ptr = f"T + rows * {stride} + ({_lin(off + t, c, dim)})"
+                if accumulate:  # an earlier kernel stored this block's other paths
+                    e(d, f"acc_{bname}_{t} += tl.load({ptr}, mask=rmask & cm_{bname}, other=0.0)")
+                e(d, f"tl.store({ptr}, acc_{bname}_{t}, mask=rmask & cm_{bname})")
 
 
 def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: str, c: str, d0: int) -> None:
@@ -413,23 +416,64 @@ def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: s
             e(d0, f"acc_{bname}_{t} += tl.sum({pre}_acc_{t}, axis=1, keep_dims=True)")
 
 
-MAX_TERMS_PER_KERNEL = 1200  # unrolled CG products per kernel before its target blocks are split across kernels
+# Unrolled CG products per kernel before an operation is split across kernels (by target blocks, then by
+# paths).  Chosen on compile time and static registers, sm_90, offline (no GPU timing yet): at 1200 the
+# uvu-L6 kernels took 264 s of compiler time for the forward alone and the nequip-toluene x2 gradient
+# spilled 96 bytes; at 200 all four uvu-L6 operations compile in 196 s (3 s at most per kernel, 44-45
+# kernels per operation) and no suite kernel spills.  The cost: launches, and for a block split by paths
+# one more read and write of it per piece (uvu-L6 forward+backward: +36% of its memory floor; the other
+# suite problems: under 0.1%).  EQDSL_TRITON_MAX_TERMS overrides it (for measuring the trade-off).
+MAX_TERMS_PER_KERNEL = 200
+
+
+def max_terms() -> int:
+    env = os.environ.get("EQDSL_TRITON_MAX_TERMS")
+    if not env:
+        return MAX_TERMS_PER_KERNEL
+    try:
+        value = int(env)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"EQDSL_TRITON_MAX_TERMS must be a positive integer, got {env!r}")
+    return value
+
+
+def _cost(paths) -> int:
+    return sum(len(pi.nnz) + 4 for pi in paths)
 
 
 def _split(blocks: list) -> list[list]:
-    """Greedy groups of consecutive target blocks with at most MAX_TERMS_PER_KERNEL CG products each.
+    """Kernels for one operation: greedy groups of at most ``max_terms()`` CG products each, as
+    lists of ``(block, accumulate)``.
 
     Triton's GPU pass pipeline is superlinear in the size of one function: the uvu-L6 forward
     (6460 products in one kernel) did not compile in 15 minutes, while its blocks compiled
-    alone take seconds each.  A block is never split (its accumulators live in one program).
+    alone take seconds each (and split at 300 products instead of 1200, its forward compiled in
+    62 s of compiler time instead of 264 s, sm_90, offline; see MAX_TERMS_PER_KERNEL).  A block whose paths alone exceed the
+    limit is split by paths into pieces: the first piece stores its sum, each later piece
+    (``accumulate``) adds its own to what the earlier kernels stored.  Pieces of one block go to
+    different kernels, launched in order on one stream, so no two programs touch one element at
+    once.  A single path is never split.
     """
-    groups, cur, cost = [], [], 0
+    limit = max_terms()
+    pieces = []
     for blk in blocks:
-        c = sum(len(pi.nnz) + 4 for pi in blk[5])
-        if cur and cost + c > MAX_TERMS_PER_KERNEL:
+        paths, chunk = blk[5], []
+        for pi in paths:
+            if chunk and _cost(chunk + [pi]) > limit:
+                pieces.append((blk[:5] + (chunk,) + blk[6:], bool(pieces and pieces[-1][0][0] == blk[0])))
+                chunk = []
+            chunk.append(pi)
+        pieces.append((blk[:5] + (chunk,) + blk[6:], bool(pieces and pieces[-1][0][0] == blk[0])))
+    groups, cur, cost = [], [], 0
+    for piece in pieces:
+        c = _cost(piece[0][5])
+        same_block = any(p[0][0] == piece[0][0] for p in cur)
+        if cur and (cost + c > limit or same_block):
             groups.append(cur)
             cur, cost = [], 0
-        cur.append(blk)
+        cur.append(piece)
         cost += c
     if cur or not groups:
         groups.append(cur)
@@ -513,10 +557,10 @@ def generate(key: KernelKey) -> str:
                 out(1, "# rows are edges: x1 rows gathered through SRC, output rows scattered (atomic add) through DST")
                 out(1, "x1rows = tl.load(SRC + rows, mask=rmask, other=0).to(tl.int64)")
                 out(1, "trows = tl.load(DST + rows, mask=rmask, other=0).to(tl.int64)")
-            for k, blk in enumerate(group):
+            for k, (blk, accumulate) in enumerate(group):
                 if nb > 1:
                     out(1, f"if blk == {k}:")
-                _emit_block(out, key, target, *blk, d0=2 if nb > 1 else 1)
+                _emit_block(out, key, target, *blk, d0=2 if nb > 1 else 1, accumulate=accumulate)
             out(1, "return")
     if not partial and not key.fused:
         for t in ("g", "x1", "x2"):  # every path is weighted (or none is): the same kernels

@@ -103,6 +103,15 @@ def test_mixed_weighted_and_unweighted_paths():
     check(DESCS["mixed"], False, num_nodes=4, num_edges=9)
 
 
+@pytest.mark.parametrize("name,shared", [("uvw", False), ("uvw", True)])
+def test_blocks_split_by_paths(monkeypatch, name, shared):
+    """Output blocks split by paths across kernels: every piece atomically adds its paths' messages."""
+    monkeypatch.setattr(codegen, "MAX_TERMS_PER_KERNEL", 6)
+    key = codegen.KernelKey(DESCS[name], "float64", "shared" if shared else "row", 16, fused=True)
+    assert "more paths added to the stored sum" in codegen.generate(key)
+    check(DESCS[name], shared, num_nodes=5, num_edges=19)
+
+
 def test_reference_path_is_exactly_gather_tp_scatter():
     desc = DESCS["uvu"]
     ref, _ = make(desc, False)

@@ -4,6 +4,7 @@ How the interpreter is set up (before triton's first import) is explained in
 triton_interpreter.py. Every problem here is tiny (a few rows, multiplicities <= 5).
 """
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -153,6 +154,59 @@ def test_large_descriptors_split_into_several_kernels(monkeypatch, shared):
     mod = codegen.load(codegen.KernelKey(desc, "float64", "shared" if shared else "row", 2))
     assert all(len(mod.KERNELS[f"tp_target_{t}"]) > 1 for t in ("g", "x1", "x2", "w"))
     check_against_reference(desc, shared, lead=(5,))
+
+
+@pytest.mark.parametrize("name,shared", [("uvw", False), ("uvw", True), ("uvu", False), ("mixed", False)])
+def test_blocks_split_by_paths_accumulate_across_kernels(monkeypatch, name, shared):
+    """A block whose paths exceed MAX_TERMS_PER_KERNEL is split by paths: the first kernel stores, the later
+    ones add to what it stored.  Values, the three gradients and second derivatives against the reference."""
+    monkeypatch.setattr(codegen, "MAX_TERMS_PER_KERNEL", 6)
+    desc = DESCS[name]
+    key = codegen.KernelKey(desc, "float64", "shared" if shared else "row", 2)
+    src = codegen.generate(key)
+    assert "more paths added to the stored sum" in src and "+= tl.load(T + rows" in src
+    # per operation, in launch order: each block is stored by its first kernel, added to by later ones
+    pieces = {}
+    kernel = None
+    for line in src.splitlines():
+        m = re.match(r"def (tp_target_\w+?)__(\d+)\(", line)
+        if m:
+            kernel = (m.group(1), int(m.group(2)))
+        m = re.search(r"# ---- ((?:g|x1|x2) block \d+)", line)
+        if m and kernel and not kernel[0].endswith("_weighted"):
+            pieces.setdefault((kernel[0], m.group(1)), []).append((kernel[1], "more paths added" in line))
+    assert pieces and any(len(p) > 1 for p in pieces.values())
+    for p in pieces.values():
+        kernels = [k for k, _ in p]
+        assert kernels == sorted(set(kernels))            # one piece per kernel, in launch order
+        assert [acc for _, acc in p] == [False] + [True] * (len(p) - 1)
+    check_against_reference(desc, shared, lead=(5,), block_b=2)
+    ref, tri = make(desc, shared, block_b=2)
+    x1, x2, w = inputs(desc, shared, lead=(4,))
+    out = []
+    for m in (ref, tri):
+        ws = [m.weight] if shared else [w]
+        y = m(x1, x2) if shared else m(x1, x2, w)
+        g = torch.autograd.grad((y ** 2).sum(), [x1, x2] + ws, create_graph=True)
+        out.append(torch.autograd.grad(sum((gi * gi.detach().cos()).sum() for gi in g), [x1, x2] + ws))
+    for a, b in zip(out[1], out[0]):
+        assert rel(a, b) < 1e-11
+
+
+def test_kernel_size_limit_override(monkeypatch):
+    """EQDSL_TRITON_MAX_TERMS replaces the default limit, and is part of the cache key."""
+    desc = DESCS["uvw"]
+    monkeypatch.delenv("EQDSL_TRITON_MAX_TERMS", raising=False)
+    key = codegen.KernelKey(desc, "float64", "row", 2)
+    default_digest, n_default = key.digest(), len(codegen.load(key).KERNELS["tp_target_g"])
+    monkeypatch.setenv("EQDSL_TRITON_MAX_TERMS", "6")
+    assert key.digest() != default_digest and "max_terms 6" in key.canonical()
+    assert len(codegen.load(key).KERNELS["tp_target_g"]) > n_default
+    assert len(codegen.generate(key).split("more paths added")) > 1
+    for bad in ("0", "-3", "many"):
+        monkeypatch.setenv("EQDSL_TRITON_MAX_TERMS", bad)
+        with pytest.raises(ValueError, match="EQDSL_TRITON_MAX_TERMS"):
+            codegen.max_terms()
 
 
 def test_state_dict_round_trip():
