@@ -78,7 +78,7 @@ from typing import Optional
 from eqdsl.reps.so3 import wigner_3j
 from eqdsl.reps.tp import TensorProductDescriptor
 
-CODEGEN_VERSION = 6  # 5: N not specialized on; 6: blocks split by paths across kernels
+CODEGEN_VERSION = 7  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family
 DTYPES = ("float32", "float64")
 WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")
@@ -87,6 +87,12 @@ CG_EPS = 1e-12  # |C| below this is a structural zero (the real-basis 3j come ou
 
 # stats for tests and curiosity: how many sources this process generated / loaded from disk
 STATS = {"generated": 0, "loaded_from_disk": 0}
+
+
+# The fused convolution family: the slots whose rows are nodes, the row variable the kernels use for them,
+# and the index tensor that maps an edge to that node.
+CONV_ROWS = {"x1": "srows", "g": "drows"}
+CONV_INDEX = {"x1": "SRC", "g": "DST"}
 
 
 def kernel_slots(target: str, weighted: bool) -> tuple[str, ...]:
@@ -100,8 +106,9 @@ class KernelKey:
     dtype: str  # "float32" | "float64"
     weights: str  # "none" | "row" | "shared"
     block_c: int = 16  # largest channel tile (a power of two)
-    # True: the fused message-passing forward ``tp_conv_g`` only (x1 rows gathered through SRC, output rows
-    # atomically added into T through DST); see ``generate``.  False: the per-row family tp_target_*.
+    # True: the fused message-passing family ``tp_conv_*`` (rows are edges; x1 rows live on the nodes SRC
+    # points to, g rows on the nodes DST points to: gathered when read, atomically added when written);
+    # see ``generate``.  False: the per-row family tp_target_*.
     fused: bool = False
 
     def __post_init__(self):
@@ -120,7 +127,8 @@ class KernelKey:
         lines = [f"eqdsl-triton-tp v{CODEGEN_VERSION}", f"triton {_triton_version()}",
                  f"dtype {self.dtype}", f"weights {self.weights}", f"block_c {self.block_c}",
                  f"max_terms {max_terms()}",
-                 *(["fused conv: x1 gathered by SRC, g atomically added by DST"] if self.fused else []),
+                 *(["fused conv: x1 rows through SRC, g rows through DST (gathered / atomically added)"]
+                   if self.fused else []),
                  "in1 " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_in1),
                  "in2 " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_in2),
                  "out " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_out)]
@@ -277,9 +285,9 @@ def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, 
             e(d, f"tl.store(T + rows * {stride} + ({_lin(off, c)}), acc_{bname}_0, mask=rmask & cm_{bname})")
     else:
         for t in range(ncomp):
-            if key.fused:  # scatter: edges sharing a destination row add concurrently
-                e(d, f"tl.atomic_add(T + trows * {stride} + ({_lin(off + t, c, dim)}), acc_{bname}_{t}, "
-                     f"mask=rmask & cm_{bname}, sem=\"relaxed\")")  # a sum: no ordering needed
+            if key.fused and target in CONV_ROWS:  # scatter: edges sharing a node row add concurrently
+                e(d, f"tl.atomic_add(T + {CONV_ROWS[target]} * {stride} + ({_lin(off + t, c, dim)}), "
+                     f"acc_{bname}_{t}, mask=rmask & cm_{bname}, sem=\"relaxed\")")  # a sum: no ordering needed
             else:
                 ptr = f"T + rows * {stride} + ({_lin(off + t, c, dim)})"
                 if accumulate:  # an earlier kernel stored this block's other paths
@@ -367,7 +375,7 @@ def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: s
         stride = {"x1": key.desc.irreps_in1.dim, "x2": key.desc.irreps_in2.dim,
                   "g": key.desc.irreps_out.dim}[slot]
         dim, off = pi.dims[slot], pi.offs[slot]
-        rws = "x1rows" if key.fused and slot == "x1" else "rows"  # fused: x1 rows gathered through SRC
+        rws = CONV_ROWS.get(slot, "rows") if key.fused else "rows"  # fused: node rows gathered through an index
         for comp in sorted(used[slot]):
             e(depth, f"{pre}_{slot}_{comp} = tl.load({base} + {rws} * {stride} + ({_lin(off + comp, ch, dim)}), "
                      f"mask={mask_of(slot)}, other=0.0)")
@@ -483,11 +491,15 @@ def _split(blocks: list) -> list[list]:
 def generate(key: KernelKey) -> str:
     """The Triton source (a Python module) for one kernel key.
 
-    ``key.fused``: instead of the per-row family, only ``tp_conv_g``, the forward of a
-    message-passing convolution: its rows are edges, x1 row e is read from ``X1[SRC[e]]`` (node
-    features, gathered in the kernel) and output row e is added with ``tl.atomic_add`` into
-    ``T[DST[e]]`` (T zero-initialised by the caller), so the per-edge output never exists in memory.
-    The unrolled CG code is the forward's, unchanged; only x1's row addresses and the store differ.
+    ``key.fused``: instead of the per-row family, the same operations for a message-passing
+    convolution, ``tp_conv_{g,x1,x2,w}`` (and ``_weighted``): rows are edges; the x1 slot lives on
+    the nodes ``SRC`` names and the g slot (the output) on the nodes ``DST`` names.  An operation
+    reads x1 row e from ``X1[SRC[e]]`` and g row e from ``G[DST[e]]`` (gathered in the kernel), and
+    when its target is x1 or g it adds row e into ``T[SRC[e]]`` / ``T[DST[e]]`` with
+    ``tl.atomic_add`` (T zero-initialised by the caller); x2 and w stay per edge.  So the forward
+    never materializes the per-edge messages, and the gradients (and their derivatives, which are
+    operations of the same family) never materialize gathered node features or per-edge gradients
+    of them.  The unrolled CG code is the per-row family's; only row addresses and stores differ.
     """
     desc = key.desc
     woffs = [s.start if s is not None else None for s in desc.weight_slices()]
@@ -509,8 +521,6 @@ def generate(key: KernelKey) -> str:
     variants = [(t, "") for t in TARGETS if t != "w" or weighted]
     if partial:
         variants += [(t, "_weighted") for t in ("g", "x1", "x2")]
-    if key.fused:  # the fused convolution forward only; gradients use the per-row family (a non-fused key)
-        variants = [("g", "")]
     kernels: dict[str, list[tuple[str, int]]] = {}
     for target, suffix in variants:
         args = [s.upper() if s != "g" else "G" for s in kernel_slots(target, weighted)]
@@ -528,11 +538,11 @@ def generate(key: KernelKey) -> str:
                 if blk.dim == 0:
                     continue
                 paths = [pi for pi in chosen if pi.blocks[target] == bi]
-                if key.fused and not paths:
-                    continue  # the fused output is zero-initialised: nothing to add
+                if key.fused and target in CONV_ROWS and not paths:
+                    continue  # node rows are zero-initialised and added to: nothing to add
                 blocks.append((f"b{bi}", blk.mul, blk.ir.dim, slices[bi].start, irreps[target].dim, paths,
                                f"{target} block {bi}: {blk} ({len(paths)} paths)"))
-        name = "tp_conv_g" if key.fused else f"tp_target_{target}{suffix}"
+        name = f"tp_{'conv' if key.fused else 'target'}_{target}{suffix}"
         kernels[name] = []
         for gi, group in enumerate(_split(blocks)):
             fname = f"{name}__{gi}"
@@ -554,17 +564,20 @@ def generate(key: KernelKey) -> str:
             out(1, "rows = (rb * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
             out(1, "rmask = rows < N")
             if key.fused:
-                out(1, "# rows are edges: x1 rows gathered through SRC, output rows scattered (atomic add) through DST")
-                out(1, "x1rows = tl.load(SRC + rows, mask=rmask, other=0).to(tl.int64)")
-                out(1, "trows = tl.load(DST + rows, mask=rmask, other=0).to(tl.int64)")
+                out(1, "# rows are edges; x1 rows are the nodes SRC names, g rows the nodes DST names")
+                for slot in ("x1", "g"):
+                    if slot == target or slot in kernel_slots(target, weighted):
+                        out(1, f"{CONV_ROWS[slot]} = tl.load({CONV_INDEX[slot]} + rows, mask=rmask, other=0)"
+                               ".to(tl.int64)")
             for k, (blk, accumulate) in enumerate(group):
                 if nb > 1:
                     out(1, f"if blk == {k}:")
                 _emit_block(out, key, target, *blk, d0=2 if nb > 1 else 1, accumulate=accumulate)
             out(1, "return")
-    if not partial and not key.fused:
+    if not partial:
+        family = "conv" if key.fused else "target"
         for t in ("g", "x1", "x2"):  # every path is weighted (or none is): the same kernels
-            kernels[f"tp_target_{t}_weighted"] = kernels[f"tp_target_{t}"]
+            kernels[f"tp_{family}_{t}_weighted"] = kernels[f"tp_{family}_{t}"]
     out(0)
     out(0)
     out(0, "# for the launcher: each operation is one or more kernels, (name, programs per row block)")

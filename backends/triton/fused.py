@@ -2,21 +2,19 @@
 
     out[n] = sum_{e : dst[e] == n} TP(x1_nodes[src[e]], x2[e], w[e])        out: [num_nodes, d_out]
 
-**Forward: one fused operation.**  ``codegen.generate`` with ``KernelKey(..., fused=True)``
-emits ``tp_conv_g``: the forward kernel of the descriptor (the same unrolled Clebsch-Gordan
-code as ``tp_target_g``) whose rows are edges, where x1 row e is loaded from
-``X1[SRC[e]]`` (the gather of node features happens in the kernel) and each output row is
-added with ``tl.atomic_add`` into ``T[DST[e]]`` of a zero-initialised ``[num_nodes, d_out]``
-output.  The per-edge messages ``[E, d_out]`` and the gathered ``[E, d1]`` never exist in
-memory.  (A descriptor too large for one kernel is split into several kernels over
-disjoint output blocks, launched in turn, as for the per-row family.)
-
-**Backward: not fused.**  ``_ConvOp.backward`` is made of differentiable operations:
-``grad_edges = grad_out[dst]`` and ``x1_edges = x1_nodes[src]`` (PyTorch ``index_select``),
-the per-row kernels ``_TPOp`` for the x2 / weight gradients and for the per-edge x1
-gradient, which ``index_add`` sums into the nodes through ``src``.  Because every piece is
-differentiable (``_TPOp`` is, to every order), double backward (forces training) works and
-runs the generated per-row kernels.
+**Every operation fused.**  ``codegen.generate`` with ``KernelKey(..., fused=True)`` emits the
+``tp_conv_*`` family: the operations of the per-row family (the same unrolled Clebsch-Gordan
+code: ``tp_conv_g`` is the forward, ``tp_conv_{x1,x2,w}`` the gradients, ``_weighted`` variants
+when some paths carry no weights) over the edges, where the x1 slot lives on the nodes ``SRC``
+names and the g slot (the output, or the incoming gradient) on the nodes ``DST`` names.  A slot
+on nodes is read through its index (the gather happens in the kernel) and, as a target, written
+with ``tl.atomic_add`` into a zero-initialised ``[rows, dim]`` tensor (the scatter happens in the
+kernel); x2 and the weights stay per edge.  ``_ConvTPOp`` is the autograd function: its backward
+calls ``_ConvTPOp.apply`` for the other slots, exactly like the per-row ``_TPOp``, so forward,
+backward and every higher derivative (double backward for training on forces included) run
+fused kernels, and neither the per-edge messages ``[E, d_out]`` nor the gathered node features
+``[E, d1]`` nor per-edge gradients of them ever exist in memory.  (A descriptor too large for one
+kernel is split into several kernels launched in turn, as for the per-row family.)
 
 Indices are arbitrary integer tensors (int32 or int64, any order, repeats allowed): the
 names src/dst are only the usual use; x1 may be gathered by either index.  Out-of-range
@@ -35,13 +33,13 @@ from typing import Optional
 
 import torch
 
-from . import _DTYPES, _TPOp, _check_device, _Plan, _plan, _weight_mode, codegen, precompile, workload
+from . import _DTYPES, _check_device, _Plan, _plan, _weight_mode, codegen, precompile, workload
 
 __all__ = ["conv", "conv_tensor_product"]
 
 
 class _ConvPlan:
-    """The fused forward kernel module for one per-row plan (same descriptor, dtype, weights, config)."""
+    """The fused kernel family (``tp_conv_*``) for one per-row plan (same descriptor, dtype, weights, config)."""
 
     def __init__(self, plan: _Plan):
         self.plan = plan
@@ -54,22 +52,44 @@ class _ConvPlan:
             self._mod = codegen.load(self.key)
         return self._mod
 
-    def launch(self, operands: tuple[torch.Tensor, ...], src: torch.Tensor, dst: torch.Tensor,
-               num_nodes: int) -> torch.Tensor:
+    def launch(self, target: str, part: str, operands: tuple[torch.Tensor, ...], src: torch.Tensor,
+               dst: torch.Tensor, node_rows: dict) -> torch.Tensor:
+        """One operation over the edges: operands in ``plan.slots(target)`` order, x1 given on its nodes
+        (``node_rows["x1"]`` rows), g on the destination nodes (``node_rows["g"]`` rows), x2 and w per edge
+        (w: ``[W]`` when shared).  A target on nodes comes back ``[rows, dim]``, summed over its edges."""
         plan = self.plan
-        ops = [t.contiguous() for t in operands]
-        x1n, x2 = ops[0], ops[1]
-        n = x2.shape[0]  # edges
-        out = x1n.new_zeros(num_nodes, plan.dims["g"])  # atomics add into it
-        if n == 0 or num_nodes == 0 or plan.dims["g"] == 0:
+        slots = plan.slots(target)
+        ops = {s: t.contiguous() for s, t in zip(slots, operands)}
+        e = src.shape[0]
+        like = next(iter(ops.values()))
+        for s, t in ops.items():
+            _check_device(t)
+            if t.dtype != like.dtype or t.device != like.device:
+                raise TypeError("convolution operands must share dtype and device")
+            rows = node_rows[s] if s in codegen.CONV_ROWS else e
+            want = (plan.dims[s],) if s == "w" and plan.shared else (rows, plan.dims[s])
+            if tuple(t.shape) != want:  # the kernels index raw memory: never launch on a wrong shape
+                raise ValueError(f"operand {s}: expected shape {want}, got {tuple(t.shape)}")
+        dim = plan.dims[target]
+        row_blocks = -(-e // plan.block_b)
+        if target in codegen.CONV_ROWS:  # rows on nodes: atomics add every edge's contribution
+            out = like.new_zeros(node_rows[target], dim)
+        elif target == "w" and plan.shared:
+            if e == 0 or dim == 0:
+                return like.new_zeros(dim)
+            out = like.new_empty(row_blocks, dim)  # one partial sum per row block
+        else:
+            out = like.new_empty(e, dim)
+        if e == 0 or dim == 0 or out.numel() == 0:
             return out
+        name = f"tp_conv_{target}" + ("_weighted" if part == "weighted" and target != "w" else "")
+        args = [ops[s] for s in slots]
         src, dst = src.contiguous(), dst.contiguous()
-        row_blocks = -(-n // plan.block_b)
-        with torch.cuda.device(x1n.device) if x1n.device.type == "cuda" else contextlib.nullcontext():
-            for fname, blocks in self.module.KERNELS["tp_conv_g"]:
-                getattr(self.module, fname)[(row_blocks * blocks,)](*ops, src, dst, out, n, BLOCK_B=plan.block_b,
+        with torch.cuda.device(like.device) if like.device.type == "cuda" else contextlib.nullcontext():
+            for fname, blocks in self.module.KERNELS[name]:
+                getattr(self.module, fname)[(row_blocks * blocks,)](*args, src, dst, out, e, BLOCK_B=plan.block_b,
                                                                     **plan.launch_opts)
-        return out
+        return out.sum(0) if target == "w" and plan.shared else out
 
 
 _CONV_PLANS: dict = {}
@@ -82,35 +102,36 @@ def _conv_plan(plan: _Plan) -> _ConvPlan:
     return cp
 
 
-class _ConvOp(torch.autograd.Function):
-    """out = scatter_sum(K_g(x1_nodes[src], x2, w), dst): fused forward, per-edge differentiable backward."""
+class _ConvTPOp(torch.autograd.Function):
+    """K_target over the edges of a graph (see ``_ConvPlan.launch``): the fused counterpart of ``_TPOp``.
+
+    The forward of the convolution is target g; its backward (and every higher derivative) is again
+    an operation of the family, with the target slot filled by the incoming gradient: the derivative
+    by a slot read through an index is a sum into that slot's node rows, which the kernels do with
+    atomics, and a slot written through an index is read through it.  So gathered node features
+    and per-edge gradients never exist in memory, at any order of derivative.
+    """
 
     @staticmethod
-    def forward(ctx, cplan: _ConvPlan, num_nodes: int, src: torch.Tensor, dst: torch.Tensor, *operands):
-        ctx.cplan = cplan
+    def forward(ctx, cplan: _ConvPlan, target: str, part: str, src: torch.Tensor, dst: torch.Tensor,
+                node_rows: dict, *operands):
+        ctx.cplan, ctx.target, ctx.part, ctx.node_rows = cplan, target, part, node_rows
         ctx.save_for_backward(src, dst, *operands)
-        return cplan.launch(operands, src, dst, num_nodes)
+        return cplan.launch(target, part, operands, src, dst, node_rows)
 
     @staticmethod
     def backward(ctx, grad):
-        plan = ctx.cplan.plan
+        plan, target = ctx.cplan.plan, ctx.target
+        part = "weighted" if target == "w" else ctx.part
         src, dst, *ops = ctx.saved_tensors
-        slots = plan.slots("g")  # (x1, x2[, w])
-        x1n = ops[0]
-        ge = grad.index_select(0, dst)  # the per-edge incoming gradient
-        full = {"x1": None, "x2": ops[1], "g": ge, "w": ops[2] if len(ops) > 2 else None}
+        slots = plan.slots(target)
+        full = dict(zip(slots, ops))
+        full[target] = grad
         grads = []
-        for s, need in zip(slots, ctx.needs_input_grad[4:]):
-            if not need:
-                grads.append(None)
-                continue
-            if s != "x1" and full["x1"] is None:
-                full["x1"] = x1n.index_select(0, src)  # the x2 / w gradients need x1 per edge
-            gs = _TPOp.apply(plan, s, "all", *(full[x] for x in plan.slots(s)))
-            if s == "x1":  # per-edge x1 gradient summed into the nodes it was gathered from
-                gs = x1n.new_zeros(x1n.shape).index_add(0, src, gs)
-            grads.append(gs)
-        return (None, None, None, None, *grads)
+        for s, need in zip(slots, ctx.needs_input_grad[6:]):
+            grads.append(_ConvTPOp.apply(ctx.cplan, s, part, src, dst, ctx.node_rows,
+                                         *(full[x] for x in plan.slots(s))) if need else None)
+        return (None, None, None, None, None, None, *grads)
 
 
 def _check_index(name: str, index: torch.Tensor, bound: int, device: torch.device) -> None:
@@ -137,13 +158,11 @@ def conv_tensor_product(desc, x1_nodes: torch.Tensor, src: torch.Tensor, x2: tor
     plan = _plan(desc, x1_nodes.dtype, weights, block_b, block_c, num_warps, num_stages)
     ops = (x1_nodes, x2) if weights == "none" else (x1_nodes, x2, weight)
     cplan = _conv_plan(plan)
-    # the fused forward, and the per-edge gradient kernels its backward launches, compiled together
-    e = src.shape[0]
-    mode = "backward" if workload(ops) == "forward_backward" else "forward"
+    e, mode = src.shape[0], workload(ops)
     plan.compile_ahead(f"conv_{mode}", x1_nodes, e,
-                       lambda: precompile.conv_jobs(cplan, x1_nodes.dtype, src.dtype, e)
-                       + (precompile.plan_jobs(plan, "backward", x1_nodes.dtype, e) if mode == "backward" else []))
-    return _ConvOp.apply(cplan, num_nodes, src, dst, *ops)
+                       lambda: precompile.conv_jobs(cplan, mode, x1_nodes.dtype, src.dtype, e))
+    node_rows = {"x1": x1_nodes.shape[0], "g": num_nodes}
+    return _ConvTPOp.apply(cplan, "g", "all", src, dst, node_rows, *ops)
 
 
 def conv(tp, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor],

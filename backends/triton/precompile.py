@@ -70,16 +70,20 @@ def plan_jobs(plan, mode: str, dtype: torch.dtype, rows: int) -> list[Job]:
     return jobs
 
 
-def conv_jobs(conv_plan, dtype: torch.dtype, index_dtype: torch.dtype, edges: int) -> list[Job]:
-    """The fused message-passing forward kernels (operands, SRC, DST, output, N)."""
+def conv_jobs(conv_plan, mode: str, dtype: torch.dtype, index_dtype: torch.dtype, edges: int) -> list[Job]:
+    """The fused message-passing kernels (``tp_conv_*``: operands, SRC, DST, output, N) `mode` launches."""
+    if mode not in TARGETS:
+        raise ValueError(f"mode must be one of {tuple(TARGETS)}, got {mode!r}")
     plan = conv_plan.plan
     jobs = []
-    n_ops = len(plan.slots("g"))
-    for fname, _ in conv_plan.module.KERNELS["tp_conv_g"]:
-        fn = getattr(conv_plan.module, fname)
-        args = (dtype,) * n_ops + (index_dtype, index_dtype, dtype, edges)
-        _check_arity(fname, fn, args, {"BLOCK_B": None})
-        jobs.append(Job(fname, fn, args, dict(BLOCK_B=plan.block_b, **plan.launch_opts)))
+    for target in TARGETS[mode]:
+        if plan.dims[target] == 0:
+            continue
+        args = (dtype,) * len(plan.slots(target)) + (index_dtype, index_dtype, dtype, edges)
+        for fname, _ in conv_plan.module.KERNELS[f"tp_conv_{target}"]:
+            fn = getattr(conv_plan.module, fname)
+            _check_arity(fname, fn, args, {"BLOCK_B": None})
+            jobs.append(Job(fname, fn, args, dict(BLOCK_B=plan.block_b, **plan.launch_opts)))
     return jobs
 
 

@@ -6,6 +6,7 @@ kernels.  Without a GPU the kernels run in Triton's interpreter, which must be o
 imported (see triton_interpreter.py for why), so problems are tiny.
 """
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -270,37 +271,67 @@ def test_grad_of_weight_gradient_matches_reference(shared):
 
 # -- the kernel really is the fused one -----------------------------------------------------------
 
+def _kernel_sources(src: str) -> dict:
+    """Generated source per kernel function name."""
+    parts = re.split(r"\n(?=@triton\.jit)", src)
+    out = {}
+    for part in parts:
+        m = re.search(r"def (\w+)\(", part)
+        if m and part.startswith("@triton.jit"):
+            out[m.group(1)] = part
+    return out
+
+
 @pytest.mark.parametrize("weights", ["row", "shared"])
 def test_fused_kernel_source_gathers_and_scatters_atomically(weights):
     desc = DESCS["uvw"]
-    src = codegen.generate(codegen.KernelKey(desc, "float32", weights, 16, fused=True))
-    assert "tl.atomic_add(T + trows *" in src  # the scatter
-    assert "tl.load(SRC + rows" in src and "tl.load(DST + rows" in src
-    assert "tl.load(X1 + x1rows *" in src and "tl.load(X1 + rows" not in src  # the indexed gather
-    assert "tl.store(T" not in src  # no per-edge output
-    mod = codegen.load(codegen.KernelKey(desc, "float32", weights, 16, fused=True))
-    assert list(mod.KERNELS) == ["tp_conv_g"]
-    assert codegen.KernelKey(desc, "float32", weights, 16, fused=True).digest() != \
-        codegen.KernelKey(desc, "float32", weights, 16).digest()
+    key = codegen.KernelKey(desc, "float32", weights, 16, fused=True)
+    kernels = _kernel_sources(codegen.generate(key))
+    by_op = {}
+    for fname, text in kernels.items():
+        by_op.setdefault(fname.split("__")[0], []).append(text)
+    assert set(by_op) == {"tp_conv_g", "tp_conv_x1", "tp_conv_x2", "tp_conv_w"}
+    for op, texts in by_op.items():
+        text = "\n".join(texts)
+        target = op[len("tp_conv_"):]
+        # node rows are read through their index, never by edge
+        assert "tl.load(X1 + rows" not in text and "tl.load(G + rows" not in text
+        if target != "x1":
+            assert "tl.load(X1 + srows *" in text and "tl.load(SRC + rows" in text
+        if target != "g":
+            assert "tl.load(G + drows *" in text and "tl.load(DST + rows" in text
+        if target in ("g", "x1"):  # written into node rows: atomics, no per-edge output
+            assert f"tl.atomic_add(T + {'drows' if target == 'g' else 'srows'} *" in text
+            assert "tl.store(T" not in text
+        else:  # x2 and w are per edge
+            assert "tl.atomic_add" not in text and "tl.store(T" in text
+    mod = codegen.load(key)
+    assert {k for k in mod.KERNELS if not k.endswith("_weighted")} == set(by_op)
+    assert key.digest() != codegen.KernelKey(desc, "float32", weights, 16).digest()
 
 
-def test_layer_forward_runs_the_fused_kernel(monkeypatch):
-    """The conv forward launches tp_conv_g and no per-row forward (a regression to gather + tp + scatter fails)."""
+def test_conv_runs_only_fused_kernels_at_every_order(monkeypatch):
+    """Forward, backward and double backward of the conv launch the tp_conv_* family only: no per-row kernel,
+    so no gathered node features or per-edge gradients (a regression to gather + tp + scatter fails)."""
     launched = []
     per_row = triton_backend._Plan.launch
     conv_launch = fused._ConvPlan.launch
     monkeypatch.setattr(triton_backend._Plan, "launch",
                         lambda self, target, *a: launched.append(("row", target)) or per_row(self, target, *a))
     monkeypatch.setattr(fused._ConvPlan, "launch",
-                        lambda self, *a: launched.append(("fused", "g")) or conv_launch(self, *a))
+                        lambda self, target, *a: launched.append(("fused", target)) or conv_launch(self, target, *a))
+    monkeypatch.setattr(torch.Tensor, "index_select", lambda *a, **k: pytest.fail("index_select in the conv"))
     desc = DESCS["uvu"]
     _, tri = make(desc, False)
     src, dst = graph(3, 5)
     x1, x2, w = inputs(desc, False, 3, 5)
     y = tri.conv(x1, src, x2, w, dst, 3)
     assert launched == [("fused", "g")]
-    y.sum().backward()
-    assert sorted(launched[1:]) == [("row", "w"), ("row", "x1"), ("row", "x2")]
+    grads = torch.autograd.grad((y ** 2).sum(), (x1, x2, w), create_graph=True)
+    assert sorted(set(launched[1:])) == [("fused", "w"), ("fused", "x1"), ("fused", "x2")]
+    n = len(launched)
+    sum((g * g).sum() for g in grads).backward()
+    assert ("fused", "g") in launched[n:] and all(kind == "fused" for kind, _ in launched)
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -345,8 +376,9 @@ def test_cpu_without_interpreter_raises(monkeypatch):
 
 def test_fused_kernels_compile_for_sm90_without_a_gpu(tmp_path):
     """The interpreter is lenient; run the real compiler (in a subprocess, not in interpreter mode) down to
-    sm_90 cubins for the fused kernel, float32 and float64 atomic adds (relaxed: red.global.gpu.relaxed.add),
-    per-edge and shared weights, int64 and int32 indices."""
+    sm_90 cubins for the whole fused family, float32 and float64 atomic adds (relaxed: red.global.gpu.relaxed.add)
+    in the kernels writing node rows (g, x1) and none in the per-edge ones (x2, w), per-edge and shared weights,
+    int64 and int32 indices."""
     from eqdsl.backends.triton import inspect_kernels
 
     if not os.path.exists(inspect_kernels._tool("ptxas")):
@@ -371,17 +403,21 @@ def test_fused_kernels_compile_for_sm90_without_a_gpu(tmp_path):
         for desc, dtype, weights in cases:
             mod = codegen.load(codegen.KernelKey(desc, dtype, weights, 16, fused=True))
             ptr = "*fp64" if dtype == "float64" else "*fp32"
-            for fname, _ in mod.KERNELS["tp_conv_g"]:
+            names = sorted({f for op, ks in mod.KERNELS.items() for f, _ in ks})
+            atomics = {f for op in ("tp_conv_g", "tp_conv_x1") for f, _ in mod.KERNELS[op]}
+            for fname in names:
                 fn = getattr(mod, fname)
                 sig = {a: ptr for a in fn.arg_names if a not in ("N", "BLOCK_B", "SRC", "DST")}
                 sig.update({"SRC": "*i64", "DST": "*i32", "N": "i32", "BLOCK_B": "constexpr"})
                 k = triton.compile(ASTSource(fn, sig, constexprs={"BLOCK_B": 16}), target=GPUTarget("cuda", 90, 32))
                 ptx = k.asm["ptx"]  # relaxed atomic adds whose result is unused lower to red.global...add
-                assert "red.global" in ptx or "atom.global" in ptx, "no atomic add in the PTX"
-                assert (".add.f64" if dtype == "float64" else ".add.f32") in ptx and len(k.asm["cubin"]) > 0
+                atomic = ("red.global" in ptx or "atom.global" in ptx) and \
+                    (".add.f64" if dtype == "float64" else ".add.f32") in ptx
+                assert atomic == (fname in atomics), fname  # node rows written by atomics, edge rows stored
+                assert len(k.asm["cubin"]) > 0
                 n += 1
         print("compiled", n)
     """)
     r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.split() == ["compiled", "3"]
+    assert r.stdout.split() == ["compiled", "12"]  # g, x1, x2, w for each of the three cases

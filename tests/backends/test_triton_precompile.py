@@ -67,9 +67,12 @@ def test_split_descriptors_list_every_kernel(monkeypatch):
 @needs_interpreter
 def test_conv_jobs_take_the_index_tensors():
     plan = _plan()
-    jobs = precompile.conv_jobs(fused._conv_plan(plan), torch.float32, torch.int64, 50)
-    assert [j.name for j in jobs] == [f for f, _ in fused._conv_plan(plan).module.KERNELS["tp_conv_g"]]
+    cplan = fused._conv_plan(plan)
+    jobs = precompile.conv_jobs(cplan, "forward", torch.float32, torch.int64, 50)
+    assert [j.name for j in jobs] == [f for f, _ in cplan.module.KERNELS["tp_conv_g"]]
     assert jobs[0].args == (torch.float32,) * 3 + (torch.int64, torch.int64, torch.float32, 50)
+    both = precompile.conv_jobs(cplan, "forward_backward", torch.float32, torch.int32, 50)
+    assert [j.name for j in both] == [f for t in ("g", "x1", "x2", "w") for f, _ in cplan.module.KERNELS[f"tp_conv_{t}"]]
 
 
 def test_arity_mismatch_is_caught():
@@ -197,7 +200,7 @@ def test_jobs_bind_to_the_real_kernels_compiled_for_sm90_on_two_threads(tmp_path
         plan = tri._plan(fc, torch.float32, "shared", 32, 8, 4)
         jobs += precompile.plan_jobs(plan, "forward_backward", torch.float32, 3 * 2 ** 31)
         jobs += precompile.conv_jobs(fused._conv_plan(tri._plan(uvu, torch.float32, "row", 16, 16, 4)),
-                                     torch.float32, torch.int32, 10)
+                                     "forward_backward", torch.float32, torch.int32, 10)
         done = precompile.compile_offline(jobs, 90, 2)
         assert [j.name for j, _, _ in done] == [j.name for j in jobs]
         assert all(len(k.asm["cubin"]) > 0 for _, _, k in done)
