@@ -15,6 +15,8 @@ For each problem and implementation this measures, in float32 with TF32 off:
 * the memory floor: the bytes that must move (inputs, weights, outputs; for fwd+bwd also the
   backward's reads and writes) divided by the device's measured copy bandwidth.
 
+``--conv`` runs the problems as message-passing convolutions instead (``bench_conv``).
+
 Implementations: eqdsl's Triton kernels and reference, and the anchors e3nn, cuEquivariance and
 OpenEquivariance when they import.  Every implementation is given the same random inputs in
 eqdsl's layout (e3nn's ``mul_ir``); an adapter converts them once, outside the timed region, to
@@ -408,20 +410,32 @@ def run_problem(problem: Problem, impls, device: torch.device, batch: int, warmu
              "floor_fwd_bwd_ms": floor_ms(bwd_b, bandwidth), "results": []}
     for name in impls:
         opts = {"tune_candidates": tune_candidates} if name == "eqdsl-triton" else {}
-        r = _run_impl(name, desc, problem.shared, device, (x1, x2, w), sl, ref_fn, warmup, repeat, double, opts)
+
+        def build(name=name, opts=opts):
+            impl = BUILDERS[name](desc, problem.shared, device, **opts)
+            return impl, impl  # the same module is verified on a slice of the rows
+        r = run_impl(name, build, desc, device, (x1, x2, w), (ref_fn, sl), warmup, repeat, double)
         entry["results"].append(r)
-        log(f"  {problem.id} / {name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                                     for k, v in r.items() if k not in ("impl", "scales") and v != ""), flush=True)
-        if device.type == "cuda":  # the library's buffers went with _run_impl's frame
+        log_result(log, problem.id, r)
+        if device.type == "cuda":  # the library's buffers went with run_impl's frame
             torch.cuda.empty_cache()
     return entry
 
 
-def _run_impl(name, desc, shared, device, inputs, check_slice, ref_fn, warmup, repeat, double=True,
-              opts=None) -> dict:
+def log_result(log, problem_id: str, r: dict) -> None:
+    log(f"  {problem_id} / {r['impl']}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                    for k, v in r.items() if k not in ("impl", "scales") and v != ""),
+        flush=True)
+
+
+def run_impl(name, build, desc, device, inputs, check, warmup, repeat, double=True) -> dict:
+    """Verify and time one implementation: ``build() -> (impl, check_impl)``, the first taking `inputs`
+    (x1, x2, w), the second verified against ``check = (ref_fn, check_inputs)``; the output gradient has
+    as many rows as ``inputs[0]``."""
     r = {"impl": name}
+    ref_fn, check_slice = check
     try:
-        impl = BUILDERS[name](desc, shared, device, **(opts or {}))
+        impl, check_impl = build()
         r["note"] = impl.note
         native = [t.detach() for t in impl.to_native(*inputs)]
         leaves = [t.detach().requires_grad_() for t in native]
@@ -444,7 +458,7 @@ def _run_impl(name, desc, shared, device, inputs, check_slice, ref_fn, warmup, r
         r["first_fwd_bwd_ms"] = _wall_ms(fwd_bwd, device)
         if impl.report is not None:
             r["tuning"] = _jsonable(impl.report())
-        r.update(verify(impl, ref_fn, *check_slice, desc.irreps_out, double))
+        r.update(verify(check_impl, ref_fn, *check_slice, desc.irreps_out, double))
         r["fwd_ms"] = statistics.median(measure(fwd, device, warmup, repeat))
         r["fwd_bwd_ms"] = statistics.median(measure(fwd_bwd, device, warmup, repeat))
     except Exception as err:  # one failing implementation must not stop the suite
@@ -550,8 +564,21 @@ def run(args) -> int:
         notes.append("eqdsl-triton: " + ("launch configuration not tuned (defaults)" if tune_candidates == 0 else
                                          f"tuned over the first {tune_candidates} autotuning candidates only"))
     meta["double_backward"] = double
-    entries = [run_problem(p, impls, device, batch, args.warmup, args.repeat, bandwidth, double=double,
-                           tune_candidates=tune_candidates) for p in problems]
+    conv = getattr(args, "conv", False)
+    if conv:
+        from . import bench_conv
+        nodes = getattr(args, "nodes", None) or max(2, batch // bench_conv.DEGREE)
+        if nodes < 2:
+            raise SystemExit("eqc bench: --nodes must be at least 2")
+        meta["conv"] = {"nodes": nodes, "edges": batch}
+        if tune_candidates is not None:
+            notes.append("--tune-candidates has no effect with --conv: convolutions run the default launch "
+                         "configuration")
+        entries = [bench_conv.run_problem(p, impls, device, batch, nodes, args.warmup, args.repeat, bandwidth,
+                                          double=double) for p in problems]
+    else:
+        entries = [run_problem(p, impls, device, batch, args.warmup, args.repeat, bandwidth, double=double,
+                               tune_candidates=tune_candidates) for p in problems]
     report = {"meta": meta, "problems": entries}
     text = format_markdown(report)
     print("\n" + text)
@@ -569,17 +596,23 @@ def run(args) -> int:
 def _header(meta: dict) -> str:
     anchors = "; ".join([f"{k} {v}" for k, v in meta["versions"].items()] +
                         [f"{k} MISSING ({v})" for k, v in meta["missing"].items()])
+    conv = meta.get("conv")
+    size = (f"message-passing convolution over {conv['edges']} edges into {conv['nodes']} nodes (random "
+            "symmetric graph, unsorted)" if conv else f"batch {meta['batch']}")
+    checked = "a graph of 8 nodes and 48 edges" if conv else f"{meta['check_rows']} rows"
     lines = [
         f"- device: {meta['device']}; torch {meta['torch']}" + (f", CUDA {meta['cuda']}" if meta["cuda"] else "")
         + f"; {meta['threads']} torch threads",
         f"- implementations: {anchors or 'none'}",
-        f"- batch {meta['batch']}, float32, TF32 off, median of {meta['repeat']} after {meta['warmup']} warm-ups "
-        f"({meta['timer']}); verified: values and x1/x2/weight gradients on {meta['check_rows']} rows against "
+        f"- {size}, float32, TF32 off, median of {meta['repeat']} after {meta['warmup']} warm-ups "
+        f"({meta['timer']}); verified: values and x1/x2/weight gradients on {checked} against "
         f"the float64 eqdsl reference, max relative error <= {meta['rtol']}"
         + ("; 2nd: the second derivatives d<v, grad>/d(x1, x2, w) likewise; fwd+bwd+2nd times the forward, the "
            "gradients with create_graph and their gradients (force training)" if meta.get("double_backward") else ""),
         f"- copy bandwidth {meta['copy_bandwidth_GBps']:.0f} GB/s (read + write); floor = bytes that must move / "
-        "bandwidth (fwd: inputs, weights, output; fwd+bwd adds the backward's reads and writes)",
+        "bandwidth (fwd: inputs, weights, output" + ("; node features in and out, edge features, weights, both "
+                                                     "indices; no per-edge messages" if conv else "")
+        + "; fwd+bwd adds the backward's reads and writes)",
     ] + [f"- note: {n}" for n in meta["notes"]]
     return "\n".join(lines)
 
@@ -614,7 +647,8 @@ def format_markdown(report: dict) -> str:
                 note += f", tuned in {t['tune_s']:.1f} s)" if isinstance(t.get("tune_s"), (int, float)) else ")"
             rows.append(f"| {e['id']} | {r['impl']} | {ver} | {_ms(r.get('fwd_ms'))} | {_ms(r.get('fwd_bwd_ms'))} | "
                         f"{_ms(r.get('fwd_bwd2_ms'))} | {_ms(r.get('first_fwd_ms'))} | {_ms(r.get('first_fwd_bwd_ms'))} | {note.replace('|', '/')} |")
-    return "# eqdsl tensor-product benchmark\n\n" + _header(report["meta"]) + "\n\n" + "\n".join(rows) + "\n"
+    title = "convolution" if report["meta"].get("conv") else "tensor-product"
+    return f"# eqdsl {title} benchmark\n\n" + _header(report["meta"]) + "\n\n" + "\n".join(rows) + "\n"
 
 
 def plot(report: dict, path: str) -> str:
@@ -647,7 +681,8 @@ def plot(report: dict, path: str) -> str:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper left", fontsize=7, ncols=4)
     m = report["meta"]
-    fig.suptitle(f"{m['device']}, batch {m['batch']}, float32 (unverified results marked (!))", fontsize=9)
+    size = f"conv, {m['conv']['edges']} edges, {m['conv']['nodes']} nodes" if m.get("conv") else f"batch {m['batch']}"
+    fig.suptitle(f"{m['device']}, {size}, float32 (unverified results marked (!))", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
     b.add_argument("--device", choices=["cuda", "cpu"], help="default: cuda if available, else cpu")
     b.add_argument("--threads", type=int, help="torch.set_num_threads before timing (default: torch's)")
+    b.add_argument("--conv", action="store_true",
+                   help="time the problems as message-passing convolutions (gather, tensor product, scatter) over "
+                        "a random graph with --batch edges")
+    b.add_argument("--nodes", type=int, help="--conv: nodes of the graph (default: edges / 16)")
     b.add_argument("--no-double", action="store_true",
                    help="skip the second derivatives (verified and timed as fwd+bwd+2nd by default)")
     b.add_argument("--tune-candidates", type=int, metavar="K",

@@ -1,0 +1,71 @@
+"""`eqc bench --conv` (eqdsl/bench_conv.py): graphs, floors, adapters verified, the command end to end."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from eqdsl import bench, bench_conv
+
+CPU = torch.device("cpu")
+
+
+def test_graph_is_symmetric_without_self_loops_and_seeded():
+    src, dst = bench_conv.graph(10, 40, CPU)
+    assert src.shape == dst.shape == (40,) and src.dtype == torch.int64
+    assert bool((src != dst).all()) and int(src.max()) < 10 and int(src.min()) >= 0
+    pairs = sorted(zip(src.tolist(), dst.tolist()))
+    assert pairs == sorted(zip(dst.tolist(), src.tolist()))  # every edge has its reverse
+    again = bench_conv.graph(10, 40, CPU)
+    assert torch.equal(again[0], src) and torch.equal(again[1], dst)
+    s, d = bench_conv.graph(3, 7, CPU)  # odd: one extra directed edge
+    assert len(s) == 7 and bool((s != d).all())
+    with pytest.raises(ValueError, match="at least 2 nodes"):
+        bench_conv.graph(1, 4, CPU)
+
+
+def test_floor_hand_computed():
+    desc = bench.descriptor(bench.PROBLEMS["mace-medium"])  # 512 -> 2432 wide, 16 wide edge features
+    d1, d2, do, w = desc.irreps_in1.dim, desc.irreps_in2.dim, desc.irreps_out.dim, desc.weight_numel
+    fwd = 4 * (10 * d1 + 100 * d2 + 100 * w + 10 * do) + 2 * 100 * 8
+    assert bench_conv.floor_bytes(desc, 10, 100, False) == fwd
+    assert bench_conv.floor_bytes(desc, 10, 100, False, True) == \
+        fwd + 4 * (2 * 10 * d1 + 2 * 100 * d2 + 2 * 100 * w + 10 * do) + 2 * 100 * 8
+    assert bench_conv.floor_bytes(desc, 10, 100, True, index_bytes=4) == \
+        4 * (10 * d1 + 100 * d2 + w + 10 * do) + 2 * 100 * 4
+
+
+@pytest.mark.parametrize("pid", ["mace-medium", "fc-shared-L2"])
+def test_unfused_adapters_verify_and_a_wrong_scatter_is_caught(pid):
+    pytest.importorskip("e3nn")
+    p = bench.PROBLEMS[pid]
+    desc = bench.descriptor(p)
+    src, dst = bench_conv.graph(bench_conv.CHECK_NODES, bench_conv.CHECK_EDGES, CPU, seed=1)
+    ref = bench_conv.BUILDERS["eqdsl-reference"](desc, p.shared, CPU, src, dst, bench_conv.CHECK_NODES).fn
+    x1 = torch.randn(bench_conv.CHECK_NODES, desc.irreps_in1.dim)
+    x2 = torch.randn(bench_conv.CHECK_EDGES, desc.irreps_in2.dim)
+    w = torch.randn(*(() if p.shared else (bench_conv.CHECK_EDGES,)), desc.weight_numel)
+    good = bench_conv.BUILDERS["e3nn"](desc, p.shared, CPU, src, dst, bench_conv.CHECK_NODES)
+    r = bench.verify(good, ref, x1, x2, w, desc.irreps_out, double=True)
+    assert r["verified"] and r["double_verified"] and r["check"] == "exact"
+    swapped = bench_conv.BUILDERS["e3nn"](desc, p.shared, CPU, dst, src, bench_conv.CHECK_NODES)  # src <-> dst
+    assert not bench.verify(swapped, ref, x1, x2, w, desc.irreps_out)["verified"]
+
+
+def test_cli_conv(tmp_path):
+    pytest.importorskip("e3nn")
+    out_json, out_md = tmp_path / "c.json", tmp_path / "c.md"
+    cmd = [sys.executable, "-m", "eqdsl.cli", "bench", "--conv", "--device", "cpu", "--batch", "64", "--nodes", "9",
+           "--problems", "fc-shared-L2,mace-medium", "--impls", "eqdsl-reference,e3nn", "--repeat", "1",
+           "--warmup", "0", "--json", str(out_json), "--markdown", str(out_md)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out_json.read_text())
+    assert report["meta"]["conv"] == {"nodes": 9, "edges": 64}
+    for entry in report["problems"]:
+        assert entry["nodes"] == 9 and entry["edges"] == 64
+        for r in entry["results"]:
+            assert r["verified"] is True and r["double_verified"] is True and r["fwd_bwd2_ms"] > 0, r
+    md = out_md.read_text()
+    assert md.startswith("# eqdsl convolution benchmark") and "64 edges into 9 nodes" in md
