@@ -7,7 +7,9 @@ backend="auto":      Triton on CUDA tensors, the reference on CPU tensors.  On C
                      Triton installed this raises instead of falling back.
 
 The layer owns its weights exactly like the reference TensorProduct, so a state dict moves
-between backends unchanged.
+between backends unchanged.  On Triton its launch configuration is autotuned per problem on CUDA
+(``tune="auto"``, cached on disk; ``tune=False``: the defaults), for the tensor product and the
+convolution alike (``backends.triton.launch``).
 
 ``conv(x1_nodes, src, x2, weight, dst, num_nodes)`` is message passing, scatter_sum of the
 tensor product of gathered x1 rows: on the Triton backend one fused forward kernel
@@ -25,11 +27,23 @@ BACKENDS = ("auto", "reference", "triton")
 
 
 class TensorProductLayer(TensorProduct):
-    def __init__(self, desc, shared_weights: bool = True, backend: str = "auto"):
+    def __init__(self, desc, shared_weights: bool = True, backend: str = "auto", tune="auto"):
         super().__init__(desc, shared_weights)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if tune not in (True, False, "auto"):
+            raise ValueError(f"tune must be True, False or 'auto', got {tune!r}")
         self.backend = backend
+        self.tune = tune  # the Triton launch configuration: autotuned on CUDA unless False
+        self._chooser = None  # created on the first Triton call (not a module: nothing in the state dict)
+
+    def chooser(self):
+        """The Triton launch configuration's chooser (``backends.triton.launch.LaunchChooser``)."""
+        if self._chooser is None:
+            from .triton.launch import LaunchChooser
+
+            self._chooser = LaunchChooser(self.desc, self.shared_weights, tune=self.tune, owner="TensorProductLayer")
+        return self._chooser
 
     def uses_triton(self, x: torch.Tensor) -> bool:
         return self.backend == "triton" or (self.backend == "auto" and x.is_cuda)
@@ -42,7 +56,7 @@ class TensorProductLayer(TensorProduct):
         except ImportError as err:
             raise RuntimeError(f"the Triton backend needs the `triton` package ({err}); "
                                "install it, or build the model with backend='reference'") from None
-        return triton_backend.run(self, x1, x2, weight)
+        return triton_backend.tuned_forward(self, self.chooser(), x1, x2, weight)
 
     def conv(self, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor],
              dst: torch.Tensor, num_nodes: int) -> torch.Tensor:
@@ -64,7 +78,7 @@ class TensorProductLayer(TensorProduct):
         except ImportError as err:
             raise RuntimeError(f"the Triton backend needs the `triton` package ({err}); "
                                "install it, or build the model with backend='reference'") from None
-        return fused.conv(self, x1_nodes, src, x2, weight, dst, num_nodes)
+        return fused.tuned_conv(self, self.chooser(), x1_nodes, src, x2, weight, dst, num_nodes)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, backend={self.backend}"

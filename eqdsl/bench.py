@@ -571,11 +571,8 @@ def run(args) -> int:
         if nodes < 2:
             raise SystemExit("eqc bench: --nodes must be at least 2")
         meta["conv"] = {"nodes": nodes, "edges": batch}
-        if tune_candidates is not None:
-            notes.append("--tune-candidates has no effect with --conv: convolutions run the default launch "
-                         "configuration")
         entries = [bench_conv.run_problem(p, impls, device, batch, nodes, args.warmup, args.repeat, bandwidth,
-                                          double=double) for p in problems]
+                                          double=double, tune_candidates=tune_candidates) for p in problems]
     else:
         entries = [run_problem(p, impls, device, batch, args.warmup, args.repeat, bandwidth, double=double,
                                tune_candidates=tune_candidates) for p in problems]

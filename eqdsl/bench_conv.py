@@ -10,7 +10,8 @@ Implementations:
 
 * eqdsl-triton: the fused kernel family (``TensorProductLayer(..., backend="triton").conv``): the
   gather, the tensor product and the scatter in one kernel per operation, forward and backward;
-  default launch configuration (convolutions are not autotuned);
+  its launch configuration autotuned per workload as a generated model's would be
+  (``--tune-candidates`` limits that);
 * eqdsl-reference, e3nn, cuequivariance: gather x1 by src, the per-edge tensor product,
   ``index_add`` by dst: what a model written with these libraries does;
 * openequivariance: its fused ``TensorProductConv`` (atomic mode; rows = dst, cols = src).
@@ -68,10 +69,15 @@ def _unfused(per_row: Impl, src, dst, nodes: int, d_out: int) -> Impl:
 
 
 def _eqdsl(backend: str):
-    def build(desc, shared, device, src, dst, nodes):
+    def build(desc, shared, device, src, dst, nodes, tune_candidates: Optional[int] = None):
         from eqdsl.backends.tensor_product import TensorProductLayer
 
-        layer = TensorProductLayer(desc, shared, backend=backend).to(device)
+        layer = TensorProductLayer(desc, shared, backend=backend, tune="auto" if tune_candidates != 0 else False)
+        layer = layer.to(device)
+        if backend == "triton" and tune_candidates:  # the generated models' chooser, over fewer candidates
+            from eqdsl.backends.triton import autotune, launch
+            layer._chooser = launch.LaunchChooser(desc, shared, tune_candidates=autotune.CANDIDATES[:tune_candidates],
+                                                  owner="TensorProductLayer")
         if shared:
             def fn(x1n, x2, w):
                 layer._parameters["weight"] = w  # the benchmark's tensor in the parameter slot
@@ -79,7 +85,11 @@ def _eqdsl(backend: str):
         else:
             def fn(x1n, x2, w):
                 return layer.conv(x1n, src, x2, w, dst, nodes)
-        return Impl(fn, note="fused gather, tensor product and scatter" if backend == "triton" else "")
+        if backend != "triton":
+            return Impl(fn)
+        keep = ("source", "config", "tune_s", "compile_s")
+        return Impl(fn, note="fused gather, tensor product and scatter",
+                    report=lambda: {k: v for k, v in layer.chooser().report.items() if k in keep})
     return build
 
 
@@ -111,7 +121,8 @@ BUILDERS = {"eqdsl-triton": _eqdsl("triton"), "eqdsl-reference": _eqdsl("referen
 
 
 def run_problem(problem: bench.Problem, impls, device: torch.device, edges: int, nodes: Optional[int],
-                warmup: int, repeat: int, bandwidth: float, log=print, double: bool = True) -> dict:
+                warmup: int, repeat: int, bandwidth: float, log=print, double: bool = True,
+                tune_candidates: Optional[int] = None) -> dict:
     desc = bench.descriptor(problem)
     nodes = nodes or max(2, edges // DEGREE)
     src, dst = graph(nodes, edges, device)
@@ -139,8 +150,9 @@ def run_problem(problem: bench.Problem, impls, device: torch.device, edges: int,
     for name in impls:
         def build(name=name):
             make = BUILDERS[name]
-            return (make(desc, problem.shared, device, src, dst, nodes),
-                    make(desc, problem.shared, device, csrc, cdst, CHECK_NODES))
+            opts = {"tune_candidates": tune_candidates} if name == "eqdsl-triton" else {}
+            return (make(desc, problem.shared, device, src, dst, nodes, **opts),
+                    make(desc, problem.shared, device, csrc, cdst, CHECK_NODES, **opts))
         r = bench.run_impl(name, build, desc, device, (x1, x2, w), (ref, check_inputs), warmup, repeat, double)
         entry["results"].append(r)
         bench.log_result(log, problem.id, r)

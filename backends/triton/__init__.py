@@ -42,6 +42,7 @@ from eqdsl.reps.tp import TensorProductDescriptor
 
 from . import autotune, codegen, precompile
 from .autotune import DEFAULT_CONFIG, Config
+from .launch import LaunchChooser, weight_mode, workload
 from .codegen import KernelKey, TritonModeError, TritonUnavailable, kernel_slots
 
 __all__ = ["TritonTensorProduct", "TritonUnavailable", "TritonModeError", "triton_available", "tensor_product",
@@ -185,8 +186,7 @@ def _plan(desc: TensorProductDescriptor, dtype: torch.dtype, weights: str, block
     return _PLANS[k]
 
 
-def _weight_mode(desc: TensorProductDescriptor, shared: bool) -> str:
-    return "none" if desc.weight_numel == 0 else ("shared" if shared else "row")
+_weight_mode = weight_mode
 
 
 def tensor_product(desc: TensorProductDescriptor, x1: torch.Tensor, x2: torch.Tensor,
@@ -199,12 +199,6 @@ def tensor_product(desc: TensorProductDescriptor, x1: torch.Tensor, x2: torch.Te
     mode, n = workload(ops), x1.shape[0]
     plan.compile_ahead(mode, x1, n, lambda: precompile.plan_jobs(plan, mode, x1.dtype, n))
     return _TPOp.apply(plan, "g", "all", *ops)
-
-
-def workload(operands) -> str:
-    """"forward_backward" when autograd will differentiate through these operands, else "forward"."""
-    grads = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in operands)
-    return "forward_backward" if grads else "forward"
 
 
 def run(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None,
@@ -223,7 +217,72 @@ def run(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] =
     return out.reshape(lead + (d.irreps_out.dim,))
 
 
-_TUNE_OFF_WARNED: set = set()
+def _flat_rows(tp, x1, x2, weight) -> Optional[int]:
+    """Rows of the call after broadcasting (None: shapes that ``run`` will reject with its own error)."""
+    wlead = () if tp.shared_weights or weight is None or tp.weight_numel == 0 else weight.shape[:-1]
+    try:
+        return torch.Size(torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1], wlead)).numel()
+    except RuntimeError:
+        return None
+
+
+def tuned_forward(tp, chooser: LaunchChooser, x1: torch.Tensor, x2: torch.Tensor,
+                  weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``tp``'s forward on the kernels with the configuration `chooser` picks (tuning it on CUDA)."""
+    rows = _flat_rows(tp, x1, x2, weight)
+    if chooser.tune is not False and rows is not None and x1.dtype in _DTYPES and x2.dtype == x1.dtype:
+        w = tp.weight if tp.shared_weights else weight
+        grads = workload((x1, x2, w)) == "forward_backward"
+        chooser.choose(x1, rows, grads, False, lambda mode: _runner(tp, x1, x2, weight, mode),
+                       lambda mode: _compiler(tp, x1, rows, mode))
+    else:  # fixed, or shapes / dtypes that run() rejects with its own error
+        chooser.config, chooser.report = chooser.fixed, chooser.fixed_report
+    c = chooser.config
+    return run(tp, x1, x2, weight, c.block_b, c.block_c, c.num_warps, c.num_stages)
+
+
+def _compiler(tp, x1: torch.Tensor, rows: int, mode: str):
+    """compile(configs): every candidate's kernels for this workload, compiled in one parallel batch."""
+    weights = _weight_mode(tp.desc, tp.shared_weights)
+
+    def compile_all(configs: Sequence[Config]) -> None:
+        jobs = []
+        for cfg in configs:
+            plan = _plan(tp.desc, x1.dtype, weights, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
+            jobs += precompile.plan_jobs(plan, mode, x1.dtype, rows)
+            plan._compiled_ahead.add((mode, x1.device, rows >= 2 ** 31))
+        precompile.compile_jobs(jobs, x1.device)
+    return compile_all
+
+
+def _runner(tp, x1, x2, weight, mode):
+    """runner(config) -> a function running this call's workload (on detached copies) with config."""
+    with torch.no_grad():
+        _, f1, f2, fw = flat_call(tp, x1, x2, weight)
+    f1, f2 = f1.detach().contiguous(), f2.detach().contiguous()
+    fw = None if fw is None else fw.detach().contiguous()
+    d, shared = tp.desc, tp.shared_weights
+
+    def runner(cfg: Config):
+        args = (cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
+        if mode == "forward":
+            def fn():
+                with torch.no_grad():
+                    return tensor_product(d, f1, f2, fw, shared, *args)
+            return fn
+        l1, l2 = f1.clone().requires_grad_(), f2.clone().requires_grad_()
+        lw = None if fw is None else fw.clone().requires_grad_()
+        leaves = [t for t in (l1, l2, lw) if t is not None]
+        # the incoming gradient: any values time the same (no data-dependent control flow); ones leave
+        # the caller's random number stream alone
+        g = torch.ones(f1.shape[0], d.irreps_out.dim, dtype=f1.dtype, device=f1.device)
+
+        def fn():
+            with torch.enable_grad():
+                y = tensor_product(d, l1, l2, lw, shared, *args)
+                return torch.autograd.grad(y, leaves, g)
+        return fn
+    return runner
 
 
 class TritonTensorProduct(torch.nn.Module):
@@ -231,27 +290,18 @@ class TritonTensorProduct(torch.nn.Module):
 
     Launch configuration (``autotune.Config``): ``block_b`` (rows per program, a power of
     two), ``block_c`` (largest channel tile, a power of two), ``num_warps`` and ``num_stages``
-    (None: Triton's default).  They do not change results beyond float rounding.
-
-    ``tune``: "auto" (default) tunes them on CUDA the first time a problem (descriptor,
-    dtype, weight mode, device, batch-size bucket, forward or forward+backward) is seen,
-    and uses the result cached on disk after that (see ``autotune``); on the CPU and under
-    ``TRITON_INTERPRET`` it never tunes (timings there mean nothing) and uses the defaults
-    (16, 16, 4).  ``True``: the same, but warns once where it cannot tune.  ``False``: the
-    defaults.  Passing any of ``block_b`` / ``block_c`` / ``num_warps`` / ``num_stages``
-    fixes the configuration (the others take their defaults) and disables tuning.
-
-    ``tune_candidates``: the configs to try (default ``autotune.CANDIDATES``, 17; each is
-    compiled once per kernel, so a shorter list tunes faster).
-
-    ``tune_mode``: what tuning times: "forward", "forward_backward", or "auto" (default):
-    forward+backward when the first call of a problem records gradients, else forward.
+    (None: Triton's default).  They do not change results beyond float rounding.  How they are
+    chosen (``tune``, ``tune_mode``, ``tune_candidates``, ``tuner``): see ``launch.LaunchChooser``;
+    by default they are autotuned on CUDA, per problem, and cached on disk.  Passing any of
+    ``block_b`` / ``block_c`` / ``num_warps`` / ``num_stages`` fixes them.
 
     After a call, ``config`` is the configuration it used and ``tune_report`` a dict saying
     where it came from ("source": "explicit" / "default" / "tuned" / "disk" / "memory"), with,
     for tuned configs, every candidate's time, ``tune_s`` (seconds timing) and ``compile_s``
-    (seconds of the candidates' first calls: generation + JIT compilation), as recorded when
-    the problem was tuned.
+    (seconds compiling), as recorded when the problem was tuned.
+
+    ``conv(x1_nodes, src, x2, weight, dst, num_nodes)``: the fused message-passing convolution
+    (``fused``), with its own tuned configuration per problem.
     """
 
     def __init__(self, desc: TensorProductDescriptor, shared_weights: bool = True, *,
@@ -267,161 +317,36 @@ class TritonTensorProduct(torch.nn.Module):
         self.desc = desc
         self.shared_weights = shared_weights
         self.weight_numel = desc.weight_numel
-        if tune not in (True, False, "auto"):
-            raise ValueError(f"tune must be True, False or 'auto', got {tune!r}")
-        if tune_mode not in ("auto",) + autotune.MODES:
-            raise ValueError(f"tune_mode must be 'auto', 'forward' or 'forward_backward', got {tune_mode!r}")
-        explicit = any(v is not None for v in (block_b, block_c, num_warps, num_stages))
-        if explicit and tune is True:
-            raise ValueError("explicit block sizes fix the launch configuration: pass them or tune=True, not both")
-        d = DEFAULT_CONFIG
-        try:
-            fixed = Config(d.block_b if block_b is None else block_b, d.block_c if block_c is None else block_c,
-                           d.num_warps if num_warps is None else num_warps, num_stages)
-        except ValueError as err:
-            raise ValueError(f"TritonTensorProduct: {err}") from None
-        self.tune = False if explicit else tune
-        self.tune_mode = tune_mode
-        self._tuner = tuner
-        self.tune_candidates = tuple(autotune.CANDIDATES if tune_candidates is None else tune_candidates)
-        if not self.tune_candidates or not all(isinstance(c, Config) for c in self.tune_candidates):
-            raise ValueError("tune_candidates must be a non-empty sequence of autotune.Config")
-        self._fixed = fixed
-        self._fixed_report = {"source": "explicit" if explicit else "default", "config": fixed.as_dict()}
-        self._resolved: dict = {}  # per problem: (config, report)
-        self.config: Config = fixed
-        self.tune_report: dict = dict(self._fixed_report, reason="not called yet")
+        self.chooser = LaunchChooser(desc, shared_weights, block_b=block_b, block_c=block_c, num_warps=num_warps,
+                                    num_stages=num_stages, tune=tune, tune_mode=tune_mode,
+                                    tune_candidates=tune_candidates, tuner=tuner)
         if shared_weights and self.weight_numel > 0:
             self.weight = torch.nn.Parameter(torch.randn(self.weight_numel))
         else:
             self.weight = None
 
-    # the configuration of the last call (before the first call: the fixed / default one)
-    @property
-    def block_b(self) -> int:
-        return self.config.block_b
-
-    @property
-    def block_c(self) -> int:
-        return self.config.block_c
-
-    @property
-    def num_warps(self) -> int:
-        return self.config.num_warps
-
-    @property
-    def num_stages(self) -> Optional[int]:
-        return self.config.num_stages
-
-    def _no_tuning(self, reason: str) -> tuple[Config, dict]:
-        if self.tune is True and reason not in _TUNE_OFF_WARNED:
-            _TUNE_OFF_WARNED.add(reason)
-            warnings.warn(f"TritonTensorProduct(tune=True): not tuning ({reason}); using {self._fixed}",
-                          RuntimeWarning, stacklevel=4)
-        return self._fixed, dict(self._fixed_report, reason=reason)
-
-    @staticmethod
-    def _tuning_unavailable(x1: torch.Tensor) -> Optional[str]:
-        """Why this call cannot be tuned (None: it can): only compiled kernels on CUDA give timings."""
-        if x1.device.type != "cuda":
-            return f"{x1.device.type} tensors: timings there mean nothing"
-        if codegen._interpret():
-            return "TRITON_INTERPRET is on: timings there mean nothing"
-        return None
-
-    def _choose(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor]) -> tuple[Config, dict]:
-        if self.tune is False:
-            return self._fixed, self._fixed_report
-        reason = self._tuning_unavailable(x1)
-        if reason is not None:
-            return self._no_tuning(reason)
-        if x1.dtype not in _DTYPES or x2.dtype != x1.dtype:
-            return self._fixed, self._fixed_report  # run() raises the proper error
-        w = self.weight if self.shared_weights else weight
-        if self.tune_mode == "auto":
-            mode = workload((x1, x2, w))
-        else:
-            mode = self.tune_mode
-        wlead = () if self.shared_weights or weight is None or self.weight_numel == 0 else weight.shape[:-1]
-        try:
-            rows = torch.Size(torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1], wlead)).numel()
-        except RuntimeError:
-            return self._fixed, self._fixed_report  # run() raises the proper error
-        if rows == 0:
-            return self._fixed, dict(self._fixed_report, reason="empty batch")
-        bucket = autotune.rows_bucket(rows)
-        memo = (x1.dtype, x1.device, bucket, mode)
-        hit = self._resolved.get(memo)
-        if hit is not None:
-            return hit
-        tuner = self._tuner or autotune.default_tuner()
-        weights = _weight_mode(self.desc, self.shared_weights)
-        key = autotune.make_key(self.desc, _DTYPES[x1.dtype], weights, autotune.device_name(x1.device), rows, mode,
-                                self.tune_candidates)
-        if x1.is_cuda and torch.cuda.is_current_stream_capturing():  # no timing inside a CUDA graph capture
-            r = tuner.cached(key)
-            if r is None:
-                return self._no_tuning("CUDA graph capture in progress and no tuned config cached")
-        else:
-            r = tuner.tune(key, self._runner(x1, x2, weight, mode),
-                           autotune.candidates_for(self.desc, rows, self.tune_candidates),
-                           precompile=self._compiler(x1, weights, rows, mode))
-        out = (r.config, r.report())
-        self._resolved[memo] = out
-        return out
-
-    def _compiler(self, x1: torch.Tensor, weights: str, rows: int, mode: str):
-        """compile(configs): every candidate's kernels for this workload, compiled in one parallel batch."""
-        def compile_all(configs: Sequence[Config]) -> None:
-            jobs = []
-            for cfg in configs:
-                plan = _plan(self.desc, x1.dtype, weights, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
-                jobs += precompile.plan_jobs(plan, mode, x1.dtype, rows)
-                plan._compiled_ahead.add((mode, x1.device, rows >= 2 ** 31))
-            precompile.compile_jobs(jobs, x1.device)
-        return compile_all
-
-    def _runner(self, x1, x2, weight, mode):
-        """runner(config) -> a function running this call's workload (on detached copies) with config."""
-        from ..reference.tensor_product import flat_call
-
-        with torch.no_grad():
-            _, f1, f2, fw = flat_call(self, x1, x2, weight)
-        f1, f2 = f1.detach().contiguous(), f2.detach().contiguous()
-        fw = None if fw is None else fw.detach().contiguous()
-        d, shared = self.desc, self.shared_weights
-
-        def runner(cfg: Config):
-            args = (cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
-            if mode == "forward":
-                def fn():
-                    with torch.no_grad():
-                        return tensor_product(d, f1, f2, fw, shared, *args)
-                return fn
-            l1, l2 = f1.clone().requires_grad_(), f2.clone().requires_grad_()
-            lw = None if fw is None else fw.clone().requires_grad_()
-            leaves = [t for t in (l1, l2, lw) if t is not None]
-            # the incoming gradient: any values time the same (no data-dependent control flow); ones leave
-            # the caller's random number stream alone
-            g = torch.ones(f1.shape[0], d.irreps_out.dim, dtype=f1.dtype, device=f1.device)
-
-            def fn():
-                with torch.enable_grad():
-                    y = tensor_product(d, l1, l2, lw, shared, *args)
-                    return torch.autograd.grad(y, leaves, g)
-            return fn
-        return runner
+    # the choice of launch configuration, and that of the last call
+    tune = property(lambda self: self.chooser.tune)
+    tune_mode = property(lambda self: self.chooser.tune_mode)
+    tune_candidates = property(lambda self: self.chooser.tune_candidates)
+    config = property(lambda self: self.chooser.config)
+    tune_report = property(lambda self: self.chooser.report)
+    block_b = property(lambda self: self.chooser.config.block_b)
+    block_c = property(lambda self: self.chooser.config.block_c)
+    num_warps = property(lambda self: self.chooser.config.num_warps)
+    num_stages = property(lambda self: self.chooser.config.num_stages)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
-        cfg, report = self._choose(x1, x2, weight)
-        self.config, self.tune_report = cfg, report
-        return run(self, x1, x2, weight, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
+        return tuned_forward(self, self.chooser, x1, x2, weight)
+
+    def conv(self, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor],
+             dst: torch.Tensor, num_nodes: int) -> torch.Tensor:
+        return fused.tuned_conv(self, self.chooser, x1_nodes, src, x2, weight, dst, num_nodes)
 
     def extra_repr(self) -> str:
-        tune = "off" if self.tune is False else self.tune
-        return f"{self.desc}, shared_weights={self.shared_weights}, backend=triton, tune={tune}, config=({self.config})"
+        return f"{self.desc}, shared_weights={self.shared_weights}, backend=triton, {self.chooser.describe()}"
 
 
 # the fused message-passing convolution (gather of x1 by src, scatter-add by dst in the forward kernel)
 from . import fused  # noqa: E402  (uses the names above)
-from .fused import conv  # noqa: E402
+from .fused import conv, tuned_conv  # noqa: E402

@@ -55,7 +55,9 @@ TUNER_VERSION = 1
 ENTRY_FORMAT = "eqdsl-triton-tuning"
 MAX_BUCKET = 1 << 16          # rows beyond 65536 share one bucket (the suite's 50,000 rows land there)
 MAX_TILE_ELEMENTS = 512       # block_b * block_c: 1024-element tiles spilled registers in the sm_90 builds
-MODES = ("forward", "forward_backward")
+BASE_MODES = ("forward", "forward_backward")
+# what is timed: the per-row tensor product, or the fused message-passing convolution (rows are edges)
+MODES = BASE_MODES + tuple(f"conv_{m}" for m in BASE_MODES)
 
 
 @dataclass(frozen=True)

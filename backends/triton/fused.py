@@ -35,7 +35,7 @@ import torch
 
 from . import _DTYPES, _check_device, _Plan, _plan, _weight_mode, codegen, precompile, workload
 
-__all__ = ["conv", "conv_tensor_product"]
+__all__ = ["conv", "conv_tensor_product", "tuned_conv"]
 
 
 class _ConvPlan:
@@ -168,13 +168,75 @@ def conv_tensor_product(desc, x1_nodes: torch.Tensor, src: torch.Tensor, x2: tor
 def conv(tp, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor],
          dst: torch.Tensor, num_nodes: int, block_b: int = 16, block_c: int = 16, num_warps: int = 4,
          num_stages: Optional[int] = None) -> torch.Tensor:
-    """A tensor-product module's message-passing convolution on the fused kernel.
+    """A tensor-product module's message-passing convolution on the fused kernels, launch configuration given.
 
     ``out[n] = sum_{e: dst[e] == n} tp(x1_nodes[src[e]], x2[e], weight[e])``, i.e. exactly
     ``scatter(tp(gather(x1_nodes, src), x2, weight), dst, num_nodes, "sum")``.  ``tp`` gives
     desc, shared_weights and (when shared) the weights; ``weight`` is per edge ``[E, W]``
     (leading dimensions broadcasting to ``[E]``), or None for shared / unweighted descriptors.
     """
+    args = _checked(tp, x1_nodes, src, x2, weight, dst, num_nodes)
+    return conv_tensor_product(tp.desc, *args, tp.shared_weights, block_b, block_c, num_warps, num_stages)
+
+
+def tuned_conv(tp, chooser, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor,
+               weight: Optional[torch.Tensor], dst: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """``conv`` with the configuration `chooser` (a ``launch.LaunchChooser``) picks: tuned per problem on
+    CUDA (workloads "conv_forward" / "conv_forward_backward", rows = edges)."""
+    x1n, src, x2, w, dst, num_nodes = _checked(tp, x1_nodes, src, x2, weight, dst, num_nodes)
+    if chooser.tune is not False:
+        grads = workload((x1n, x2, w)) == "forward_backward"
+        chooser.choose(x1n, src.shape[0], grads, True,
+                       lambda mode: _conv_runner(tp, x1n, src, x2, w, dst, num_nodes, mode),
+                       lambda mode: _conv_compiler(tp, x1n, src, mode))
+    else:
+        chooser.config, chooser.report = chooser.fixed, chooser.fixed_report
+    c = chooser.config
+    return conv_tensor_product(tp.desc, x1n, src, x2, w, dst, num_nodes, tp.shared_weights, c.block_b, c.block_c,
+                               c.num_warps, c.num_stages)
+
+
+def _conv_runner(tp, x1n, src, x2, w, dst, num_nodes, mode):
+    """runner(config) -> a function running this convolution (on detached copies) with config."""
+    f1, f2 = x1n.detach().contiguous(), x2.detach().contiguous()
+    fw = None if w is None else w.detach().contiguous()
+    d, shared = tp.desc, tp.shared_weights
+
+    def runner(cfg):
+        args = (cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
+        if mode == "forward":
+            def fn():
+                with torch.no_grad():
+                    return conv_tensor_product(d, f1, src, f2, fw, dst, num_nodes, shared, *args)
+            return fn
+        leaves = [t.clone().requires_grad_() for t in (f1, f2, fw) if t is not None]
+        g = torch.ones(num_nodes, d.irreps_out.dim, dtype=f1.dtype, device=f1.device)
+
+        def fn():
+            with torch.enable_grad():
+                y = conv_tensor_product(d, leaves[0], src, leaves[1], leaves[2] if len(leaves) > 2 else None, dst,
+                                        num_nodes, shared, *args)
+                return torch.autograd.grad(y, leaves, g)
+        return fn
+    return runner
+
+
+def _conv_compiler(tp, x1n, src, mode):
+    """compile(configs): every candidate's fused kernels for this workload, in one parallel batch."""
+    weights, e = _weight_mode(tp.desc, tp.shared_weights), src.shape[0]
+
+    def compile_all(configs) -> None:
+        jobs = []
+        for cfg in configs:
+            plan = _plan(tp.desc, x1n.dtype, weights, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
+            jobs += precompile.conv_jobs(_conv_plan(plan), mode, x1n.dtype, src.dtype, e)
+            plan._compiled_ahead.add((f"conv_{mode}", x1n.device, e >= 2 ** 31))
+        precompile.compile_jobs(jobs, x1n.device)
+    return compile_all
+
+
+def _checked(tp, x1_nodes, src, x2, weight, dst, num_nodes):
+    """The convolution's arguments validated and normalized: (x1_nodes, src, x2 [E, d2], w, dst, num_nodes)."""
     d = tp.desc
     if x1_nodes.dim() != 2 or x1_nodes.shape[1] != d.irreps_in1.dim:
         raise ValueError(f"x1_nodes must be [num_rows, {d.irreps_in1.dim}], got {tuple(x1_nodes.shape)}")
@@ -221,5 +283,4 @@ def conv(tp, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, weight
                         f"{'' if w is None else ', ' + str(w.dtype)})")
     if x2.device != x1_nodes.device or (w is not None and w.device != x1_nodes.device):
         raise TypeError("x1_nodes, x2 and the weights must be on one device")
-    return conv_tensor_product(d, x1_nodes, src, x2, w, dst, num_nodes, tp.shared_weights, block_b, block_c,
-                               num_warps, num_stages)
+    return x1_nodes, src, x2, w, dst, num_nodes

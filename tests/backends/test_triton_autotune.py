@@ -21,7 +21,7 @@ from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imp
 )
 
 from eqdsl.backends.reference import TensorProduct
-from eqdsl.backends.triton import TritonTensorProduct, autotune, codegen
+from eqdsl.backends.triton import TritonTensorProduct, autotune, codegen, launch
 from eqdsl.backends.triton.autotune import CANDIDATES, DEFAULT_CONFIG, Config, Tuner
 from eqdsl.groups.o3 import O3
 from eqdsl.reps import tp
@@ -312,7 +312,7 @@ def test_explicit_block_sizes_disable_tuning():
 @pytest.mark.skipif(not INTERPRET, reason="fakes the GPU path on the CPU")
 def test_tuning_wiring_with_a_fake_timer(monkeypatch, tmp_path):
     """The CUDA path of TritonTensorProduct, run on the CPU: tuning allowed, a fake timer, the interpreter's kernels."""
-    monkeypatch.setattr(TritonTensorProduct, "_tuning_unavailable", staticmethod(lambda x1: None))
+    monkeypatch.setattr(launch.LaunchChooser, "tuning_unavailable", staticmethod(lambda like: None))
     x1, x2, w = _inputs(DESC, 20, torch.float64, False)
     cands = autotune.candidates_for(DESC, 20)
     assert len(cands) == 2
@@ -346,6 +346,47 @@ def test_tuning_wiring_with_a_fake_timer(monkeypatch, tmp_path):
     assert tri3.config == Config(32, 2, 2) and tri3.tune_report["source"] == "tuned" and len(timer3.calls) == 1
     with pytest.raises(ValueError, match="tune_candidates"):
         TritonTensorProduct(DESC, False, tune_candidates=[])
+
+
+@needs_interpreter
+@pytest.mark.skipif(not INTERPRET, reason="fakes the GPU path on the CPU")
+def test_generated_layers_and_convolutions_tune_too(monkeypatch, tmp_path):
+    """TensorProductLayer (what generated models use) tunes its tensor product and its fused convolution,
+    each as its own problem (conv keys: rows are edges), through the same tuner; tune=False never tunes."""
+    from eqdsl.backends.reference.graph_ops import gather, scatter
+    from eqdsl.backends.tensor_product import TensorProductLayer
+
+    monkeypatch.setattr(launch.LaunchChooser, "tuning_unavailable", staticmethod(lambda like: None))
+    timer = FakeTimer(fastest=autotune.candidates_for(DESC, 20)[-1])
+    tuner = Tuner(measure=timer, sync=lambda: None, cache_dir=tmp_path)
+    monkeypatch.setattr(autotune, "_DEFAULT_TUNER", tuner)
+    layer = TensorProductLayer(DESC, False, backend="triton")
+    ref = TensorProduct(DESC, False).double()
+    x1, x2, w = _inputs(DESC, 20, torch.float64, False)
+    with torch.no_grad():
+        y = layer(x1, x2, w)
+    ch = layer.chooser()
+    assert ch.report["source"] == "tuned" and ch.report["key"]["mode"] == "forward"
+    assert rel(y, ref(x1, x2, w)) < TOL[torch.float64]
+    n_timed = len(timer.calls)
+    src = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 3, 5, 7, 9])
+    dst = torch.tensor([1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 2, 4, 6, 8, 1, 1, 1, 2, 2])
+    xn = torch.randn(10, DESC.irreps_in1.dim, dtype=torch.float64, requires_grad=True)
+    out = layer.conv(xn, src, x2, w, dst, 10)
+    assert ch.report["key"]["mode"] == "conv_forward_backward" and ch.report["source"] == "tuned"
+    assert ch.report["key"]["bucket"] == autotune.rows_bucket(len(src)) and len(timer.calls) > n_timed
+    expected = scatter(ref(gather(xn, src), x2, w), dst, 10, "sum")
+    assert rel(out, expected) < TOL[torch.float64]
+    ga = torch.autograd.grad(out.square().sum(), (xn, x2, w))
+    gb = torch.autograd.grad(expected.square().sum(), (xn, x2, w))
+    assert all(rel(a, b) < TOL[torch.float64] for a, b in zip(ga, gb))
+    assert list(layer.state_dict()) == list(TensorProduct(DESC, False).state_dict())  # the chooser is not state
+    off = TensorProductLayer(DESC, False, backend="triton", tune=False)
+    n = len(timer.calls)
+    off(x1, x2, w)
+    assert off.chooser().report["source"] == "default" and len(timer.calls) == n
+    with pytest.raises(ValueError, match="tune must be"):
+        TensorProductLayer(DESC, False, tune="always")
 
 
 @needs_interpreter

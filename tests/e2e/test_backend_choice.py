@@ -50,7 +50,7 @@ CHILD = textwrap.dedent("""
             return original(*args, **kwargs)
         setattr(module, name, counting)
     counted(tb, "tensor_product")   # per-edge products
-    counted(tb.fused, "conv")       # message passing fused into one kernel
+    counted(tb.fused, "conv_tensor_product")  # message passing on the fused kernels
     overrides = {"layers": 1} if "layers" in open(sys.argv[1]).read() else {}
     cls = eqdsl.compile_file(sys.argv[1], **overrides).model_class()
     torch.manual_seed(0)
