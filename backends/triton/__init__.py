@@ -31,7 +31,6 @@ explicit values, ``tune=False``, the CPU and the interpreter use fixed ones.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from typing import Callable, Optional, Sequence, Union
 
 import torch
@@ -46,7 +45,7 @@ from .launch import LaunchChooser, weight_mode, workload
 from .codegen import KernelKey, TritonModeError, TritonUnavailable, kernel_slots
 
 __all__ = ["TritonTensorProduct", "TritonUnavailable", "TritonModeError", "triton_available", "tensor_product",
-           "conv", "Config", "DEFAULT_CONFIG"]
+           "conv", "tuned_conv", "tuned_forward", "Config", "DEFAULT_CONFIG", "LaunchChooser"]
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 

@@ -5,17 +5,13 @@ out[n] = sum_{e: dst[e] == n} TP(x1_nodes[src[e]], x2[e], w[e]): the Triton forw
 kernels.  Without a GPU the kernels run in Triton's interpreter, which must be on before triton is first
 imported (see triton_interpreter.py for why), so problems are tiny.
 """
-import os
 import re
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
 
 from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
-    DEVICE, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter,
+    DEVICE, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, run_compiler_script,
 )
 
 from eqdsl.backends import triton as triton_backend
@@ -379,14 +375,7 @@ def test_fused_kernels_compile_for_sm90_without_a_gpu(tmp_path):
     sm_90 cubins for the whole fused family, float32 and float64 atomic adds (relaxed: red.global.gpu.relaxed.add)
     in the kernels writing node rows (g, x1) and none in the per-edge ones (x2, w), per-edge and shared weights,
     int64 and int32 indices."""
-    from eqdsl.backends.triton import inspect_kernels
-
-    if not os.path.exists(inspect_kernels._tool("ptxas")):
-        pytest.skip("this triton build ships no ptxas")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.update(EQDSL_CACHE=str(tmp_path), TRITON_CACHE_DIR=str(tmp_path / "triton_cache"),
-               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
-    script = textwrap.dedent("""
+    script = ("""
         import triton
         from triton.backends.compiler import GPUTarget
         from triton.compiler import ASTSource
@@ -418,6 +407,6 @@ def test_fused_kernels_compile_for_sm90_without_a_gpu(tmp_path):
                 n += 1
         print("compiled", n)
     """)
-    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    r = run_compiler_script(tmp_path, script)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.split() == ["compiled", "12"]  # g, x1, x2, w for each of the three cases

@@ -7,15 +7,13 @@ precompiler once, with the right jobs.  On CUDA: after compiling ahead, the laun
 forward+backward find every kernel compiled (the warmup keys are the launch keys).
 """
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
 
 from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
-    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, triton,
+    INTERPRET, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, run_compiler_script,
+    triton,
 )
 
 import eqdsl.backends.triton as tri
@@ -175,14 +173,7 @@ def test_jobs_bind_to_the_real_kernels_compiled_for_sm90_on_two_threads(tmp_path
     """The warmup arguments must bind to the generated signatures: compile every job of a forward+backward
     (row and shared weights, float32 and float64, a split operation) and of the fused conv for sm_90, on two
     threads at once, in a subprocess whose triton is not in interpreter mode."""
-    from eqdsl.backends.triton import inspect_kernels
-
-    if not os.path.exists(inspect_kernels._tool("ptxas")):
-        pytest.skip("this triton build ships no ptxas")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.update(EQDSL_CACHE=str(tmp_path), TRITON_CACHE_DIR=str(tmp_path / "triton_cache"),
-               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
-    script = textwrap.dedent("""
+    script = ("""
         import torch
         import eqdsl.backends.triton as tri
         from eqdsl.backends.triton import codegen, fused, precompile
@@ -208,7 +199,7 @@ def test_jobs_bind_to_the_real_kernels_compiled_for_sm90_on_two_threads(tmp_path
         assert all(k.metadata.enable_fp_fusion for _, _, k in done)
         print(n_split > 4, len(done))
     """)
-    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900)
+    r = run_compiler_script(tmp_path, script)
     assert r.returncode == 0, r.stderr[-3000:]
     split, total = r.stdout.split()
     assert split == "True" and int(total) > 9

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
-    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter,
+    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, run_compiler_script,
 )
 
 from eqdsl.backends.reference import TensorProduct, spherical_harmonics
@@ -183,14 +183,9 @@ def test_blocks_split_by_paths_accumulate_across_kernels(monkeypatch, name, shar
     check_against_reference(desc, shared, lead=(5,), block_b=2)
     ref, tri = make(desc, shared, block_b=2)
     x1, x2, w = inputs(desc, shared, lead=(4,))
-    out = []
-    for m in (ref, tri):
-        ws = [m.weight] if shared else [w]
-        y = m(x1, x2) if shared else m(x1, x2, w)
-        g = torch.autograd.grad((y ** 2).sum(), [x1, x2] + ws, create_graph=True)
-        out.append(torch.autograd.grad(sum((gi * gi.detach().cos()).sum() for gi in g), [x1, x2] + ws))
-    for a, b in zip(out[1], out[0]):
-        assert rel(a, b) < 1e-11
+    for row_tri, row_ref in zip(hessian_probes(tri, x1, x2, w, shared), hessian_probes(ref, x1, x2, w, shared)):
+        for a, b in zip(row_tri, row_ref):
+            assert rel(a, b) < 1e-11
 
 
 def test_kernel_size_limit_override(monkeypatch):
@@ -249,17 +244,18 @@ def test_second_derivatives_match_reference(shared):
     desc = DESCS["mixed"]
     ref, tri = make(desc, shared)
     x1, x2, w = inputs(desc, shared, lead=(5,))
-    out = []
-    for m in (ref, tri):
-        ws = [m.weight] if shared else [w]
-        y = m(x1, x2) if shared else m(x1, x2, w)
-        g = torch.autograd.grad((y ** 2).sum(), [x1, x2] + ws, create_graph=True)
-        probes = [torch.cos(torch.arange(gi.numel(), dtype=gi.dtype, device=DEVICE)).reshape(gi.shape) for gi in g]
-        out.append([torch.autograd.grad((gi * pr).sum(), [x1, x2] + ws, retain_graph=True)
-                    for gi, pr in zip(g, probes)])
-    for row_tri, row_ref in zip(out[1], out[0]):
+    for row_tri, row_ref in zip(hessian_probes(tri, x1, x2, w, shared), hessian_probes(ref, x1, x2, w, shared)):
         for a, b in zip(row_tri, row_ref):
             assert rel(a, b) < 1e-11
+
+
+def hessian_probes(m, x1, x2, w, shared):
+    """Per gradient slot of (m(...)^2).sum(): d<probe, gradient>/d(x1, x2, weights), fixed cosine probes."""
+    ws = [m.weight] if shared else [w]
+    y = m(x1, x2) if shared else m(x1, x2, w)
+    g = torch.autograd.grad((y ** 2).sum(), [x1, x2] + ws, create_graph=True)
+    probes = [torch.cos(torch.arange(gi.numel(), dtype=gi.dtype, device=DEVICE)).reshape(gi.shape) for gi in g]
+    return [torch.autograd.grad((gi * pr).sum(), [x1, x2] + ws, retain_graph=True) for gi, pr in zip(g, probes)]
 
 
 def _forces_loss(tp_module, pos, h, amp, src, dst):
@@ -382,14 +378,7 @@ def test_kernels_compile_for_sm90_without_a_gpu(tmp_path):
     """The interpreter is lenient (types of loop-carried values, scalar/tensor mixing), so also run the real
     compiler down to an sm_90 cubin: Triton lowers in-process and its wheel ships ptxas, no GPU needed.
     In a subprocess, because this process's triton may be in interpreter mode."""
-    from eqdsl.backends.triton import inspect_kernels
-
-    if not os.path.exists(inspect_kernels._tool("ptxas")):
-        pytest.skip("this triton build ships no ptxas")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.update(EQDSL_CACHE=str(tmp_path), TRITON_CACHE_DIR=str(tmp_path / "triton_cache"),
-               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
-    script = textwrap.dedent("""
+    script = ("""
         import triton
         from triton.backends.compiler import GPUTarget
         from triton.compiler import ASTSource
@@ -419,7 +408,7 @@ def test_kernels_compile_for_sm90_without_a_gpu(tmp_path):
                 n += 1
         print("compiled", n)
     """)
-    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    r = run_compiler_script(tmp_path, script)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.split() == ["compiled", "15"]
 
