@@ -393,13 +393,14 @@ def _second(grads, leaves, v):
 # ---------------------------------------------------------------------------- runner
 
 def run_problem(problem: Problem, impls, device: torch.device, batch: int, warmup: int, repeat: int,
-                bandwidth: float, log=print, double: bool = True, tune_candidates: Optional[int] = None) -> dict:
+                bandwidth: float, log=print, double: bool = True, tune_candidates: Optional[int] = None,
+                check_rows: int = CHECK_ROWS) -> dict:
     desc = descriptor(problem)
     gen = torch.Generator(device=device).manual_seed(0)
     x1 = torch.randn(batch, desc.irreps_in1.dim, device=device, generator=gen)
     x2 = torch.randn(batch, desc.irreps_in2.dim, device=device, generator=gen)
     w = torch.randn(*(() if problem.shared else (batch,)), desc.weight_numel, device=device, generator=gen)
-    n = min(batch, CHECK_ROWS)
+    n = min(batch, check_rows or batch)
     sl = (x1[:n], x2[:n], w if problem.shared else w[:n])
     ref_fn = BUILDERS["eqdsl-reference"](desc, problem.shared, device).fn
     fwd_b, bwd_b = floor_bytes(desc, batch, problem.shared), floor_bytes(desc, batch, problem.shared, True)
@@ -515,6 +516,10 @@ def run(args) -> int:
         raise SystemExit("eqc bench: --device cuda, but torch sees no CUDA device")
     cpu = device.type == "cpu"
     batch = args.batch or (2000 if cpu else 50000)
+    check_rows = getattr(args, "check_rows", None)
+    check_rows = CHECK_ROWS if check_rows is None else check_rows
+    if check_rows < 0:
+        raise SystemExit("eqc bench: --check-rows must be >= 0 (0: the whole batch)")
     problems = [PROBLEMS[p] for p in _select(args.problems, PROBLEMS, "problem")]
     explicit = args.impls is not None
     wanted = _select(args.impls, IMPLS, "implementation")
@@ -554,7 +559,7 @@ def run(args) -> int:
             "warmup": args.warmup, "repeat": args.repeat,
             "timer": "CUDA events" if device.type == "cuda" else "time.perf_counter",
             "copy_bandwidth_GBps": bandwidth / 1e9, "impls": impls, "versions": found, "missing": missing,
-            "notes": notes, "check_rows": min(batch, CHECK_ROWS), "rtol": RTOL}
+            "notes": notes, "check_rows": min(batch, check_rows or batch), "rtol": RTOL}
     print(f"eqc bench: {meta['device']}, batch {batch}, {', '.join(impls) or 'no implementation'}", flush=True)
     double = not getattr(args, "no_double", False)
     tune_candidates = getattr(args, "tune_candidates", None)
@@ -571,11 +576,13 @@ def run(args) -> int:
         if nodes < 2:
             raise SystemExit("eqc bench: --nodes must be at least 2")
         meta["conv"] = {"nodes": nodes, "edges": batch}
+        if getattr(args, "check_rows", None) is not None:
+            notes.append("--check-rows has no effect with --conv: convolutions are verified on their own small graph")
         entries = [bench_conv.run_problem(p, impls, device, batch, nodes, args.warmup, args.repeat, bandwidth,
                                           double=double, tune_candidates=tune_candidates) for p in problems]
     else:
         entries = [run_problem(p, impls, device, batch, args.warmup, args.repeat, bandwidth, double=double,
-                               tune_candidates=tune_candidates) for p in problems]
+                               tune_candidates=tune_candidates, check_rows=check_rows) for p in problems]
     report = {"meta": meta, "problems": entries}
     text = format_markdown(report)
     print("\n" + text)

@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time the problems as message-passing convolutions (gather, tensor product, scatter) over "
                         "a random graph with --batch edges")
     b.add_argument("--nodes", type=int, help="--conv: nodes of the graph (default: edges / 16)")
+    b.add_argument("--check-rows", type=int, metavar="N",
+                   help="rows verified against the float64 reference before timing (default 64; 0: the whole batch)")
     b.add_argument("--no-double", action="store_true",
                    help="skip the second derivatives (verified and timed as fwd+bwd+2nd by default)")
     b.add_argument("--tune-candidates", type=int, metavar="K",

@@ -222,8 +222,14 @@ def test_cli_double_and_tuning_options(tmp_path):
     report = json.loads(out.read_text())
     (r,) = report["problems"][0]["results"]
     assert "fwd_bwd2_ms" not in r and "double_verified" not in r and r["verified"]
-    assert report["meta"]["double_backward"] is False
+    assert report["meta"]["double_backward"] is False and report["meta"]["check_rows"] == 16  # the whole batch
     assert any("first 3 autotuning candidates" in n for n in report["meta"]["notes"])
+    assert main(["bench", "--device", "cpu", "--batch", "40", "--problems", "fc-shared-L2", "--impls", "eqdsl-reference",
+                 "--repeat", "1", "--warmup", "0", "--check-rows", "0", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["meta"]["check_rows"] == 40 and report["problems"][0]["results"][0]["verified"]
+    with pytest.raises(SystemExit, match="check-rows"):
+        main(["bench", "--device", "cpu", "--problems", "fc-shared-L2", "--check-rows", "-2"])
     with pytest.raises(SystemExit, match="tune-candidates"):
         main(["bench", "--device", "cpu", "--batch", "16", "--problems", "mace-medium", "--impls", "eqdsl-reference",
               "--tune-candidates", "-1"])

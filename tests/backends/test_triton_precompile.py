@@ -171,8 +171,9 @@ def test_a_failing_precompile_only_warns(tmp_path):
 
 def test_jobs_bind_to_the_real_kernels_compiled_for_sm90_on_two_threads(tmp_path):
     """The warmup arguments must bind to the generated signatures: compile every job of a forward+backward
-    (row and shared weights, float32 and float64, a split operation) and of the fused conv for sm_90, on two
-    threads at once, in a subprocess whose triton is not in interpreter mode."""
+    (row and shared weights, float32 and float64, a split operation), of the fused conv, and the same kernel
+    functions at two launch configurations, for sm_90, on two threads at once, in a subprocess whose triton
+    is not in interpreter mode."""
     script = ("""
         import torch
         import eqdsl.backends.triton as tri
@@ -192,6 +193,8 @@ def test_jobs_bind_to_the_real_kernels_compiled_for_sm90_on_two_threads(tmp_path
         jobs += precompile.plan_jobs(plan, "forward_backward", torch.float32, 3 * 2 ** 31)
         jobs += precompile.conv_jobs(fused._conv_plan(tri._plan(uvu, torch.float32, "row", 16, 16, 4)),
                                      "forward_backward", torch.float32, torch.int32, 10)
+        # the same kernel functions at other launch configurations, compiled at the same time (autotuning)
+        jobs += precompile.plan_jobs(tri._plan(fc, torch.float32, "shared", 64, 8, 8), "forward", torch.float32, 99)
         done = precompile.compile_offline(jobs, 90, 2)
         assert [j.name for j, _, _ in done] == [j.name for j in jobs]
         assert all(len(k.asm["cubin"]) > 0 for _, _, k in done)
