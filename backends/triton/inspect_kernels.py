@@ -7,7 +7,8 @@ whole pipeline up to the cubin runs on a machine without a GPU.  For each
 problem of the benchmark suite (``eqdsl/bench.py``; or the ones named) this prints
 the generated source size, the compile time of each kernel and the cubin's
 resource usage from ``cuobjdump -res-usage`` (registers per thread, stack bytes: a nonzero
-stack is usually register spilling).  The kernels are the runtime's own job lists
+stack is usually register spilling), and the theoretical occupancy those resources allow on sm_90
+(resident warps per SM over 64).  The kernels are the runtime's own job lists
 (``precompile.plan_jobs``), compiled on a thread pool as the runtime compiles them ahead, so
 the per-kernel seconds overlap; the batch's wall time is printed last.  It measures nothing
 about speed: that needs the GPU.
@@ -33,6 +34,19 @@ def _tool(name: str) -> str:
     """A CUDA binary shipped in Triton's wheel (cuobjdump, nvdisasm, ptxas)."""
     import triton
     return os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", name)
+
+
+# sm_90 (H100, H200) per-SM limits, for the theoretical occupancy of a kernel from its static resources
+SM90 = {"regs": 65536, "warps": 64, "blocks": 32, "shared": 228 * 1024, "reg_unit": 256}
+
+
+def occupancy(regs: int, warps: int, shared: int = 0, sm: dict = SM90) -> float:
+    """Resident warps per SM over the maximum, as registers, shared memory and the block limit allow
+    (registers are allocated per warp in units of ``reg_unit``)."""
+    per_warp = -(-max(regs, 1) * 32 // sm["reg_unit"]) * sm["reg_unit"]
+    blocks = min(sm["blocks"], sm["regs"] // (per_warp * warps), sm["warps"] // warps,
+                 sm["shared"] // shared if shared else sm["blocks"])
+    return blocks * warps / sm["warps"]
 
 
 def inspect(problem: str, arch: int = 90, dtype: str = "float32", block_b: int = 16, block_c: int = 16,
@@ -63,8 +77,9 @@ def inspect(problem: str, arch: int = 90, dtype: str = "float32", block_b: int =
                 f.write(k.asm["cubin"])
             r = subprocess.run([_tool("cuobjdump"), "-res-usage", cubin], capture_output=True, text=True)
         use = dict(re.findall(r"(REG|STACK|LOCAL|SHARED):(\d+)", r.stdout))
+        regs, smem = int(use.get("REG", 0)), int(use.get("SHARED", 0))
         rows.append((job.name.replace("tp_target_", ""), dt, use.get("REG"), use.get("STACK"), use.get("LOCAL"),
-                     k.metadata.num_warps))
+                     k.metadata.num_warps, occupancy(regs, k.metadata.num_warps, smem)))
     return desc, src_lines, rows, wall, n_workers
 
 
@@ -83,13 +98,13 @@ def main(argv=None) -> None:
                     help="compile threads (default: EQDSL_COMPILE_WORKERS, else one per CPU)")
     args = ap.parse_args(argv)
     print(f"{'problem':16} {'paths':>5} {'lines':>6} {'kernel':>8} {'compile_s':>9} {'regs':>5} "
-          f"{'stack':>6} {'local':>6} {'warps':>5}")
+          f"{'stack':>6} {'local':>6} {'warps':>5} {'occupancy':>9}")
     for p in args.problems:
         desc, lines, rows, wall, threads = inspect(p, args.arch, args.dtype, args.block_b, args.block_c, args.num_warps,
                                           args.num_stages, tuple(args.targets.split(",")), args.workers)
-        for target, dt, regs, stack, local, warps in rows:
+        for target, dt, regs, stack, local, warps, occ in rows:
             print(f"{p:16} {len(desc.paths):5d} {lines:6d} {target:>8} {dt:9.1f} {regs!s:>5} {stack!s:>6} "
-                  f"{local!s:>6} {warps:5d}", flush=True)
+                  f"{local!s:>6} {warps:5d} {occ:9.0%}", flush=True)
         print(f"{p:16} all {len(rows)} kernels compiled in {wall:.1f} s wall on {threads} threads", flush=True)
 
 
