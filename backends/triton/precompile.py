@@ -3,7 +3,8 @@
 Triton compiles a kernel at its first launch, one kernel after another.  A layer needs
 several (forward, the three gradients, and more when a large descriptor is split), and the
 autotuner needs them for every candidate configuration: done serially, that is minutes for
-the large suite problems (uvu-L6 alone took about 10 minutes in serial compiles).
+the large suite problems (uvu-L6's 178 kernels take 196 s of compiler time for one configuration,
+sm_90, offline).
 
 Triton's ``AsyncCompileMode(executor)``: inside it, ``kernel.warmup(args, grid=...)`` submits
 the compilation to the executor and returns at once; leaving the context waits for every
