@@ -78,7 +78,7 @@ from typing import Optional
 from eqdsl.reps.so3 import wigner_3j
 from eqdsl.reps.tp import TensorProductDescriptor
 
-CODEGEN_VERSION = 7  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family
+CODEGEN_VERSION = 8  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane sums
 DTYPES = ("float32", "float64")
 WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")
@@ -275,8 +275,11 @@ def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, 
     ncomp = 1 if target == "w" else dim
     for t in range(ncomp):
         e(d, f"acc_{bname}_{t} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
+    tiles: dict = {}  # multiplicity-1 targets: lane-wise partial sums shared by the paths, reduced once
     for pi in paths:
-        _emit_path(e, key, target, pi, bname, c, d)
+        _emit_path(e, key, target, pi, bname, c, d, tiles)
+    for (t, _), tile in tiles.items():
+        e(d, f"acc_{bname}_{t} += tl.sum({tile}, axis=1, keep_dims=True)")
     if target == "w":
         if shared_w_target:
             e(d, f"tl.store(T + rb * {stride} + ({_lin(off, c)}), tl.sum(acc_{bname}_0, axis=0, keep_dims=True), "
@@ -295,7 +298,8 @@ def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, 
                 e(d, f"tl.store({ptr}, acc_{bname}_{t}, mask=rmask & cm_{bname})")
 
 
-def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: str, c: str, d0: int) -> None:
+def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: str, c: str, d0: int,
+               tiles: dict) -> None:
     """One path's contribution to the accumulators of a target block (see the module docstring)."""
     pre = f"p{pi.n}"
     p = pi.p
@@ -393,9 +397,11 @@ def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: s
         nm = loops[level]
         if nm == rtile:
             br = min(_next_pow2(pi.ext[nm]), key.block_c)
-            for t in comps:
-                e(depth, f"{pre}_acc_{t} = tl.zeros([BLOCK_B, {br}], dtype={dt})")
-                acc[t] = f"{pre}_acc_{t}"
+            for t in comps:  # [BLOCK_B, br] partial sums, one per component, shared with the block's other paths
+                if (t, br) not in tiles:
+                    tiles[(t, br)] = f"acc_{bname}_{t}_lanes{br}"
+                    e(depth, f"{tiles[(t, br)]} = tl.zeros([BLOCK_B, {br}], dtype={dt})")
+                acc[t] = tiles[(t, br)]
             if pi.ext[nm] > br:
                 e(depth, f"for {pre}_r0 in range(0, {pi.ext[nm]}, {br}):")
                 depth += 1
@@ -419,9 +425,6 @@ def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: s
         by_comp.setdefault(t, []).append((tuple(ijk[_ROLE[s]] for s in order), ijk[3]))
     for t in comps:
         e(depth, f"{acc[t]} += {wmul}({_sum_expr(by_comp[t], names)})")
-    if rtile is not None:
-        for t in comps:
-            e(d0, f"acc_{bname}_{t} += tl.sum({pre}_acc_{t}, axis=1, keep_dims=True)")
 
 
 # Unrolled CG products per kernel before an operation is split across kernels (by target blocks, then by
