@@ -45,8 +45,8 @@ x1 / x2, or one path's weights), the program
   the channel tile are done on [BLOCK_B, 1] vectors;
 * when the target block has multiplicity 1 (nothing to tile over, e.g. the
   gradient of single-channel spherical harmonics in a uvu convolution), tiles
-  the path's longest reduced index instead and sums across lanes (``tl.sum``)
-  at the end of the path;
+  the path's longest reduced index instead, into lane-wise partial sums shared
+  by all the block's paths, summed across lanes (``tl.sum``) once at the end;
 * stores each accumulator once (rows and channels masked).  Target blocks no
   path writes get zeros, so outputs can be allocated with ``torch.empty``.
 
@@ -430,7 +430,7 @@ def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: s
 # Unrolled CG products per kernel before an operation is split across kernels (by target blocks, then by
 # paths).  Chosen on compile time and static registers, sm_90, offline (no GPU timing yet): at 1200 the
 # uvu-L6 kernels took 264 s of compiler time for the forward alone and the nequip-toluene x2 gradient
-# spilled 96 bytes; at 200 all four uvu-L6 operations compile in 196 s (3 s at most per kernel, 44-45
+# spilled 96 bytes; at 200 all four uvu-L6 operations compile in 188 s (3 s at most per kernel, 44-45
 # kernels per operation) and no suite kernel spills.  The cost: launches, and for a block split by paths
 # one more read and write of it per piece (uvu-L6 forward+backward: +36% of its memory floor; the other
 # suite problems: under 0.1%).  EQDSL_TRITON_MAX_TERMS overrides it (for measuring the trade-off).

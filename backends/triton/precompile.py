@@ -3,7 +3,7 @@
 Triton compiles a kernel at its first launch, one kernel after another.  A layer needs
 several (forward, the three gradients, and more when a large descriptor is split), and the
 autotuner needs them for every candidate configuration: done serially, that is minutes for
-the large suite problems (uvu-L6's 178 kernels take 196 s of compiler time for one configuration,
+the large suite problems (uvu-L6's 178 kernels take 188 s of compiler time for one configuration,
 sm_90, offline).
 
 Triton's ``AsyncCompileMode(executor)``: inside it, ``kernel.warmup(args, grid=...)`` submits
