@@ -12,6 +12,7 @@ For each problem and implementation this measures, in float32 with TF32 off:
 * before the steady-state timing, the values, the three gradients and the second derivatives
   on a small slice against the eqdsl reference in float64 ("verified"; an implementation
   without second derivatives keeps its other rows and says so);
+* on CUDA, the memory a forward+backward allocates at its peak beyond its inputs;
 * the memory floor: the bytes that must move (inputs, weights, outputs; for fwd+bwd also the
   backward's reads and writes) divided by the device's measured copy bandwidth.
 
@@ -462,6 +463,7 @@ def run_impl(name, build, desc, device, inputs, check, warmup, repeat, double=Tr
         r.update(verify(check_impl, ref_fn, *check_slice, desc.irreps_out, double))
         r["fwd_ms"] = statistics.median(measure(fwd, device, warmup, repeat))
         r["fwd_bwd_ms"] = statistics.median(measure(fwd_bwd, device, warmup, repeat))
+        r["fwd_bwd_peak_mb"] = peak_mb(fwd_bwd, device)
     except Exception as err:  # one failing implementation must not stop the suite
         r["error"] = f"{type(err).__name__}: {err}"[:500]
         return r
@@ -471,6 +473,19 @@ def run_impl(name, build, desc, device, inputs, check, warmup, repeat, double=Tr
         except Exception as err:  # e.g. out of memory: the first-order rows stand
             r["double_error"] = f"{type(err).__name__}: {err}"[:300]
     return r
+
+
+def peak_mb(fn: Callable, device: torch.device) -> Optional[float]:
+    """Device memory one call of `fn` allocates at its peak beyond what was allocated before it, in MB
+    (the inputs are not counted); None off CUDA, where torch does not track it."""
+    if device.type != "cuda":
+        return None
+    _sync(device)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    _sync(device)
+    return (torch.cuda.max_memory_allocated(device) - base) / 1e6
 
 
 def _jsonable(value):
@@ -627,10 +642,10 @@ def _ms(v) -> str:
 
 def format_markdown(report: dict) -> str:
     rows = ["| problem | impl | verified | fwd ms | fwd+bwd ms | fwd+bwd+2nd ms | first fwd ms | first fwd+bwd ms "
-            "| note |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "| fwd+bwd peak MB | note |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for e in report["problems"]:
-        rows.append(f"| {e['id']} | floor | | {_ms(e['floor_ms'])} | {_ms(e['floor_fwd_bwd_ms'])} | | | | "
+        rows.append(f"| {e['id']} | floor | | {_ms(e['floor_ms'])} | {_ms(e['floor_fwd_bwd_ms'])} | | | | | "
                     f"{e['floor_bytes'] / 1e6:.1f} / {e['floor_fwd_bwd_bytes'] / 1e6:.1f} MB |")
         for r in e["results"]:
             if "verified" in r:
@@ -650,7 +665,8 @@ def format_markdown(report: dict) -> str:
                 note += f" launch config {t.get('config')} ({t.get('source')}"
                 note += f", tuned in {t['tune_s']:.1f} s)" if isinstance(t.get("tune_s"), (int, float)) else ")"
             rows.append(f"| {e['id']} | {r['impl']} | {ver} | {_ms(r.get('fwd_ms'))} | {_ms(r.get('fwd_bwd_ms'))} | "
-                        f"{_ms(r.get('fwd_bwd2_ms'))} | {_ms(r.get('first_fwd_ms'))} | {_ms(r.get('first_fwd_bwd_ms'))} | {note.replace('|', '/')} |")
+                        f"{_ms(r.get('fwd_bwd2_ms'))} | {_ms(r.get('first_fwd_ms'))} | {_ms(r.get('first_fwd_bwd_ms'))} | "
+                        f"{_ms(r.get('fwd_bwd_peak_mb'))} | {note.replace('|', '/')} |")
     title = "convolution" if report["meta"].get("conv") else "tensor-product"
     return f"# eqdsl {title} benchmark\n\n" + _header(report["meta"]) + "\n\n" + "\n".join(rows) + "\n"
 

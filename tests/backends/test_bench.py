@@ -177,11 +177,12 @@ def test_cli_smoke(tmp_path):
         assert r["verified"] is True and "error" not in r
         assert r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > 0 and r["first_fwd_ms"] > 0
         assert r["double_verified"] is True and r["fwd_bwd2_ms"] > 0
+        assert r["fwd_bwd_peak_mb"] is None  # tracked on CUDA only
     assert entry["floor_ms"] > 0 and entry["floor_bytes"] == bench.floor_bytes(
         bench.descriptor(bench.PROBLEMS["fc-shared-L2"]), 64, True)
     md = out_md.read_text()
     table = [line for line in md.splitlines() if line.startswith("| fc-shared-L2 |")]
-    assert len(table) == 3 and all(line.count("|") == 10 for line in table)  # floor + two implementations
+    assert len(table) == 3 and all(line.count("|") == 11 for line in table)  # floor + two implementations
     assert "| fc-shared-L2 | eqdsl-reference | yes (exact" in md and "| fc-shared-L2 | e3nn | yes (exact" in md
     assert "torch " + torch.__version__ in md
 
