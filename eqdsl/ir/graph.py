@@ -1,4 +1,4 @@
-"""The layer graph: a networkx MultiDiGraph of typed nodes, each pointing back to the spec.
+"""The layer graph: a directed multigraph of typed nodes, each pointing back to the spec.
 
 Node ids are assigned in the order the checker creates nodes, so the same spec
 always gives the same graph.  Each node carries:
@@ -12,12 +12,78 @@ Edges carry ``port``: the parameter of the consumer the value feeds.
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
-
-import networkx as nx
 
 from ..check.types import ValueType
 from ..diagnostics import Span
+
+
+class _Nodes(dict):
+    """node id -> attributes, in insertion order; ``nodes(data=True)`` lists (id, attributes) pairs."""
+
+    def __call__(self, data: bool = False):
+        return list(self.items()) if data else list(self)
+
+
+class LayerGraph:
+    """The part of a directed multigraph the IR needs (networkx's MultiDiGraph API, without networkx, whose
+    import alone took 139 ms of the compiler's start-up).  Edges between the same two nodes may repeat
+    (``h + h``); each carries its own attributes."""
+
+    def __init__(self):
+        self.nodes = _Nodes()
+        self._pred: dict[str, dict[str, list[dict]]] = {}  # v -> u -> attributes of each u -> v edge
+        self._succ: dict[str, dict[str, list[dict]]] = {}
+
+    def add_node(self, node: str, **attrs) -> None:
+        self.nodes.setdefault(node, {}).update(attrs)
+        self._pred.setdefault(node, {})
+        self._succ.setdefault(node, {})
+
+    def add_edge(self, u: str, v: str, **attrs) -> None:
+        for n in (u, v):
+            if n not in self.nodes:
+                self.add_node(n)
+        self._succ[u].setdefault(v, []).append(attrs)
+        self._pred[v].setdefault(u, []).append(attrs)
+
+    def __contains__(self, node) -> bool:
+        return node in self.nodes
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def number_of_nodes(self) -> int:
+        return len(self.nodes)
+
+    def in_edges(self, node: str, data: bool = False) -> list:
+        """(u, node[, attributes]) per edge into `node`, grouped by u in the order the u first appeared."""
+        return [(u, node, a) if data else (u, node) for u, edges in self._pred[node].items() for a in edges]
+
+    def out_degree(self, node: str) -> int:
+        return sum(len(edges) for edges in self._succ[node].values())
+
+    def edges(self, data: bool = False) -> list:
+        return [(u, v, a) if data else (u, v) for u, succ in self._succ.items() for v, edges in succ.items()
+                for a in edges]
+
+    def topological_order(self) -> list[str]:
+        """Kahn's algorithm, the smallest ready node id first (deterministic); raises on a cycle."""
+        indegree = {n: sum(len(e) for e in self._pred[n].values()) for n in self.nodes}
+        ready = [n for n, d in indegree.items() if d == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            u = heapq.heappop(ready)
+            order.append(u)
+            for v, edges in self._succ[u].items():
+                indegree[v] -= len(edges)
+                if indegree[v] == 0:
+                    heapq.heappush(ready, v)
+        if len(order) != len(self.nodes):
+            raise ValueError("the layer graph has a cycle")
+        return order
 
 
 @dataclass
@@ -25,7 +91,7 @@ class ModelIR:
     name: str
     group: str
     params: dict[str, object]
-    graph: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
+    graph: LayerGraph = field(default_factory=LayerGraph)
     inputs: list[tuple[str, str]] = field(default_factory=list)   # (name, node id)
     outputs: list[tuple[str, str]] = field(default_factory=list)  # (name, node id)
     span: Span | None = None
@@ -51,4 +117,4 @@ class ModelIR:
 
     def order(self) -> list[str]:
         """Deterministic topological order (ties broken by node id)."""
-        return list(nx.lexicographical_topological_sort(self.graph))
+        return self.graph.topological_order()
