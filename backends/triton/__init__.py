@@ -185,14 +185,12 @@ def _plan(desc: TensorProductDescriptor, dtype: torch.dtype, weights: str, block
     return _PLANS[k]
 
 
-_weight_mode = weight_mode
-
 
 def tensor_product(desc: TensorProductDescriptor, x1: torch.Tensor, x2: torch.Tensor,
                    weight: Optional[torch.Tensor], shared: bool, block_b: int = 16,
                    block_c: int = 16, num_warps: int = 4, num_stages: Optional[int] = None) -> torch.Tensor:
     """Functional form on flat inputs: x1 [N, d1], x2 [N, d2], weight [N, W] / [W] (shared) / None."""
-    weights = _weight_mode(desc, shared)
+    weights = weight_mode(desc, shared)
     plan = _plan(desc, x1.dtype, weights, block_b, block_c, num_warps, num_stages)
     ops = (x1, x2) if weights == "none" else (x1, x2, weight)
     mode, n = workload(ops), x1.shape[0]
@@ -204,7 +202,7 @@ def run(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] =
         block_b: int = 16, block_c: int = 16, num_warps: int = 4, num_stages: Optional[int] = None) -> torch.Tensor:
     """A tensor-product module's forward on the kernels: `tp` gives desc, shared_weights and the weights.
 
-    Uses the launch configuration it is given (no tuning; ``TritonTensorProduct`` tunes)."""
+    Uses the launch configuration it is given (no tuning; ``tuned_forward`` tunes)."""
     d = tp.desc
     lead, x1, x2, w = flat_call(tp, x1, x2, weight)
     for t in (x1, x2) if w is None else (x1, x2, w):
@@ -235,14 +233,14 @@ def tuned_forward(tp, chooser: LaunchChooser, x1: torch.Tensor, x2: torch.Tensor
         chooser.choose(x1, rows, grads, False, lambda mode: _runner(tp, x1, x2, weight, mode),
                        lambda mode: _compiler(tp, x1, rows, mode))
     else:  # fixed, or shapes / dtypes that run() rejects with its own error
-        chooser.config, chooser.report = chooser.fixed, chooser.fixed_report
+        chooser.use_fixed()
     c = chooser.config
     return run(tp, x1, x2, weight, c.block_b, c.block_c, c.num_warps, c.num_stages)
 
 
 def _compiler(tp, x1: torch.Tensor, rows: int, mode: str):
     """compile(configs): every candidate's kernels for this workload, compiled in one parallel batch."""
-    weights = _weight_mode(tp.desc, tp.shared_weights)
+    weights = weight_mode(tp.desc, tp.shared_weights)
 
     def compile_all(configs: Sequence[Config]) -> None:
         jobs = []

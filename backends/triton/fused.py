@@ -33,7 +33,7 @@ from typing import Optional
 
 import torch
 
-from . import _DTYPES, _check_device, _Plan, _plan, _weight_mode, codegen, precompile, workload
+from . import _DTYPES, _check_device, _Plan, _plan, codegen, precompile, weight_mode, workload
 
 __all__ = ["conv", "conv_tensor_product", "tuned_conv"]
 
@@ -154,7 +154,7 @@ def conv_tensor_product(desc, x1_nodes: torch.Tensor, src: torch.Tensor, x2: tor
                         num_stages: Optional[int] = None) -> torch.Tensor:
     """Functional form on flat inputs: x1_nodes [N1, d1], src [E], x2 [E, d2], weight [E, W] / [W] (shared) /
     None, dst [E] -> [num_nodes, d_out]."""
-    weights = _weight_mode(desc, shared)
+    weights = weight_mode(desc, shared)
     plan = _plan(desc, x1_nodes.dtype, weights, block_b, block_c, num_warps, num_stages)
     ops = (x1_nodes, x2) if weights == "none" else (x1_nodes, x2, weight)
     cplan = _conv_plan(plan)
@@ -190,7 +190,7 @@ def tuned_conv(tp, chooser, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch
                        lambda mode: _conv_runner(tp, x1n, src, x2, w, dst, num_nodes, mode),
                        lambda mode: _conv_compiler(tp, x1n, src, mode))
     else:
-        chooser.config, chooser.report = chooser.fixed, chooser.fixed_report
+        chooser.use_fixed()
     c = chooser.config
     return conv_tensor_product(tp.desc, x1n, src, x2, w, dst, num_nodes, tp.shared_weights, c.block_b, c.block_c,
                                c.num_warps, c.num_stages)
@@ -223,7 +223,7 @@ def _conv_runner(tp, x1n, src, x2, w, dst, num_nodes, mode):
 
 def _conv_compiler(tp, x1n, src, mode):
     """compile(configs): every candidate's fused kernels for this workload, in one parallel batch."""
-    weights, e = _weight_mode(tp.desc, tp.shared_weights), src.shape[0]
+    weights, e = weight_mode(tp.desc, tp.shared_weights), src.shape[0]
 
     def compile_all(configs) -> None:
         jobs = []

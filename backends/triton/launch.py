@@ -91,6 +91,11 @@ class LaunchChooser:
                           stacklevel=5)
         return self.fixed, dict(self.fixed_report, reason=reason)
 
+    def use_fixed(self) -> Config:
+        """This call runs the fixed configuration (tuning off, or arguments the launcher will reject)."""
+        self.config, self.report = self.fixed, self.fixed_report
+        return self.config
+
     def choose(self, like: torch.Tensor, rows: int, grads: bool, conv: bool, runner, compiler) -> Config:
         """The configuration for this call (recorded in ``config`` / ``report``).
 
