@@ -16,15 +16,20 @@ from dataclasses import dataclass, field
 
 from ..diagnostics import DiagnosticSink, Span
 from ..groups import GROUPS
-from ..groups.matrix import MatrixGroup
 from ..groups.recipe import recipe_of
 from ..ir.graph import ModelIR
 from ..reps.irreps import Irreps, IrrepsSyntaxError
 from ..syntax import ast
-from . import groups_decl, ops
+from . import ops
 from .activations import PARITY
 from .types import PLACEMENTS, ValueType, same_rep, tensor
 from .values import POISON, Block, EdgeIndex, Node, Poison, Rep, Static
+
+
+def _groups_decl():
+    """Group declarations and general reps: numpy and the matrix groups load only when a spec needs them."""
+    from . import groups_decl
+    return groups_decl
 
 # Names the generated Python module uses for itself (see eqdsl/codegen).
 GENERATED_NAMES = {"self", "batch", "num_graphs", "num_nodes", "create_graph", "backend", "torch", "rt", "rt_grad",
@@ -87,7 +92,7 @@ class Checker:
     @property
     def is_matrix(self) -> bool:
         """A group given by generators (reps are eqdsl.reps.general.Rep) rather than O3/SO3 irreps."""
-        return isinstance(self.group, MatrixGroup)
+        return self.group.is_matrix
 
     @property
     def ops(self) -> dict:
@@ -137,7 +142,10 @@ class Checker:
 
     def _group(self, decl: ast.GroupDecl) -> None:
         try:
-            group = groups_decl.declared_group(decl, self)
+            if decl.value is None and decl.name in GROUPS:  # O3 / SO3: no matrix-group machinery (numpy) needed
+                group = GROUPS[decl.name]
+            else:
+                group = _groups_decl().declared_group(decl, self)
         except _Failed:
             return
         if self.group is not None and group != self.group:
@@ -235,7 +243,7 @@ class Checker:
 
     def eval_rep(self, expr, scope: Scope) -> Irreps:
         if self.is_matrix:
-            return groups_decl.eval_general_rep(self, expr, scope)
+            return _groups_decl().eval_general_rep(self, expr, scope)
         g = self.group
         if isinstance(expr, ast.IrrepsLit):
             try:
@@ -453,7 +461,7 @@ class Checker:
             return Static(self._finite(expr.value, expr.span))
         if isinstance(expr, ast.Name):
             val = scope.lookup(expr.name)
-            if val is None and self.is_matrix and expr.name in groups_decl.REP_NAMES:
+            if val is None and self.is_matrix and expr.name in _groups_decl().REP_NAMES:
                 return Rep(self.eval_rep(expr, scope))
             if val is None:
                 self._unknown_name(expr, scope)
@@ -507,7 +515,7 @@ class Checker:
             return True
         if isinstance(expr, ast.Name):
             val = scope.lookup(expr.name)
-            return isinstance(val, Rep) or (val is None and self.is_matrix and expr.name in groups_decl.REP_NAMES)
+            return isinstance(val, Rep) or (val is None and self.is_matrix and expr.name in _groups_decl().REP_NAMES)
         if isinstance(expr, ast.Attr):
             return self.is_matrix and expr.name == "dual"
         if isinstance(expr, ast.Call):

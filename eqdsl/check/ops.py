@@ -12,7 +12,6 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..groups.matrix import MatrixGroup
 from ..reps import tp as tpd
 from ..reps.irreps import Irreps
 from .activations import PARITY
@@ -389,7 +388,7 @@ def _sh(g, ins, attrs):
 
 def one_scalar(g):
     """The representation of a single invariant scalar, for either kind of group."""
-    if isinstance(g, MatrixGroup):
+    if g.is_matrix:
         from ..reps.general import Trivial  # matrix-group machinery (scipy) only when such a group is used
         return Trivial(g)
     return Irreps.of([(1, g.trivial)])
@@ -397,14 +396,14 @@ def one_scalar(g):
 
 def vector_rep(g):
     """The representation carried by differences of positions."""
-    if isinstance(g, MatrixGroup):
+    if g.is_matrix:
         from ..reps.general import Vector
         return Vector(g)
     return Irreps.of([(1, g.vector)])
 
 
 def _scalars(g, n):
-    if isinstance(g, MatrixGroup):
+    if g.is_matrix:
         from ..reps.general import scalars
         return scalars(g, n)
     return Irreps.of([(n, g.trivial)])

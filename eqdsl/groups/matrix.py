@@ -101,6 +101,8 @@ class MatrixGroup:
     Equality and hash use the name, ``compact`` and the generator matrices only.
     """
 
+    is_matrix = True  # reps are eqdsl.reps.general.Rep (O3Group / SO3Group: False, irreps)
+
     def __init__(self, name: str, lie_generators: Sequence, discrete_generators: Sequence,
                  compact: bool, *, dim: int | None = None,
                  invariant_forms: Sequence | None = None,

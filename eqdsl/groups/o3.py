@@ -66,6 +66,7 @@ _SO3_IRREP = re.compile(r"^(\d+)$")
 
 
 class O3Group:
+    is_matrix = False  # reps are Irreps
     name = "O3"
     has_reflections = True
 
@@ -107,6 +108,7 @@ class O3Group:
 
 
 class SO3Group:
+    is_matrix = False  # reps are Irreps
     name = "SO3"
     has_reflections = False
 

@@ -10,18 +10,17 @@ source with repr() cannot inject code.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from .builtin import builtin_group
-from .matrix import MatrixGroup
 from .o3 import O3, SO3
 
 _IRREPS = {"O3": O3, "SO3": SO3}
 
 
 def recipe_of(group) -> tuple:
-    if not isinstance(group, MatrixGroup):
+    if not group.is_matrix:
         return ("irreps", group.name)
+    import numpy as np  # matrix groups only: O3 specs compile without numpy
+
+    from .builtin import builtin_group
     try:
         if builtin_group(group.name) == group:
             return ("builtin", group.name)
@@ -44,8 +43,10 @@ def group_from_recipe(recipe):
     if kind == "irreps":
         group = _IRREPS[recipe[1]]
     elif kind == "builtin":
+        from .builtin import builtin_group
         group = builtin_group(recipe[1])
     elif kind == "matrix":
+        from .matrix import MatrixGroup
         _, name, compact, lie, discrete = recipe
         dim = len((lie or discrete)[0]) if (lie or discrete) else None
         group = MatrixGroup(name, lie, discrete, compact=compact, dim=dim)

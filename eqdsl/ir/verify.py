@@ -6,7 +6,6 @@ failure here is a compiler bug, never a user error, so it raises.
 from __future__ import annotations
 
 from ..check import ops
-from ..groups.matrix import MatrixGroup
 from ..groups.recipe import group_from_recipe
 from .graph import ModelIR
 
@@ -17,7 +16,7 @@ class IRVerificationError(AssertionError):
 
 def verify(ir: ModelIR) -> None:
     g = group_from_recipe(ir.group_recipe)
-    if isinstance(g, MatrixGroup):
+    if g.is_matrix:
         from ..check.general_ops import GENERAL_OPS as registry
     else:
         registry = ops.OPS
