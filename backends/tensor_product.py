@@ -27,7 +27,7 @@ BACKENDS = ("auto", "reference", "triton")
 
 
 class TensorProductLayer(TensorProduct):
-    def __init__(self, desc, shared_weights: bool = True, backend: str = "auto", tune="auto"):
+    def __init__(self, desc, shared_weights: bool = True, backend: str = "auto", tune="auto", tune_candidates=None):
         super().__init__(desc, shared_weights)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -35,6 +35,7 @@ class TensorProductLayer(TensorProduct):
             raise ValueError(f"tune must be True, False or 'auto', got {tune!r}")
         self.backend = backend
         self.tune = tune  # the Triton launch configuration: autotuned on CUDA unless False
+        self.tune_candidates = tune_candidates  # the configs to try (None: all of autotune.CANDIDATES)
         self._chooser = None  # created on the first Triton call (not a module: nothing in the state dict)
 
     def chooser(self):
@@ -42,7 +43,8 @@ class TensorProductLayer(TensorProduct):
         if self._chooser is None:
             from .triton.launch import LaunchChooser
 
-            self._chooser = LaunchChooser(self.desc, self.shared_weights, tune=self.tune, owner="TensorProductLayer")
+            self._chooser = LaunchChooser(self.desc, self.shared_weights, tune=self.tune,
+                                          tune_candidates=self.tune_candidates, owner="TensorProductLayer")
         return self._chooser
 
     def uses_triton(self, x: torch.Tensor) -> bool:

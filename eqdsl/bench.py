@@ -178,10 +178,8 @@ class Impl:
 def _build_eqdsl(backend: str):
     def build(desc, shared: bool, device: torch.device, tune_candidates: Optional[int] = None) -> Impl:
         if backend == "triton":  # the module that autotunes its launch configuration (on CUDA only)
-            from eqdsl.backends.triton import TritonTensorProduct, autotune
-            cands = None if not tune_candidates else autotune.CANDIDATES[:tune_candidates]
-            mod = TritonTensorProduct(desc, shared, tune="auto" if tune_candidates != 0 else False,
-                                      tune_candidates=cands).to(device)
+            from eqdsl.backends.triton import TritonTensorProduct
+            mod = TritonTensorProduct(desc, shared, **tuning_options(tune_candidates)).to(device)
             report = lambda: {k: v for k, v in mod.tune_report.items() if k in ("source", "config", "tune_s", "compile_s")}  # noqa: E731
         else:
             from eqdsl.backends.tensor_product import TensorProductLayer
@@ -197,6 +195,14 @@ def _build_eqdsl(backend: str):
             return mod(x1, x2)
         return Impl(fn, report=report)
     return build
+
+
+def tuning_options(tune_candidates: Optional[int]) -> dict:
+    """eqdsl-triton's tuning for ``--tune-candidates K``: None tunes over every candidate, 0 not at all."""
+    from eqdsl.backends.triton import autotune
+
+    return {"tune": "auto" if tune_candidates != 0 else False,
+            "tune_candidates": autotune.CANDIDATES[:tune_candidates] if tune_candidates else None}
 
 
 def e3nn_instructions(desc) -> list[tuple]:

@@ -60,7 +60,7 @@ def floor_bytes(desc, nodes: int, edges: int, shared: bool, backward: bool = Fal
     return n
 
 
-def _unfused(per_row: Impl, src, dst, nodes: int, d_out: int) -> Impl:
+def _unfused(per_row: Impl, src, dst, nodes: int) -> Impl:
     """gather -> per-edge tensor product -> index_add, in the library's own layout."""
     def fn(x1n, x2, w):
         y = per_row.fn(x1n.index_select(0, src), x2, w)
@@ -72,12 +72,7 @@ def _eqdsl(backend: str):
     def build(desc, shared, device, src, dst, nodes, tune_candidates: Optional[int] = None):
         from eqdsl.backends.tensor_product import TensorProductLayer
 
-        layer = TensorProductLayer(desc, shared, backend=backend, tune="auto" if tune_candidates != 0 else False)
-        layer = layer.to(device)
-        if backend == "triton" and tune_candidates:  # the generated models' chooser, over fewer candidates
-            from eqdsl.backends.triton import autotune, launch
-            layer._chooser = launch.LaunchChooser(desc, shared, tune_candidates=autotune.CANDIDATES[:tune_candidates],
-                                                  owner="TensorProductLayer")
+        layer = TensorProductLayer(desc, shared, backend=backend, **bench.tuning_options(tune_candidates)).to(device)
         if shared:
             def fn(x1n, x2, w):
                 layer._parameters["weight"] = w  # the benchmark's tensor in the parameter slot
@@ -95,7 +90,7 @@ def _eqdsl(backend: str):
 
 def _per_row_library(name: str):
     def build(desc, shared, device, src, dst, nodes):
-        return _unfused(bench.BUILDERS[name](desc, shared, device), src, dst, nodes, desc.irreps_out.dim)
+        return _unfused(bench.BUILDERS[name](desc, shared, device), src, dst, nodes)
     return build
 
 

@@ -71,6 +71,22 @@ def _check_device(t: torch.Tensor) -> None:
     raise TritonUnavailable(f"TritonTensorProduct does not run on {t.device.type} tensors")
 
 
+def _ahead_key(tag: str, like: torch.Tensor, rows: int) -> tuple:
+    """What one compilation ahead covers: a workload on a device (a row count past int32 is another kernel
+    signature)."""
+    return tag, like.device, rows >= 2 ** 31
+
+
+def compile_candidates(tp, like: torch.Tensor, rows: int, tag: str, configs, jobs: Callable) -> None:
+    """The autotuner's batch: every candidate config's kernels (``jobs(plan)``) for one workload, compiled
+    together in parallel; each plan then counts as compiled ahead for `tag`."""
+    weights = weight_mode(tp.desc, tp.shared_weights)
+    plans = [_plan(tp.desc, like.dtype, weights, c.block_b, c.block_c, c.num_warps, c.num_stages) for c in configs]
+    for plan in plans:
+        plan._compiled_ahead.add(_ahead_key(tag, like, rows))
+    precompile.compile_jobs([j for plan in plans for j in jobs(plan)], like.device)
+
+
 class _Plan:
     """One descriptor x dtype x weight mode: the loaded kernels and how to launch them."""
 
@@ -103,7 +119,7 @@ class _Plan:
         in parallel; once per `tag` and device."""
         if like.device.type != "cuda" or codegen._interpret():
             return
-        memo = (tag, like.device, rows >= 2 ** 31)  # a row count past int32 is another kernel signature
+        memo = _ahead_key(tag, like, rows)
         if memo in self._compiled_ahead:
             return
         self._compiled_ahead.add(memo)
@@ -231,25 +247,12 @@ def tuned_forward(tp, chooser: LaunchChooser, x1: torch.Tensor, x2: torch.Tensor
         w = tp.weight if tp.shared_weights else weight
         grads = workload((x1, x2, w)) == "forward_backward"
         chooser.choose(x1, rows, grads, False, lambda mode: _runner(tp, x1, x2, weight, mode),
-                       lambda mode: _compiler(tp, x1, rows, mode))
+                       lambda mode: lambda configs: compile_candidates(
+                           tp, x1, rows, mode, configs, lambda plan: precompile.plan_jobs(plan, mode, x1.dtype, rows)))
     else:  # fixed, or shapes / dtypes that run() rejects with its own error
         chooser.use_fixed()
     c = chooser.config
     return run(tp, x1, x2, weight, c.block_b, c.block_c, c.num_warps, c.num_stages)
-
-
-def _compiler(tp, x1: torch.Tensor, rows: int, mode: str):
-    """compile(configs): every candidate's kernels for this workload, compiled in one parallel batch."""
-    weights = weight_mode(tp.desc, tp.shared_weights)
-
-    def compile_all(configs: Sequence[Config]) -> None:
-        jobs = []
-        for cfg in configs:
-            plan = _plan(tp.desc, x1.dtype, weights, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
-            jobs += precompile.plan_jobs(plan, mode, x1.dtype, rows)
-            plan._compiled_ahead.add((mode, x1.device, rows >= 2 ** 31))
-        precompile.compile_jobs(jobs, x1.device)
-    return compile_all
 
 
 def _runner(tp, x1, x2, weight, mode):

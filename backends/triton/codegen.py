@@ -437,17 +437,22 @@ def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: s
 MAX_TERMS_PER_KERNEL = 200
 
 
-def max_terms() -> int:
-    env = os.environ.get("EQDSL_TRITON_MAX_TERMS")
+def positive_int_env(name: str, default: int) -> int:
+    """The positive integer in environment variable `name`, or `default` when it is unset or empty."""
+    env = os.environ.get(name)
     if not env:
-        return MAX_TERMS_PER_KERNEL
+        return default
     try:
         value = int(env)
     except ValueError:
         value = 0
     if value < 1:
-        raise ValueError(f"EQDSL_TRITON_MAX_TERMS must be a positive integer, got {env!r}")
+        raise ValueError(f"{name} must be a positive integer, got {env!r}")
     return value
+
+
+def max_terms() -> int:
+    return positive_int_env("EQDSL_TRITON_MAX_TERMS", MAX_TERMS_PER_KERNEL)
 
 
 def _cost(paths) -> int:
@@ -470,13 +475,12 @@ def _split(blocks: list) -> list[list]:
     limit = max_terms()
     pieces = []
     for blk in blocks:
-        paths, chunk = blk[5], []
-        for pi in paths:
-            if chunk and _cost(chunk + [pi]) > limit:
-                pieces.append((blk[:5] + (chunk,) + blk[6:], bool(pieces and pieces[-1][0][0] == blk[0])))
-                chunk = []
-            chunk.append(pi)
-        pieces.append((blk[:5] + (chunk,) + blk[6:], bool(pieces and pieces[-1][0][0] == blk[0])))
+        chunks = [[]]
+        for pi in blk[5]:
+            if chunks[-1] and _cost(chunks[-1] + [pi]) > limit:
+                chunks.append([])
+            chunks[-1].append(pi)
+        pieces += [(blk[:5] + (chunk,) + blk[6:], i > 0) for i, chunk in enumerate(chunks)]
     groups, cur, cost = [], [], 0
     for piece in pieces:
         c = _cost(piece[0][5])

@@ -33,7 +33,7 @@ from typing import Optional
 
 import torch
 
-from . import _DTYPES, _check_device, _Plan, _plan, codegen, precompile, weight_mode, workload
+from . import _DTYPES, _check_device, _Plan, _plan, codegen, compile_candidates, precompile, weight_mode, workload
 
 __all__ = ["conv", "conv_tensor_product", "tuned_conv"]
 
@@ -188,7 +188,9 @@ def tuned_conv(tp, chooser, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch
         grads = workload((x1n, x2, w)) == "forward_backward"
         chooser.choose(x1n, src.shape[0], grads, True,
                        lambda mode: _conv_runner(tp, x1n, src, x2, w, dst, num_nodes, mode),
-                       lambda mode: _conv_compiler(tp, x1n, src, mode))
+                       lambda mode: lambda configs: compile_candidates(
+                           tp, x1n, src.shape[0], f"conv_{mode}", configs,
+                           lambda plan: precompile.conv_jobs(_conv_plan(plan), mode, x1n.dtype, src.dtype, src.shape[0])))
     else:
         chooser.use_fixed()
     c = chooser.config
@@ -219,20 +221,6 @@ def _conv_runner(tp, x1n, src, x2, w, dst, num_nodes, mode):
                 return torch.autograd.grad(y, leaves, g)
         return fn
     return runner
-
-
-def _conv_compiler(tp, x1n, src, mode):
-    """compile(configs): every candidate's fused kernels for this workload, in one parallel batch."""
-    weights, e = weight_mode(tp.desc, tp.shared_weights), src.shape[0]
-
-    def compile_all(configs) -> None:
-        jobs = []
-        for cfg in configs:
-            plan = _plan(tp.desc, x1n.dtype, weights, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
-            jobs += precompile.conv_jobs(_conv_plan(plan), mode, x1n.dtype, src.dtype, e)
-            plan._compiled_ahead.add((f"conv_{mode}", x1n.device, e >= 2 ** 31))
-        precompile.compile_jobs(jobs, x1n.device)
-    return compile_all
 
 
 def _checked(tp, x1_nodes, src, x2, weight, dst, num_nodes):

@@ -63,8 +63,8 @@ def inspect(problem: str, arch: int = 90, dtype: str = "float32", block_b: int =
     plan = _plan(desc, torch_dtype, weights, block_b, block_c, num_warps, num_stages)
     plan.module  # generates (or loads) the source
     src_lines = codegen.source_path(plan.key).read_text().count("\n")
-    jobs = [j for t in targets for j in precompile.plan_jobs(plan, "forward_backward", torch_dtype, 1)
-            if j.name.startswith(f"tp_target_{t}__")]
+    all_jobs = precompile.plan_jobs(plan, "forward_backward", torch_dtype, 1)
+    jobs = [j for t in targets for j in all_jobs if j.name.startswith(f"tp_target_{t}__")]
     n_workers = n_workers or precompile.workers(len(jobs))
     t0 = time.perf_counter()
     compiled = precompile.compile_offline(jobs, arch, n_workers)

@@ -32,6 +32,8 @@ from typing import Iterable, Optional
 
 import torch
 
+from .codegen import positive_int_env
+
 # the operations a workload launches: the forward, and for training the three gradients
 TARGETS = {"forward": ("g",), "backward": ("x1", "x2", "w"), "forward_backward": ("g", "x1", "x2", "w")}
 
@@ -53,51 +55,38 @@ def _check_arity(name: str, fn, args: tuple, kwargs: dict) -> None:
                              f"the kernel's parameters {names}")
 
 
-def plan_jobs(plan, mode: str, dtype: torch.dtype, rows: int) -> list[Job]:
-    """The kernels `plan` (a ``_Plan``) launches for `rows` rows: `mode` is a key of ``TARGETS``."""
+def _jobs(plan, module, family: str, mode: str, args_of) -> list[Job]:
+    """One job per kernel of each operation `mode` launches (``TARGETS``): ``module.KERNELS[tp_<family>_<t>]``,
+    with the warmup arguments ``args_of(target)`` and the plan's launch options."""
     if mode not in TARGETS:
         raise ValueError(f"mode must be one of {tuple(TARGETS)}, got {mode!r}")
     jobs = []
     for target in TARGETS[mode]:
         if plan.dims[target] == 0:
             continue  # nothing is launched for an empty target
-        n_ptr = len(plan.slots(target)) + 1  # the operands and the output
-        for fname, _ in plan.module.KERNELS[f"tp_target_{target}"]:
-            fn = getattr(plan.module, fname)
-            args = (dtype,) * n_ptr + (rows,)
-            kwargs = dict(BLOCK_B=plan.block_b, **plan.launch_opts)
-            _check_arity(fname, fn, args, {"BLOCK_B": None})
-            jobs.append(Job(fname, fn, args, kwargs))
-    return jobs
-
-
-def conv_jobs(conv_plan, mode: str, dtype: torch.dtype, index_dtype: torch.dtype, edges: int) -> list[Job]:
-    """The fused message-passing kernels (``tp_conv_*``: operands, SRC, DST, output, N) `mode` launches."""
-    if mode not in TARGETS:
-        raise ValueError(f"mode must be one of {tuple(TARGETS)}, got {mode!r}")
-    plan = conv_plan.plan
-    jobs = []
-    for target in TARGETS[mode]:
-        if plan.dims[target] == 0:
-            continue
-        args = (dtype,) * len(plan.slots(target)) + (index_dtype, index_dtype, dtype, edges)
-        for fname, _ in conv_plan.module.KERNELS[f"tp_conv_{target}"]:
-            fn = getattr(conv_plan.module, fname)
+        args = args_of(target)
+        for fname, _ in module.KERNELS[f"tp_{family}_{target}"]:
+            fn = getattr(module, fname)
             _check_arity(fname, fn, args, {"BLOCK_B": None})
             jobs.append(Job(fname, fn, args, dict(BLOCK_B=plan.block_b, **plan.launch_opts)))
     return jobs
 
 
+def plan_jobs(plan, mode: str, dtype: torch.dtype, rows: int) -> list[Job]:
+    """The kernels `plan` (a ``_Plan``) launches for `rows` rows: operands and output pointers, then N."""
+    return _jobs(plan, plan.module, "target", mode, lambda t: (dtype,) * (len(plan.slots(t)) + 1) + (rows,))
+
+
+def conv_jobs(conv_plan, mode: str, dtype: torch.dtype, index_dtype: torch.dtype, edges: int) -> list[Job]:
+    """The fused message-passing kernels (``tp_conv_*``: operands, SRC, DST, output, N) `mode` launches."""
+    plan = conv_plan.plan
+    return _jobs(plan, conv_plan.module, "conv", mode,
+                 lambda t: (dtype,) * len(plan.slots(t)) + (index_dtype, index_dtype, dtype, edges))
+
+
 def workers(n_jobs: int) -> int:
     """Threads to compile on: ``EQDSL_COMPILE_WORKERS`` if set, else one per CPU, at most one per job."""
-    env = os.environ.get("EQDSL_COMPILE_WORKERS")
-    try:
-        limit = int(env) if env else (os.cpu_count() or 1)
-    except ValueError:
-        raise ValueError(f"EQDSL_COMPILE_WORKERS must be a positive integer, got {env!r}") from None
-    if limit < 1:
-        raise ValueError(f"EQDSL_COMPILE_WORKERS must be a positive integer, got {env!r}")
-    return max(1, min(limit, n_jobs))
+    return max(1, min(positive_int_env("EQDSL_COMPILE_WORKERS", os.cpu_count() or 1), n_jobs))
 
 
 def compile_jobs(jobs: Iterable[Job], device: torch.device, n_workers: Optional[int] = None) -> float:
