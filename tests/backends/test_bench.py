@@ -76,6 +76,12 @@ def _small(mode, shared=False):
     return tp.describe(O3, a, b, "uvw", out=Irreps.parse("2x0e+3x1o+1x2e", O3))
 
 
+def _inputs(desc, rows, shared=False):
+    """Random float32 x1, x2 and weights ([rows, W], or [W] when shared) for a descriptor."""
+    return (torch.randn(rows, desc.irreps_in1.dim), torch.randn(rows, desc.irreps_in2.dim),
+            torch.randn(*(() if shared else (rows,)), desc.weight_numel))
+
+
 @pytest.mark.parametrize("mode,shared", [("uvu", False), ("uvw", False), ("uvw", True)])
 def test_e3nn_instructions_give_the_reference_numbers(mode, shared):
     """e3nn built from the descriptor's paths (its own path weights) equals the eqdsl reference."""
@@ -110,8 +116,7 @@ def test_verify_accepts_e3nn_and_catches_errors(mode, shared):
     desc = _small(mode, shared)
     cpu = torch.device("cpu")
     ref_fn = bench.BUILDERS["eqdsl-reference"](desc, shared, cpu).fn
-    x1, x2 = torch.randn(9, desc.irreps_in1.dim), torch.randn(9, desc.irreps_in2.dim)
-    w = torch.randn(*(() if shared else (9,)), desc.weight_numel)
+    x1, x2, w = _inputs(desc, 9, shared)
     impl = bench.BUILDERS["e3nn"](desc, shared, cpu)
     r = bench.verify(impl, ref_fn, x1, x2, w, desc.irreps_out)
     assert r["verified"] and r["check"] == "exact" and r["max_rel_err"] < 1e-5
@@ -126,8 +131,7 @@ def test_cuequivariance_adapter(mode, shared):
     desc = _small(mode, shared)
     cpu = torch.device("cpu")
     ref_fn = bench.BUILDERS["eqdsl-reference"](desc, shared, cpu).fn
-    x1, x2 = torch.randn(6, desc.irreps_in1.dim), torch.randn(6, desc.irreps_in2.dim)
-    w = torch.randn(*(() if shared else (6,)), desc.weight_numel)
+    x1, x2, w = _inputs(desc, 6, shared)
     r = bench.verify(bench.BUILDERS["cuequivariance"](desc, shared, cpu), ref_fn, x1, x2, w, desc.irreps_out)
     assert r["verified"] and r["check"] == "exact"
 
@@ -138,8 +142,7 @@ def test_verify_fits_per_block_scales_for_third_party_conventions():
     ref_fn = bench.BUILDERS["eqdsl-reference"](desc, False, cpu).fn
     scales = [(-1.0) ** k * (1 + k / 4) for k in range(len(desc.irreps_out))]
     s = torch.cat([torch.full((b.dim,), c) for b, c in zip(desc.irreps_out, scales)])
-    x1, x2 = torch.randn(5, desc.irreps_in1.dim), torch.randn(5, desc.irreps_in2.dim)
-    w = torch.randn(5, desc.weight_numel)
+    x1, x2, w = _inputs(desc, 5)
     impl = bench.Impl(lambda a, b, c: ref_fn(a, b, c) * s, exact=False)  # another normalization per block
     r = bench.verify(impl, ref_fn, x1, x2, w, desc.irreps_out)
     assert r["verified"] and r["check"] == "per-block scale"
@@ -206,8 +209,7 @@ def test_verify_catches_wrong_second_derivatives():
                 grads = torch.autograd.grad(ref_fn(*leaves), leaves, g.detach())
             return tuple(x.detach() for x in grads)
 
-    x1, x2 = torch.randn(5, desc.irreps_in1.dim), torch.randn(5, desc.irreps_in2.dim)
-    w = torch.randn(5, desc.weight_numel)
+    x1, x2, w = _inputs(desc, 5)
     good = bench.verify(bench.Impl(ref_fn), ref_fn, x1, x2, w, desc.irreps_out, double=True)
     assert good["verified"] and good["double_verified"]
     bad = bench.verify(bench.Impl(Opaque.apply), ref_fn, x1, x2, w, desc.irreps_out, double=True)

@@ -521,6 +521,18 @@ APPROX_CASES = [("C8", "regular", "regular", 5), ("C8", "1", "regular", 5), ("D8
                 ("C6", "regular", "regular", 3), ("D6", "V + 1", "regular", 3), ("C16", "1", "regular", 5)]
 
 
+def check_approximate(m, G, rin, rout, k, tol):
+    """An approximate convolution: exact on the grid subgroup of G (rough inputs, odd and even sizes), and under
+    the rest of G an error below `tol` and under a third of an unconstrained kernel's."""
+    H = grid_subgroup(G)
+    for size in (7, 8):
+        assert equivariance_error(m, rin, rout, size, elements=H) < 1e-12
+    assert approximate_equivariance_error(m, G, rin, rout, rng=0, elements="grid") < 1e-12
+    err = approximate_equivariance_error(m, G, rin, rout, rng=0)
+    base = approximate_equivariance_error(random_conv(rin, rout, k), G, rin, rout, rng=0, kernel_size=k)
+    assert err < tol and 3 * err < base, (err, base)
+
+
 @pytest.mark.parametrize("group,a,b,k", APPROX_CASES)
 def test_approximate_conv(group, a, b, k):
     """Exact under the grid's symmetries in G; approximately equivariant (far better than an
@@ -528,14 +540,7 @@ def test_approximate_conv(group, a, b, k):
     G = G_of(group)
     rin, rout = R(a, G), R(b, G)
     m = SteerableConv2d(rin, rout, k, approximate=True).double()
-    H = grid_subgroup(G)
-    # exact on the grid subgroup, for rough inputs, odd and even sizes
-    for size in (7, 8):
-        assert equivariance_error(m, rin, rout, size, elements=H) < 1e-12
-    assert approximate_equivariance_error(m, G, rin, rout, rng=0, elements="grid") < 1e-12
-    err = approximate_equivariance_error(m, G, rin, rout, rng=0)
-    base = approximate_equivariance_error(random_conv(rin, rout, k), G, rin, rout, rng=0, kernel_size=k)
-    assert err < 0.15 and 3 * err < base, (err, base)
+    check_approximate(m, G, rin, rout, k, tol=0.15)
 
 
 @pytest.mark.parametrize("group,a,b,k", APPROX_CASES[:5] + [("D3", "regular", "V + 1", 5), ("C3", "V", "V", 7)])
@@ -740,13 +745,7 @@ def test_continuous_conv(group, a, b, count):
     if bias:
         with torch.no_grad():
             m.bias.normal_()  # zero-initialised; make it count
-    H = grid_subgroup(G)
-    for size in (7, 8):
-        assert equivariance_error(m, rin, rout, size, elements=H) < 1e-12
-    assert approximate_equivariance_error(m, G, rin, rout, rng=0, elements="grid") < 1e-12
-    err = approximate_equivariance_error(m, G, rin, rout, rng=0)
-    base = approximate_equivariance_error(random_conv(rin, rout, k), G, rin, rout, rng=0, kernel_size=k)
-    assert err < 0.06 and 3 * err < base, (err, base)
+    check_approximate(m, G, rin, rout, k, tol=0.06)
 
 
 def test_continuous_off_grid_elements():

@@ -36,15 +36,9 @@ ORTHOGONAL = ["SO(3)", "O(5)", "D4", "C4", "S4"]  # V is orthogonal: norms are i
 f64 = torch.float64
 
 
-@pytest.fixture(scope="module")
-def _cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("eqdsl_cache")
-
-
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, _cache_dir):
-    # a private basis cache: never ~/.cache, but each basis solved once per module
-    monkeypatch.setenv("EQDSL_CACHE", str(_cache_dir))
+def _seed():
+    # solved bases go to the run's private cache (tests/conftest.py), never ~/.cache
     torch.manual_seed(0)
 
 

@@ -20,14 +20,9 @@ from eqdsl.reps.solve import solve
 f64 = torch.float64
 
 
-@pytest.fixture(scope="module")
-def _cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("eqdsl_cache")
-
-
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, _cache_dir):
-    monkeypatch.setenv("EQDSL_CACHE", str(_cache_dir))
+def _seed():
+    # solved bases go to the run's private cache (tests/conftest.py), never ~/.cache
     torch.manual_seed(0)
 
 

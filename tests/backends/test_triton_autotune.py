@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
-    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, triton,
+    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, rel, triton,
 )
 
 from eqdsl.backends.reference import TensorProduct
@@ -33,10 +33,6 @@ DESC = tp.channelwise(O3, I("2x0e+2x1o"), I("1x0e+1x1o"))
 # multiplicity 33: channel tiles of 8, 16 and 32 all differ (5, 3 and 2 tiles, with remainders)
 WIDE = tp.channelwise(O3, I("33x0e+3x1o"), I("1x0e+1x1o"), keep=[O3.parse_irrep(s) for s in ("0e", "1o")])
 TOL = {torch.float64: 1e-11, torch.float32: 2e-5}
-
-
-def rel(a, b):
-    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
 
 
 class FakeTimer:

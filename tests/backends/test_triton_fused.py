@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
-    DEVICE, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, run_compiler_script,
+    DEVICE, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, check_forces_training, rel,
+    run_compiler_script,
 )
 
 from eqdsl.backends import triton as triton_backend
-from eqdsl.backends.reference import graph_ops, spherical_harmonics
+from eqdsl.backends.reference import graph_ops
 from eqdsl.backends.tensor_product import TensorProductLayer
 from eqdsl.backends.triton import TritonUnavailable, codegen, fused
 from eqdsl.groups.o3 import O3
@@ -35,10 +36,6 @@ DESCS = {
                                                             (1, 2, 1, "uvw", True)]),
 }
 TOL = {torch.float64: 1e-11, torch.float32: 2e-5}
-
-
-def rel(a, b):
-    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
 
 
 def make(desc, shared, dtype=torch.float64):
@@ -218,33 +215,11 @@ def test_gradgradcheck():
                                         fast_mode=True)
 
 
-def _forces_loss(layer, pos, h, amp, src, dst):
-    vec = pos[dst] - pos[src]
-    sh = spherical_harmonics(2, vec)
-    r = vec.norm(dim=-1, keepdim=True)
-    w = torch.exp(-r ** 2) * amp  # per-edge weights from the edge length
-    out = layer.conv(h, src, sh, w, dst, pos.shape[0])
-    energy = (out[:, :2] ** 2).sum() + out.sum()
-    forces = -torch.autograd.grad(energy, pos, create_graph=True)[0]
-    loss = (forces ** 2).sum()
-    return forces, torch.autograd.grad(loss, [h, amp])
-
-
 def test_forces_training_double_backward():
     """F = -dE/dpos through the fused conv, then d|F|^2/d(node features, weights): derivatives of the backward."""
     desc = tp.channelwise(O3, I("2x0e+1x1o"), I("0e+1o+2e"))
     ref, tri = make(desc, False)
-    n = 4
-    src = torch.tensor([i for i in range(n) for j in range(n) if i != j], device=DEVICE)
-    dst = torch.tensor([j for i in range(n) for j in range(n) if i != j], device=DEVICE)
-    kw = dict(dtype=torch.float64, device=DEVICE, requires_grad=True)
-    pos, h, amp = torch.randn(n, 3, **kw), torch.randn(n, desc.irreps_in1.dim, **kw), \
-        torch.randn(desc.weight_numel, **kw)
-    f_ref, g_ref = _forces_loss(ref, pos, h, amp, src, dst)
-    f_tri, g_tri = _forces_loss(tri, pos, h, amp, src, dst)
-    assert rel(f_tri, f_ref) < 1e-11
-    for a, b in zip(g_tri, g_ref):
-        assert rel(a, b) < 1e-11
+    check_forces_training(ref, tri, lambda m, h, src, sh, w, dst, n: m.conv(h, src, sh, w, dst, n))
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["edge", "shared"])

@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
-    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, run_compiler_script,
+    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, check_forces_training, rel,
+    run_compiler_script,
 )
 
-from eqdsl.backends.reference import TensorProduct, spherical_harmonics
+from eqdsl.backends.reference import TensorProduct
 from eqdsl.backends.triton import TritonTensorProduct, TritonUnavailable, codegen
 from eqdsl.groups.o3 import O3
 from eqdsl.reps import tp
@@ -59,10 +60,6 @@ def inputs(desc, shared, lead=(7,), dtype=torch.float64, wlead=None):
     x2 = torch.randn(*lead, desc.irreps_in2.dim, **kw)
     w = None if shared else torch.randn(*(wlead or lead), desc.weight_numel, **kw)
     return x1, x2, w
-
-
-def rel(a, b):
-    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
 
 
 def check_against_reference(desc, shared, dtype=torch.float64, lead=(7,), wlead=None, **blocks):
@@ -258,33 +255,11 @@ def hessian_probes(m, x1, x2, w, shared):
     return [torch.autograd.grad((gi * pr).sum(), [x1, x2] + ws, retain_graph=True) for gi, pr in zip(g, probes)]
 
 
-def _forces_loss(tp_module, pos, h, amp, src, dst):
-    vec = pos[dst] - pos[src]
-    sh = spherical_harmonics(2, vec)
-    r = vec.norm(dim=-1, keepdim=True)
-    w = torch.exp(-r ** 2) * amp  # per-edge weights from the edge length
-    msg = tp_module(h[src], sh, w)
-    energy = (msg[:, :2] ** 2).sum() + msg.sum()
-    forces = -torch.autograd.grad(energy, pos, create_graph=True)[0]
-    loss = (forces ** 2).sum()
-    return forces, torch.autograd.grad(loss, [h, amp])
-
-
 def test_forces_training_double_backward():
     """Training on forces: F = -dE/dpos, then d|F|^2/d(params) runs derivatives of the backward kernels."""
     desc = tp.channelwise(O3, I("2x0e+1x1o"), I("0e+1o+2e"))
     ref, tri = make(desc, False, block_b=8)
-    n = 4
-    src = torch.tensor([i for i in range(n) for j in range(n) if i != j], device=DEVICE)
-    dst = torch.tensor([j for i in range(n) for j in range(n) if i != j], device=DEVICE)
-    kw = dict(dtype=torch.float64, device=DEVICE, requires_grad=True)
-    pos, h, amp = torch.randn(n, 3, **kw), torch.randn(n, desc.irreps_in1.dim, **kw), \
-        torch.randn(desc.weight_numel, **kw)
-    f_ref, g_ref = _forces_loss(ref, pos, h, amp, src, dst)
-    f_tri, g_tri = _forces_loss(tri, pos, h, amp, src, dst)
-    assert rel(f_tri, f_ref) < 1e-11
-    for a, b in zip(g_tri, g_ref):
-        assert rel(a, b) < 1e-11
+    check_forces_training(ref, tri, lambda m, h, src, sh, w, dst, n: m(h[src], sh, w))
 
 
 # -- errors: nothing falls back silently ----------------------------------------------------------

@@ -78,3 +78,37 @@ def run_compiler_script(tmp_path, script: str, timeout: int = 900):
                PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def rel(a, b) -> float:
+    """Relative error of `a` against the reference `b`."""
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+def check_forces_training(ref, tri, message, tol=1e-11):
+    """Training on forces through `ref` and `tri`: per edge, spherical harmonics of the edge vector and weights
+    from its length go into ``message(module, h, src, sh, w, dst, num_nodes)`` (a per-edge product or a
+    convolution); E sums its output, F = -dE/dpos, then d|F|^2/d(node features, weight amplitudes).  Forces
+    and those second derivatives must agree (complete graph on 4 nodes, float64)."""
+    from eqdsl.backends.reference import spherical_harmonics
+
+    desc, n = ref.desc, 4
+    src = torch.tensor([i for i in range(n) for j in range(n) if i != j], device=DEVICE)
+    dst = torch.tensor([j for i in range(n) for j in range(n) if i != j], device=DEVICE)
+    kw = dict(dtype=torch.float64, device=DEVICE, requires_grad=True)
+    pos, h, amp = torch.randn(n, 3, **kw), torch.randn(n, desc.irreps_in1.dim, **kw), \
+        torch.randn(desc.weight_numel, **kw)
+
+    def forces_loss(module):
+        vec = pos[dst] - pos[src]
+        sh = spherical_harmonics(2, vec)
+        w = torch.exp(-vec.norm(dim=-1, keepdim=True) ** 2) * amp  # per-edge weights from the edge length
+        out = message(module, h, src, sh, w, dst, n)
+        energy = (out[:, :2] ** 2).sum() + out.sum()
+        forces = -torch.autograd.grad(energy, pos, create_graph=True)[0]
+        return forces, torch.autograd.grad((forces ** 2).sum(), [h, amp])
+
+    (f_ref, g_ref), (f_tri, g_tri) = forces_loss(ref), forces_loss(tri)
+    assert rel(f_tri, f_ref) < tol
+    for a, b in zip(g_tri, g_ref):
+        assert rel(a, b) < tol
