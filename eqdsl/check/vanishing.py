@@ -155,8 +155,8 @@ class SupportTracker:
         """Elementwise products (general_ops._product_rep): one scalar times anything, or scalars times
         scalars; zero where a factor is."""
         a, b = ins["a"], ins["b"]
-        rep_a = self.ir.node(dict(self.ir.inputs_of(node))["a"])["type"].rep
-        rep_b = self.ir.node(dict(self.ir.inputs_of(node))["b"])["type"].rep
+        ports = ports_of(self.ir, node)
+        rep_a, rep_b = (self.ir.node(ports[p])["type"].rep for p in ("a", "b"))
         if rep_a.size == 1 and facts.is_scalars(rep_a):
             return b if a[0] else tuple(_EMPTY for _ in b)
         if rep_b.size == 1 and facts.is_scalars(rep_b):
@@ -192,7 +192,7 @@ class SupportTracker:
         sets, rep = self.sets, self.ir.node(node)["type"].rep
         blocks = _blocks_text(rep, zero)
         hints = []
-        inputs = dict(self.ir.inputs_of(node))
+        inputs = ports_of(self.ir, node)
         first = facts.blocks(rep)[zero[0]]
         needed = sets.of(first)
         if op == "bilinear":
@@ -231,7 +231,7 @@ class SupportTracker:
         zero = [i for i, (o, b) in enumerate(zip(out, ins["x"])) if not o and b]
         if not zero:
             return None
-        x = dict(self.ir.inputs_of(node))["x"]
+        x = ports_of(self.ir, node)["x"]
         return TypeRuleError(
             CODE, f"the mean over the group of {self._name(x)} is always zero: it carries only "
                   f"{self.sets.text(ins['x'][zero[0]])}, no invariant part", "x", "no invariant part",
