@@ -77,6 +77,11 @@ def _ahead_key(tag: str, like: torch.Tensor, rows: int) -> tuple:
     return tag, like.device, rows >= 2 ** 31
 
 
+def _compiles_ahead(like: torch.Tensor) -> bool:
+    """Whether launches on `like`'s device compile kernels (CUDA; the interpreter compiles nothing)."""
+    return like.device.type == "cuda" and not codegen._interpret()
+
+
 def compile_candidates(tp, like: torch.Tensor, rows: int, tag: str, configs, jobs: Callable) -> None:
     """The autotuner's batch: every candidate config's kernels (``jobs(plan)``) for one workload, compiled
     together in parallel; each plan then counts as compiled ahead for `tag`."""
@@ -117,7 +122,7 @@ class _Plan:
     def compile_ahead(self, tag: str, like: torch.Tensor, rows: int, jobs: Callable[[], list]) -> None:
         """Before the first launch on a CUDA device: compile the kernels `jobs()` lists (``precompile``),
         in parallel; once per `tag` and device."""
-        if like.device.type != "cuda" or codegen._interpret():
+        if not _compiles_ahead(like):
             return
         memo = _ahead_key(tag, like, rows)
         if memo in self._compiled_ahead:
@@ -148,7 +153,10 @@ class _Plan:
             out = like.new_empty(n, dim)
             if n == 0 or dim == 0:
                 return out
-        name = f"tp_target_{target}" + ("_weighted" if part == "weighted" and target != "w" else "")
+        weighted_only = part == "weighted" and target != "w"
+        if weighted_only:  # a second derivative through the weight gradient: its kernels, all at once
+            self.compile_ahead("weighted", like, n, lambda: precompile.plan_jobs(self, "weighted", like.dtype, n))
+        name = f"tp_target_{target}" + ("_weighted" if weighted_only else "")
         args = [ops[s] for s in slots]
         with torch.cuda.device(like.device) if like.device.type == "cuda" else contextlib.nullcontext():
             for fname, blocks in self.module.KERNELS[name]:  # large descriptors: several kernels

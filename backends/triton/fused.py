@@ -82,9 +82,13 @@ class _ConvPlan:
             out = like.new_empty(e, dim)
         if e == 0 or dim == 0 or out.numel() == 0:
             return out
-        name = f"tp_conv_{target}" + ("_weighted" if part == "weighted" and target != "w" else "")
-        args = [ops[s] for s in slots]
         src, dst = src.contiguous(), dst.contiguous()
+        weighted_only = part == "weighted" and target != "w"
+        if weighted_only:  # a second derivative through the weight gradient: its kernels, all at once
+            plan.compile_ahead("conv_weighted", like, e,
+                               lambda: precompile.conv_jobs(self, "weighted", like.dtype, src.dtype, e))
+        name = f"tp_conv_{target}" + ("_weighted" if weighted_only else "")
+        args = [ops[s] for s in slots]
         with torch.cuda.device(like.device) if like.device.type == "cuda" else contextlib.nullcontext():
             for fname, blocks in self.module.KERNELS[name]:
                 getattr(self.module, fname)[(row_blocks * blocks,)](*args, src, dst, out, e, BLOCK_B=plan.block_b,

@@ -34,8 +34,11 @@ import torch
 
 from .codegen import positive_int_env
 
-# the operations a workload launches: the forward, and for training the three gradients
-TARGETS = {"forward": ("g",), "backward": ("x1", "x2", "w"), "forward_backward": ("g", "x1", "x2", "w")}
+# the operations a workload launches: the forward, and for training the three gradients; "weighted":
+# the weighted-paths-only kernels that second derivatives through the weight gradient launch
+# (distinct kernels only when some paths carry no weights; otherwise these names alias the others)
+TARGETS = {"forward": ("g",), "forward_backward": ("g", "x1", "x2", "w"),
+           "weighted": ("g_weighted", "x1_weighted", "x2_weighted")}
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,12 @@ def _jobs(plan, module, family: str, mode: str, args_of) -> list[Job]:
     if mode not in TARGETS:
         raise ValueError(f"mode must be one of {tuple(TARGETS)}, got {mode!r}")
     jobs = []
-    for target in TARGETS[mode]:
+    for name in TARGETS[mode]:
+        target = name.removesuffix("_weighted")
         if plan.dims[target] == 0:
             continue  # nothing is launched for an empty target
         args = args_of(target)
-        for fname, _ in module.KERNELS[f"tp_{family}_{target}"]:
+        for fname, _ in module.KERNELS[f"tp_{family}_{name}"]:
             fn = getattr(module, fname)
             _check_arity(fname, fn, args, {"BLOCK_B": None})
             jobs.append(Job(fname, fn, args, dict(BLOCK_B=plan.block_b, **plan.launch_opts)))

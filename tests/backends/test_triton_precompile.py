@@ -3,8 +3,9 @@
 Without a GPU: the job lists name exactly the kernels the launches use, with arguments that bind
 to the kernels' real signatures (checked by compiling them for sm_90 on two threads in a
 subprocess, where triton is not in interpreter mode); the module and the tuner call the
-precompiler once, with the right jobs.  On CUDA: after compiling ahead, the launches of a
-forward+backward find every kernel compiled (the warmup keys are the launch keys).
+precompiler once, with the right jobs; the warmup keys are the launch keys (a stand-in driver for an
+sm_90 device, and Triton's cache hook recording the keys without compiling).  On CUDA: after compiling
+ahead, the launches of a forward+backward find every kernel compiled.
 """
 import os
 
@@ -41,10 +42,11 @@ def test_jobs_name_the_launched_kernels(weights):
     plan = _plan(weights=weights)
     fwd = precompile.plan_jobs(plan, "forward", torch.float32, 100)
     both = precompile.plan_jobs(plan, "forward_backward", torch.float32, 100)
-    back = precompile.plan_jobs(plan, "backward", torch.float32, 100)
+    weighted = precompile.plan_jobs(plan, "weighted", torch.float32, 100)
     assert [j.name for j in fwd] == _kernels(plan, "g")
     assert [j.name for j in both] == _kernels(plan, ("g", "x1", "x2", "w"))
-    assert [j.name for j in back] == _kernels(plan, ("x1", "x2", "w"))
+    # every path weighted: the weighted-paths names alias the same kernels
+    assert [j.name for j in weighted] == _kernels(plan, ("g", "x1", "x2"))
     for j in both:  # operand and output pointers of the plan's dtype, then the row count; BLOCK_B and warps
         assert j.args[-1] == 100 and all(a is torch.float32 for a in j.args[:-1])
         assert j.kwargs == {"BLOCK_B": 16, "num_warps": 4, "enable_fp_fusion": True}
@@ -230,3 +232,99 @@ def test_compiled_ahead_kernels_are_the_ones_launched():
     y = mod(x1[:20], x2[:20], w[:20])  # another row count: the same binaries (N is not specialized)
     torch.autograd.grad(y, (x1, x2, w), torch.randn_like(y), allow_unused=True)
     assert {j.name: len(j.fn.device_caches[dev][0]) for j in jobs} == sizes
+
+
+def test_launches_find_every_kernel_compiled_ahead_for_a_gpu_target(tmp_path):
+    """The warmup keys are the launch keys, checked without a GPU: in a subprocess whose triton is not in
+    interpreter mode, a stand-in driver names an sm_90 device and Triton's ``jit_cache_hook`` records the
+    cache key of every kernel about to be compiled, then declines to compile (so nothing is compiled or
+    launched).  The modules run on CPU tensors through the real launch path, with compiling ahead switched
+    on: every launch of a forward, a forward+backward, second derivatives (training on forces) and a call
+    with another row count must ask for a key that the compiling ahead asked for first.  Per-row and fused
+    convolution, row and shared weights, partly weighted descriptors (whose second derivatives launch the
+    weighted-paths kernels), float32 and float64, int32 and int64 indices, an operation split in kernels."""
+    script = ("""
+        import collections
+        import torch
+        from triton import knobs
+        from triton.backends.compiler import GPUTarget
+        from triton.runtime.driver import driver
+
+        class StandInCudaDriver:  # what a launch asks the driver before it compiles
+            def get_current_device(self):
+                return 0
+            def get_current_stream(self, device=None):
+                return 0
+            def get_current_target(self):
+                return GPUTarget("cuda", 90, 32)
+
+        driver.set_active(StandInCudaDriver())
+        asked = collections.defaultdict(set)  # "warmup" / "launch" -> {(kernel, cache key)}
+
+        def record(*, key, fn, is_manual_warmup, **_):
+            asked["warmup" if is_manual_warmup else "launch"].add((fn.name, str(key)))
+            return True  # skip the compilation, and with it the launch
+        knobs.runtime.jit_cache_hook = record
+
+        import eqdsl.backends.triton as tri
+        from eqdsl.backends.triton import codegen, fused
+        from eqdsl.groups.o3 import O3
+        from eqdsl.reps import tp
+        from eqdsl.reps.irreps import Irreps
+        tri._compiles_ahead = lambda like: True
+        tri._check_device = fused._check_device = lambda t: None
+        I = lambda s: Irreps.parse(s, O3)
+        IN1, IN2 = I("2x0e+2x1o"), I("1x0e+1x1o+1x2e")
+        uvu = tp.channelwise(O3, I("3x0e+2x1o+1x2e"), I("0e+1o+2e"))
+        uvw = tp.fully_connected(O3, IN1, IN2, I("2x0e+1x1o+2x1e+1x2e"))
+        mixed = tp.build(IN1, IN2, I("2x1e+2x1o"), [(1, 1, 0, "uvuv", True), (1, 1, 0, "uvu", False),
+                                                     (1, 0, 1, "uvu", True), (0, 1, 1, "uvuv", False),
+                                                     (1, 2, 1, "uvw", True)])
+
+        def check(name, desc, shared, dtype, conv, index=torch.int64, max_terms=200):
+            codegen.MAX_TERMS_PER_KERNEL = max_terms
+            tri._PLANS.clear()  # fresh plans: nothing counts as compiled ahead, and max_terms applies
+            fused._CONV_PLANS.clear()
+            asked.clear()
+            mod = tri.TritonTensorProduct(desc, shared, tune=False).to(dtype)
+            kw = dict(dtype=dtype, requires_grad=True)
+            edges, nodes = 37, 11
+            x1 = torch.randn(nodes if conv else edges, desc.irreps_in1.dim, **kw)
+            x2 = torch.randn(edges, desc.irreps_in2.dim, **kw)
+            w = None if shared else torch.randn(edges, desc.weight_numel, **kw)
+            src = torch.randint(0, nodes, (edges,), dtype=index)
+            dst = torch.randint(0, nodes, (edges,), dtype=index)
+
+            def call(rows):
+                if conv:
+                    return mod.conv(x1, src[:rows], x2[:rows], None if w is None else w[:rows], dst[:rows], nodes)
+                return mod(x1[:rows], x2[:rows], None if w is None else w[:rows])
+            with torch.no_grad():
+                call(edges)
+            leaves = [t for t in (x1, x2, w, mod.weight) if t is not None]
+            y = call(edges)
+            grads = torch.autograd.grad(y, leaves, torch.randn_like(y), create_graph=True)
+            torch.autograd.grad(grads, leaves, [torch.randn_like(g) for g in grads], allow_unused=True)
+            y = call(20)
+            torch.autograd.grad(y, leaves, torch.randn_like(y), allow_unused=True)
+            late = sorted({k for k, _ in asked["launch"] - asked["warmup"]})
+            kernels = {k for k, _ in asked["launch"]}
+            print(name, len(asked["warmup"]), len(kernels), any("_weighted" in k for k in kernels), late)
+
+        check("tp-uvu-row", uvu, False, torch.float32, False)
+        check("tp-uvw-shared", uvw, True, torch.float32, False)
+        check("tp-mixed-row-f64", mixed, False, torch.float64, False)
+        check("tp-uvu-split", uvu, False, torch.float32, False, max_terms=12)
+        check("conv-uvu-row", uvu, False, torch.float32, True)
+        check("conv-mixed-shared-i32", mixed, True, torch.float32, True, torch.int32)
+        check("conv-uvw-row-f64-split", uvw, False, torch.float64, True, max_terms=12)
+    """)
+    r = run_compiler_script(tmp_path, script, timeout=600, needs_ptxas=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = {line.split()[0]: line.split(maxsplit=4)[1:] for line in r.stdout.splitlines()}
+    assert len(rows) == 7, r.stdout
+    for name, (warmed, launched, weighted, late) in rows.items():
+        assert late == "[]", f"{name}: launched without being compiled ahead: {late}"
+        assert int(launched) >= 4 and int(warmed) >= int(launched), (name, warmed, launched)
+        assert (weighted == "True") == ("mixed" in name), (name, weighted)
+    assert int(rows["tp-uvu-split"][1]) > int(rows["tp-uvu-row"][1])  # the split made more kernels
