@@ -236,7 +236,7 @@ def test_compiled_ahead_kernels_are_the_ones_launched():
 
 def test_launches_find_every_kernel_compiled_ahead_for_a_gpu_target(tmp_path):
     """The warmup keys are the launch keys, checked without a GPU: in a subprocess whose triton is not in
-    interpreter mode, a stand-in driver names an sm_90 device and Triton's ``jit_cache_hook`` records the
+    interpreter mode, a stand-in driver (``standin_cuda``) names an sm_90 device and Triton's ``jit_cache_hook`` records the
     cache key of every kernel about to be compiled, then declines to compile (so nothing is compiled or
     launched).  The modules run on CPU tensors through the real launch path, with compiling ahead switched
     on: every launch of a forward, a forward+backward, second derivatives (training on forces) and a call
@@ -247,18 +247,8 @@ def test_launches_find_every_kernel_compiled_ahead_for_a_gpu_target(tmp_path):
         import collections
         import torch
         from triton import knobs
-        from triton.backends.compiler import GPUTarget
-        from triton.runtime.driver import driver
-
-        class StandInCudaDriver:  # what a launch asks the driver before it compiles
-            def get_current_device(self):
-                return 0
-            def get_current_stream(self, device=None):
-                return 0
-            def get_current_target(self):
-                return GPUTarget("cuda", 90, 32)
-
-        driver.set_active(StandInCudaDriver())
+        import standin_cuda
+        standin_cuda.install()
         asked = collections.defaultdict(set)  # "warmup" / "launch" -> {(kernel, cache key)}
 
         def record(*, key, fn, is_manual_warmup, **_):
@@ -271,8 +261,6 @@ def test_launches_find_every_kernel_compiled_ahead_for_a_gpu_target(tmp_path):
         from eqdsl.groups.o3 import O3
         from eqdsl.reps import tp
         from eqdsl.reps.irreps import Irreps
-        tri._compiles_ahead = lambda like: True
-        tri._check_device = fused._check_device = lambda t: None
         I = lambda s: Irreps.parse(s, O3)
         IN1, IN2 = I("2x0e+2x1o"), I("1x0e+1x1o+1x2e")
         uvu = tp.channelwise(O3, I("3x0e+2x1o+1x2e"), I("0e+1o+2e"))
@@ -328,3 +316,78 @@ def test_launches_find_every_kernel_compiled_ahead_for_a_gpu_target(tmp_path):
         assert int(launched) >= 4 and int(warmed) >= int(launched), (name, warmed, launched)
         assert (weighted == "True") == ("mixed" in name), (name, weighted)
     assert int(rows["tp-uvu-split"][1]) > int(rows["tp-uvu-row"][1])  # the split made more kernels
+
+
+def test_compiled_ahead_kernels_are_the_ones_launched_on_a_stand_in_device(tmp_path):
+    """``test_compiled_ahead_kernels_are_the_ones_launched`` without a GPU: the stand-in driver
+    (``standin_cuda``) lets the kernels compile for real for sm_90, through the module's own compiling
+    ahead (``AsyncCompileMode`` on two threads), and records launches instead of running them.  A
+    forward+backward, second derivatives and a call with another row count, per row and as a fused
+    convolution, and a partly weighted descriptor in float64: no launch compiles anything (Triton's
+    ``jit_cache_hook`` sees every compilation a launch starts), every kernel cache holds finished
+    binaries, every binary loads within an H100's shared memory and threads, and the launches are the
+    generated kernels with their grids."""
+    script = ("""
+        import os
+        os.environ["EQDSL_COMPILE_WORKERS"] = "2"
+        import torch
+        from triton import knobs
+        import standin_cuda
+        device = standin_cuda.install()
+        compiled_by_a_launch = []
+
+        def record(*, fn, is_manual_warmup, **_):
+            if not is_manual_warmup:
+                compiled_by_a_launch.append(fn.name)
+            return None  # compile as usual
+        knobs.runtime.jit_cache_hook = record
+
+        import eqdsl.backends.triton as tri
+        from eqdsl.backends.triton import fused
+        from eqdsl.groups.o3 import O3
+        from eqdsl.reps import tp
+        from eqdsl.reps.irreps import Irreps
+        I = lambda s: Irreps.parse(s, O3)
+        uvu = tp.channelwise(O3, I("3x0e+2x1o+1x2e"), I("0e+1o+2e"))
+        mixed = tp.build(I("2x0e+2x1o"), I("1x0e+1x1o+1x2e"), I("2x1e+2x1o"),
+                         [(1, 1, 0, "uvuv", True), (1, 1, 0, "uvu", False), (1, 0, 1, "uvu", True),
+                          (0, 1, 1, "uvuv", False), (1, 2, 1, "uvw", True)])
+
+        def train_steps(desc, dtype, conv):
+            mod = tri.TritonTensorProduct(desc, False, tune=False).to(dtype)
+            kw = dict(dtype=dtype, requires_grad=True)
+            edges, nodes = 37, 11
+            x1 = torch.randn(nodes if conv else edges, desc.irreps_in1.dim, **kw)
+            x2 = torch.randn(edges, desc.irreps_in2.dim, **kw)
+            w = torch.randn(edges, desc.weight_numel, **kw)
+            src = torch.randint(0, nodes, (edges,), dtype=torch.int32)
+            dst = torch.randint(0, nodes, (edges,), dtype=torch.int32)
+            call = ((lambda r: mod.conv(x1, src[:r], x2[:r], w[:r], dst[:r], nodes)) if conv
+                    else (lambda r: mod(x1[:r], x2[:r], w[:r])))
+            for rows in (edges, 20):
+                y = call(rows)
+                grads = torch.autograd.grad(y, (x1, x2, w), torch.randn_like(y), create_graph=True)
+                torch.autograd.grad(grads, (x1, x2, w), [torch.randn_like(g) for g in grads], allow_unused=True)
+            return mod
+
+        for desc, dtype, conv in ((uvu, torch.float32, False), (uvu, torch.float32, True), (mixed, torch.float64, False)):
+            mod = train_steps(desc, dtype, conv)
+        plans = list(tri._PLANS.values())
+        modules = [p.module for p in plans] + [fused._conv_plan(p).module for p in plans if id(p) in fused._CONV_PLANS]
+        functions = [getattr(m, f) for m in modules for ks in m.KERNELS.values() for f, _ in ks]
+        binaries = [k for fn in set(functions) for k in fn.device_caches[0][0].values()]
+        assert all(type(k).__name__ == "CompiledKernel" and k.asm["cubin"] for k in binaries), binaries
+        launched = {name for name, _, _ in device.launches}
+        assert all(g[0] >= 2 and g[1:] == (1, 1) for _, g, _ in device.launches)  # at least ceil(20 / 16) row blocks
+        print(len(binaries), len(launched), len(device.launches), sorted(compiled_by_a_launch))
+        print(" ".join(sorted(launched)))
+    """)
+    r = run_compiler_script(tmp_path, script, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    counts, names = r.stdout.splitlines()[-2:]
+    n_binaries, n_launched, n_launches, late = counts.split(maxsplit=3)
+    assert late == "[]", f"launches compiled kernels themselves: {late}"
+    names = names.split()
+    assert {n.split("__")[0] for n in names} >= {f"tp_{fam}_{t}" for fam in ("target", "conv") for t in ("g", "x1", "x2", "w")}
+    assert any("_weighted" in n for n in names)  # the mixed descriptor's second derivatives
+    assert int(n_binaries) >= int(n_launched) and int(n_launches) > int(n_launched)

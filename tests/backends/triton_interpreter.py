@@ -64,7 +64,8 @@ def I(text):  # noqa: E743
 def run_compiler_script(tmp_path, script: str, timeout: int = 900, needs_ptxas: bool = True):
     """Run `script` (Python source, dedented here) in a subprocess whose triton is not in interpreter mode,
     with fresh eqdsl and Triton caches under `tmp_path`: the real compiler, down to sm_90 cubins without a
-    GPU.  Skips when this triton build ships no ptxas (unless the script compiles nothing: `needs_ptxas`)."""
+    GPU (``standin_cuda`` importable, for a stand-in device).  Skips when this triton build ships no ptxas
+    (unless the script compiles nothing: `needs_ptxas`)."""
     import subprocess
     import sys
     import textwrap
@@ -75,7 +76,7 @@ def run_compiler_script(tmp_path, script: str, timeout: int = 900, needs_ptxas: 
         pytest.skip("this triton build ships no ptxas")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env.update(EQDSL_CACHE=str(tmp_path), TRITON_CACHE_DIR=str(tmp_path / "triton_cache"),
-               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+               PYTHONPATH=os.pathsep.join((ROOT, os.path.dirname(os.path.abspath(__file__)), env.get("PYTHONPATH", ""))))
     return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env, capture_output=True, text=True,
                           timeout=timeout)
 
