@@ -36,7 +36,8 @@ from .codegen import positive_int_env
 
 # the operations a workload launches: the forward, and for training the three gradients; "weighted":
 # the weighted-paths-only kernels that second derivatives through the weight gradient launch
-# (distinct kernels only when some paths carry no weights; otherwise these names alias the others)
+# (distinct kernels only when some paths carry no weights; otherwise these names alias the others, and
+# "weighted" lists nothing)
 TARGETS = {"forward": ("g",), "forward_backward": ("g", "x1", "x2", "w"),
            "weighted": ("g_weighted", "x1_weighted", "x2_weighted")}
 
@@ -68,8 +69,11 @@ def _jobs(plan, module, family: str, mode: str, args_of) -> list[Job]:
         target = name.removesuffix("_weighted")
         if plan.dims[target] == 0:
             continue  # nothing is launched for an empty target
+        kernels = module.KERNELS[f"tp_{family}_{name}"]
+        if name != target and kernels == module.KERNELS[f"tp_{family}_{target}"]:
+            continue  # every path weighted: the operation's own kernels, compiled with it
         args = args_of(target)
-        for fname, _ in module.KERNELS[f"tp_{family}_{name}"]:
+        for fname, _ in kernels:
             fn = getattr(module, fname)
             _check_arity(fname, fn, args, {"BLOCK_B": None})
             jobs.append(Job(fname, fn, args, dict(BLOCK_B=plan.block_b, **plan.launch_opts)))

@@ -45,13 +45,22 @@ def test_jobs_name_the_launched_kernels(weights):
     weighted = precompile.plan_jobs(plan, "weighted", torch.float32, 100)
     assert [j.name for j in fwd] == _kernels(plan, "g")
     assert [j.name for j in both] == _kernels(plan, ("g", "x1", "x2", "w"))
-    # every path weighted: the weighted-paths names alias the same kernels
-    assert [j.name for j in weighted] == _kernels(plan, ("g", "x1", "x2"))
+    assert weighted == []  # every path weighted: the weighted-paths names alias the operations' own kernels
     for j in both:  # operand and output pointers of the plan's dtype, then the row count; BLOCK_B and warps
         assert j.args[-1] == 100 and all(a is torch.float32 for a in j.args[:-1])
         assert j.kwargs == {"BLOCK_B": 16, "num_warps": 4, "enable_fp_fusion": True}
     with pytest.raises(ValueError, match="mode"):
         precompile.plan_jobs(plan, "training", torch.float32, 1)
+
+
+@needs_interpreter
+def test_weighted_jobs_of_a_partly_weighted_descriptor():
+    """Second derivatives through the weight gradient launch kernels of the weighted paths alone."""
+    desc = tp.build(I("2x0e+2x1o"), I("1x0e+1x1o"), I("2x1o"), [(1, 0, 0, "uvu", True), (0, 1, 0, "uvu", False)])
+    plan = tri._Plan(codegen.KernelKey(desc, "float32", "row", 16), 16, 4)
+    jobs = precompile.plan_jobs(plan, "weighted", torch.float32, 9)
+    assert [j.name for j in jobs] == _kernels(plan, ("g_weighted", "x1_weighted", "x2_weighted"))
+    assert not set(j.name for j in jobs) & set(_kernels(plan, ("g", "x1", "x2")))
 
 
 @needs_interpreter
@@ -391,3 +400,44 @@ def test_compiled_ahead_kernels_are_the_ones_launched_on_a_stand_in_device(tmp_p
     assert {n.split("__")[0] for n in names} >= {f"tp_{fam}_{t}" for fam in ("target", "conv") for t in ("g", "x1", "x2", "w")}
     assert any("_weighted" in n for n in names)  # the mixed descriptor's second derivatives
     assert int(n_binaries) >= int(n_launched) and int(n_launches) > int(n_launched)
+
+
+def test_a_generated_model_compiles_every_kernel_before_its_first_training_step(tmp_path):
+    """The training example's model (specs/nequip.eq, 2 layers, tensor products on Triton) on the stand-in
+    device: the first step (energy, forces by autograd, a loss on both, its backward: second derivatives
+    through the fused convolutions) compiles its kernels ahead, for real, and no launch compiles one; the
+    second step compiles nothing at all."""
+    script = ("""
+        import torch
+        from triton import knobs
+        import standin_cuda
+        device = standin_cuda.install()
+        compiled = {"ahead": [], "by a launch": []}
+
+        def record(*, fn, is_manual_warmup, **_):
+            compiled["ahead" if is_manual_warmup else "by a launch"].append(fn.name)
+        knobs.runtime.jit_cache_hook = record
+
+        import eqdsl
+        Model = eqdsl.compile_file("specs/nequip.eq", layers=2).model_class()
+        net = Model(cutoff=5.0, avg_neighbors=10.0, backend="triton")
+        n = 12
+        species = torch.nn.functional.one_hot(torch.arange(n) % 4, 4).float()
+        pos = torch.randn(n, 3) * 2
+        pairs = torch.cartesian_prod(torch.arange(n), torch.arange(n))
+        edges = pairs[pairs[:, 0] != pairs[:, 1]].T.contiguous()
+        steps = []
+        for step in range(2):
+            out = net(species, pos, edges, batch=torch.zeros(n, dtype=torch.long), num_graphs=1)
+            (out["energy"].sum() + (out["forces"] ** 2).sum()).backward()
+            steps.append({k: len(v) for k, v in compiled.items()})
+        kernels = {name for name, _, _ in device.launches}
+        print(steps[0]["ahead"], steps[0]["by a launch"], steps[1]["ahead"], steps[1]["by a launch"], len(kernels),
+              " ".join(sorted(kernels)))
+    """)
+    r = run_compiler_script(tmp_path, script, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ahead, late, ahead_after, late_after, n_kernels, *names = r.stdout.split()
+    assert late == "0" and (ahead_after, late_after) == (ahead, "0"), r.stdout
+    assert int(ahead) >= int(n_kernels) >= 4
+    assert all(name.startswith("tp_conv_") for name in names)  # message passing runs the fused family
