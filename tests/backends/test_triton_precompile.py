@@ -441,3 +441,68 @@ def test_a_generated_model_compiles_every_kernel_before_its_first_training_step(
     assert late == "0" and (ahead_after, late_after) == (ahead, "0"), r.stdout
     assert int(ahead) >= int(n_kernels) >= 4
     assert all(name.startswith("tp_conv_") for name in names)  # message passing runs the fused family
+
+
+def test_tuning_compiles_every_candidate_before_timing_on_a_stand_in_device(tmp_path):
+    """The autotuner on the stand-in device (its timings replaced by a count of the runs, so the fastest
+    candidate is whichever ran first): the candidates' kernels compile together, for real, before the
+    first run, and neither the timed runs nor the tuned call compile anything, per row and fused."""
+    script = ("""
+        import torch
+        from triton import knobs
+        import standin_cuda
+        standin_cuda.install()
+        compiled = {"ahead": [], "by a launch": []}
+
+        def record(*, fn, is_manual_warmup, **_):
+            compiled["ahead" if is_manual_warmup else "by a launch"].append(fn.name)
+        knobs.runtime.jit_cache_hook = record
+
+        import eqdsl.backends.triton as tri
+        from eqdsl.backends.triton import autotune, launch
+        from eqdsl.backends.triton.autotune import Config
+        from eqdsl.groups.o3 import O3
+        from eqdsl.reps import tp
+        from eqdsl.reps.irreps import Irreps
+        launch.LaunchChooser.tuning_unavailable = staticmethod(lambda like: None)
+        runs = []
+
+        def count(fn, cfg):
+            fn()
+            runs.append(cfg)
+            return float(len(runs))
+        tuner = autotune.Tuner(measure=count, sync=lambda: None, cache_dir=%r)
+        I = lambda s: Irreps.parse(s, O3)
+        desc = tp.channelwise(O3, I("3x0e+2x1o+1x2e"), I("0e+1o+2e"))
+        cands = (Config(16, 16, 4), Config(32, 8, 4), Config(64, 16, 8))
+        mod = tri.TritonTensorProduct(desc, False, tune=True, tune_candidates=cands, tuner=tuner)
+        kw = dict(requires_grad=True)
+        edges, nodes = 200, 30
+        x1 = torch.randn(edges, desc.irreps_in1.dim, **kw)
+        x1n = torch.randn(nodes, desc.irreps_in1.dim, **kw)
+        x2, w = torch.randn(edges, desc.irreps_in2.dim, **kw), torch.randn(edges, desc.weight_numel, **kw)
+        src, dst = torch.randint(0, nodes, (edges,)), torch.randint(0, nodes, (edges,))
+        from eqdsl.backends.triton import fused, precompile
+        tried = autotune.candidates_for(desc, edges, cands)
+        plans = [tri._plan(desc, torch.float32, "row", c.block_b, c.block_c, c.num_warps) for c in tried]
+        jobs = {"tp": sum(len(precompile.plan_jobs(p, "forward_backward", torch.float32, edges)) for p in plans),
+                "conv": sum(len(precompile.conv_jobs(fused._conv_plan(p), "forward_backward", torch.float32,
+                                                     src.dtype, edges)) for p in plans)}
+        for name, call in (("tp", lambda: mod(x1, x2, w)), ("conv", lambda: mod.conv(x1n, src, x2, w, dst, nodes))):
+            compiled["ahead"].clear()
+            y = call()
+            torch.autograd.grad(y, (x2, w), torch.randn_like(y))
+            print(name, mod.tune_report["source"], len(tried), jobs[name], len(compiled["ahead"]),
+                  len(compiled["by a launch"]), len(runs))
+    """ % str(tmp_path / "tuning"))
+    r = run_compiler_script(tmp_path, script, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [line.split() for line in r.stdout.splitlines()[-2:]]
+    assert [row[0] for row in rows] == ["tp", "conv"], r.stdout
+    runs = 0
+    for name, source, tried, jobs, ahead, late, total_runs in rows:
+        assert source == "tuned" and int(tried) >= 2, r.stdout
+        assert int(ahead) == int(jobs) > 0, f"{name}: {ahead} kernels compiled ahead, {jobs} jobs"
+        assert late == "0", f"{name}: launches compiled {late} kernels"
+        assert int(total_runs) - runs >= int(tried)  # every candidate ran
+        runs = int(total_runs)
