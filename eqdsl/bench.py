@@ -531,7 +531,43 @@ def _select(text: Optional[str], known, what: str) -> list[str]:
     return names
 
 
+def _write(report: dict, args) -> None:
+    """Print the report's tables and write what --json / --markdown / --plot ask for."""
+    text = format_markdown(report)
+    print("\n" + text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(text)
+    if args.plot:
+        print(plot(report, args.plot))
+
+
+def merge_saved(args) -> int:
+    """``eqc bench --merge A.json,B.json``: the parts of one run (e.g. one problem per call) as one report."""
+    from . import bench_report
+
+    given = [f"--{k.replace('_', '-')}" for k in ("problems", "impls", "batch", "device", "nodes", "check_rows",
+                                                  "tune_candidates", "threads")
+             if getattr(args, k, None) is not None]
+    given += [f"--{k.replace('_', '-')}" for k in ("conv", "no_double", "cold_cache") if getattr(args, k, False)]
+    if given:
+        raise SystemExit(f"eqc bench: --merge renders saved reports and runs nothing; {', '.join(given)} "
+                         "belong to a run")
+    paths = [p.strip() for p in args.merge.split(",") if p.strip()]
+    try:
+        report = bench_report.merge([bench_report.load(p) for p in paths], paths, [p.id for p in SUITE])
+    except bench_report.ReportError as err:
+        raise SystemExit(f"eqc bench --merge: {err}") from None
+    _write(report, args)
+    return 0
+
+
 def run(args) -> int:
+    if getattr(args, "merge", None):
+        return merge_saved(args)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("eqc bench: --device cuda, but torch sees no CUDA device")
@@ -604,17 +640,7 @@ def run(args) -> int:
     else:
         entries = [run_problem(p, impls, device, batch, args.warmup, args.repeat, bandwidth, double=double,
                                tune_candidates=tune_candidates, check_rows=check_rows) for p in problems]
-    report = {"meta": meta, "problems": entries}
-    text = format_markdown(report)
-    print("\n" + text)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as f:
-            f.write(text)
-    if args.plot:
-        print(plot(report, args.plot))
+    _write({"meta": meta, "problems": entries}, args)
     return 0
 
 
@@ -673,8 +699,12 @@ def format_markdown(report: dict) -> str:
             rows.append(f"| {e['id']} | {r['impl']} | {ver} | {_ms(r.get('fwd_ms'))} | {_ms(r.get('fwd_bwd_ms'))} | "
                         f"{_ms(r.get('fwd_bwd2_ms'))} | {_ms(r.get('first_fwd_ms'))} | {_ms(r.get('first_fwd_bwd_ms'))} | "
                         f"{_ms(r.get('fwd_bwd_peak_mb'))} | {note.replace('|', '/')} |")
+    from .bench_report import format_summary
+
     title = "convolution" if report["meta"].get("conv") else "tensor-product"
-    return f"# eqdsl {title} benchmark\n\n" + _header(report["meta"]) + "\n\n" + "\n".join(rows) + "\n"
+    summary = format_summary(report)
+    return (f"# eqdsl {title} benchmark\n\n" + _header(report["meta"]) + "\n\n" + "\n".join(rows) + "\n"
+            + ("\n" + summary if summary else ""))
 
 
 def plot(report: dict, path: str) -> str:

@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", metavar="PATH", help="write every measurement as JSON")
     b.add_argument("--markdown", metavar="PATH", help="write the table as markdown")
     b.add_argument("--plot", metavar="PATH", help="bar charts (log scale) per problem; needs matplotlib")
+    b.add_argument("--merge", metavar="JSON[,JSON...]",
+                   help="run nothing: merge reports saved with --json by runs of other problems on the same device "
+                        "and settings into one table (then --json / --markdown / --plot write it)")
     b.set_defaults(func=cmd_bench)
     return p
 
