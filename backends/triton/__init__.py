@@ -35,7 +35,7 @@ from typing import Callable, Optional, Sequence, Union
 
 import torch
 
-from ..reference.tensor_product import flat_call
+from ..reference.tensor_product import _broadcast, flat_call
 
 from eqdsl.reps.tp import TensorProductDescriptor
 
@@ -197,16 +197,23 @@ class _TPOp(torch.autograd.Function):
 
 
 _PLANS: dict = {}
+_PLANS_BY_ID: dict = {}  # the same plans keyed by the descriptor object's id: no hashing of it per call
 
 
 def _plan(desc: TensorProductDescriptor, dtype: torch.dtype, weights: str, block_b: int, block_c: int,
           num_warps: int, num_stages: Optional[int] = None) -> _Plan:
+    fast = (id(desc), dtype, weights, block_b, block_c, num_warps, num_stages)
+    plan = _PLANS_BY_ID.get(fast)
+    if plan is not None and plan.key.desc is desc:  # (an id may be reused once its object is gone)
+        return plan
     if dtype not in _DTYPES:
         raise TypeError(f"TritonTensorProduct supports float32 and float64, got {dtype}")
     k = (desc, _DTYPES[dtype], weights, block_b, block_c, num_warps, num_stages)
-    if k not in _PLANS:
-        _PLANS[k] = _Plan(KernelKey(desc, _DTYPES[dtype], weights, block_c), block_b, num_warps, num_stages)
-    return _PLANS[k]
+    plan = _PLANS.get(k)
+    if plan is None:
+        plan = _PLANS[k] = _Plan(KernelKey(desc, _DTYPES[dtype], weights, block_c), block_b, num_warps, num_stages)
+    _PLANS_BY_ID[fast] = plan
+    return plan
 
 
 
@@ -219,6 +226,8 @@ def tensor_product(desc: TensorProductDescriptor, x1: torch.Tensor, x2: torch.Te
     ops = (x1, x2) if weights == "none" else (x1, x2, weight)
     mode, n = workload(ops), x1.shape[0]
     plan.compile_ahead(mode, x1, n, lambda: precompile.plan_jobs(plan, mode, x1.dtype, n))
+    if mode == "forward":  # nothing to differentiate: no autograd node (its cost is host time before the launch)
+        return plan.launch("g", "all", ops)
     return _TPOp.apply(plan, "g", "all", *ops)
 
 
@@ -240,9 +249,11 @@ def run(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] =
 
 def _flat_rows(tp, x1, x2, weight) -> Optional[int]:
     """Rows of the call after broadcasting (None: shapes that ``run`` will reject with its own error)."""
-    wlead = () if tp.shared_weights or weight is None or tp.weight_numel == 0 else weight.shape[:-1]
+    shapes = [x1.shape[:-1], x2.shape[:-1]]
+    if not (tp.shared_weights or weight is None or tp.weight_numel == 0):
+        shapes.append(weight.shape[:-1])
     try:
-        return torch.Size(torch.broadcast_shapes(x1.shape[:-1], x2.shape[:-1], wlead)).numel()
+        return torch.Size(_broadcast(*shapes)).numel()
     except RuntimeError:
         return None
 

@@ -166,6 +166,8 @@ def conv_tensor_product(desc, x1_nodes: torch.Tensor, src: torch.Tensor, x2: tor
     plan.compile_ahead(f"conv_{mode}", x1_nodes, e,
                        lambda: precompile.conv_jobs(cplan, mode, x1_nodes.dtype, src.dtype, e))
     node_rows = {"x1": x1_nodes.shape[0], "g": num_nodes}
+    if mode == "forward":  # nothing to differentiate: no autograd node
+        return cplan.launch("g", "all", ops, src, dst, node_rows)
     return _ConvTPOp.apply(cplan, "g", "all", src, dst, node_rows, *ops)
 
 

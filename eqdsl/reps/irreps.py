@@ -91,9 +91,14 @@ class Irreps:
         """Scale every multiplicity by ``n`` (the tensor product with n trivial irreps)."""
         return Irreps(tuple(MulIr(x.mul * n, x.ir) for x in self.items))
 
+    def __post_init__(self):
+        # read on every tensor-product call; computed once (a plain attribute, which torch.compile
+        # traces, unlike functools.cached_property's lock)
+        object.__setattr__(self, "_dim", sum(x.dim for x in self.items))
+
     @property
     def dim(self) -> int:
-        return sum(x.dim for x in self.items)
+        return self._dim
 
     @property
     def num_irreps(self) -> int:

@@ -42,9 +42,13 @@ class TensorProductDescriptor:
     irreps_out: Irreps
     paths: tuple[Path, ...]
 
+    def __post_init__(self):
+        # read on every tensor-product call; computed once (a plain attribute, which torch.compile traces)
+        object.__setattr__(self, "_weight_numel", sum(p.weight_numel for p in self.paths))
+
     @property
     def weight_numel(self) -> int:
-        return sum(p.weight_numel for p in self.paths)
+        return self._weight_numel
 
     def weight_slices(self) -> list[slice | None]:
         """Where each path's weights sit in the flat weight vector (None for unweighted paths)."""
