@@ -43,4 +43,4 @@ def test_spec_trains_a_few_steps(spec):
     assert params, "the model has no trainable parameters"
     untouched = [n for n, p in model.named_parameters() if p.grad is None]
     assert not untouched, f"parameters without gradient: {untouched}"
-    assert float(loss_fn()) < losses[0]
+    assert loss_fn().item() < losses[0]

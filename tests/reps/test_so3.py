@@ -120,7 +120,7 @@ def test_3j_invariant_under_rotations():
         np.testing.assert_allclose(rotate_3j(C, D(l1, R), D(l2, R), D(l3, R)), C, atol=1e-11)
 
 
-@pytest.mark.parametrize("l1,l2", itertools.product(range(5), repeat=2))
+@pytest.mark.parametrize("l1,l2", list(itertools.product(range(5), repeat=2)))
 def test_3j_orthogonality_and_completeness(l1, l2):
     """sqrt(2l3+1) C(l1,l2,l3), over all l3, is an orthogonal change of basis of the product space."""
     ls = range(abs(l1 - l2), l1 + l2 + 1)
