@@ -49,18 +49,18 @@ def flat_call(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Ten
     if tp.shared_weights:
         if weight is not None:
             raise ValueError("this TensorProduct has shared (internal) weights; do not pass `weight`")
-        lead, w = _broadcast(x1.shape[:-1], x2.shape[:-1]), tp.weight
+        lead, w = broadcast_leads(x1.shape[:-1], x2.shape[:-1]), tp.weight
     elif tp.weight_numel == 0:  # nothing is weighted: a passed [..., 0] weight is ignored
-        lead, w = _broadcast(x1.shape[:-1], x2.shape[:-1]), None
+        lead, w = broadcast_leads(x1.shape[:-1], x2.shape[:-1]), None
     else:
         if weight is None:
             raise ValueError(f"per-row weights [..., {tp.weight_numel}] are required")
-        lead = _broadcast(x1.shape[:-1], x2.shape[:-1], weight.shape[:-1])
+        lead = broadcast_leads(x1.shape[:-1], x2.shape[:-1], weight.shape[:-1])
         w = _flat(weight, lead, tp.weight_numel)
     return lead, _flat(x1, lead, d.irreps_in1.dim), _flat(x2, lead, d.irreps_in2.dim), w
 
 
-def _broadcast(*shapes: torch.Size) -> torch.Size:
+def broadcast_leads(*shapes: torch.Size) -> torch.Size:
     # the usual call has one leading shape for all operands: skip torch's general (and slower) rule
     if all(s == shapes[0] for s in shapes[1:]):
         return shapes[0]
@@ -69,7 +69,7 @@ def _broadcast(*shapes: torch.Size) -> torch.Size:
 
 def _flat(x: torch.Tensor, lead: torch.Size, dim: int) -> torch.Tensor:
     """x broadcast to ``lead + (dim,)`` and flattened to ``[rows, dim]``."""
-    if x.dim() == 2 and x.shape[0] == lead.numel() and len(lead) == 1 and x.shape[1] == dim:
+    if len(lead) == 1 and x.shape == lead + (dim,):
         return x  # already flat
     return x.expand(lead + (dim,)).reshape(-1, dim)
 

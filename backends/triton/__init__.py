@@ -35,7 +35,7 @@ from typing import Callable, Optional, Sequence, Union
 
 import torch
 
-from ..reference.tensor_product import _broadcast, flat_call
+from ..reference.tensor_product import broadcast_leads, flat_call
 
 from eqdsl.reps.tp import TensorProductDescriptor
 
@@ -197,22 +197,16 @@ class _TPOp(torch.autograd.Function):
 
 
 _PLANS: dict = {}
-_PLANS_BY_ID: dict = {}  # the same plans keyed by the descriptor object's id: no hashing of it per call
 
 
 def _plan(desc: TensorProductDescriptor, dtype: torch.dtype, weights: str, block_b: int, block_c: int,
           num_warps: int, num_stages: Optional[int] = None) -> _Plan:
-    fast = (id(desc), dtype, weights, block_b, block_c, num_warps, num_stages)
-    plan = _PLANS_BY_ID.get(fast)
-    if plan is not None and plan.key.desc is desc:  # (an id may be reused once its object is gone)
-        return plan
     if dtype not in _DTYPES:
         raise TypeError(f"TritonTensorProduct supports float32 and float64, got {dtype}")
     k = (desc, _DTYPES[dtype], weights, block_b, block_c, num_warps, num_stages)
     plan = _PLANS.get(k)
     if plan is None:
         plan = _PLANS[k] = _Plan(KernelKey(desc, _DTYPES[dtype], weights, block_c), block_b, num_warps, num_stages)
-    _PLANS_BY_ID[fast] = plan
     return plan
 
 
@@ -253,7 +247,7 @@ def _flat_rows(tp, x1, x2, weight) -> Optional[int]:
     if not (tp.shared_weights or weight is None or tp.weight_numel == 0):
         shapes.append(weight.shape[:-1])
     try:
-        return torch.Size(_broadcast(*shapes)).numel()
+        return torch.Size(broadcast_leads(*shapes)).numel()
     except RuntimeError:
         return None
 

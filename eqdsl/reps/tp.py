@@ -12,7 +12,7 @@ Modes (e3nn's connection modes):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from math import prod, sqrt
 
 from .irreps import Irreps, MulIr
@@ -43,8 +43,22 @@ class TensorProductDescriptor:
     paths: tuple[Path, ...]
 
     def __post_init__(self):
-        # read on every tensor-product call; computed once (a plain attribute, which torch.compile traces)
+        # read on every tensor-product call (plan and kernel caches are keyed by the descriptor): computed
+        # once, as plain attributes (which torch.compile traces); the hash is the one dataclass would give
         object.__setattr__(self, "_weight_numel", sum(p.weight_numel for p in self.paths))
+        object.__setattr__(self, "_hash", hash(tuple(getattr(self, f.name) for f in fields(self))))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __getstate__(self) -> dict:
+        # the fields only: string hashes differ between processes, so the cached values are recomputed
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
 
     @property
     def weight_numel(self) -> int:

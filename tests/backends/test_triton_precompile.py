@@ -281,7 +281,6 @@ def test_launches_find_every_kernel_compiled_ahead_for_a_gpu_target(tmp_path):
         def check(name, desc, shared, dtype, conv, index=torch.int64, max_terms=200):
             codegen.MAX_TERMS_PER_KERNEL = max_terms
             tri._PLANS.clear()  # fresh plans: nothing counts as compiled ahead, and max_terms applies
-            tri._PLANS_BY_ID.clear()
             fused._CONV_PLANS.clear()
             asked.clear()
             mod = tri.TritonTensorProduct(desc, shared, tune=False).to(dtype)

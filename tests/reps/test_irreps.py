@@ -206,3 +206,26 @@ def test_misc_queries():
     with pytest.raises(ValueError):
         Irreps(()).lmax
     assert [mul for mul, _ in x] == [2, 1, 3, 1]
+
+
+def test_a_descriptor_pickled_in_another_process_hashes_as_here():
+    """TensorProductDescriptor caches its hash; string hashes differ between processes (PYTHONHASHSEED), so an
+    unpickled descriptor must recompute it, or plan and kernel caches keyed by descriptors miss or collide."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from eqdsl.reps import tp
+
+    made_here = tp.describe(O3, Irreps.parse("2x0e+1x1o", O3), Irreps.parse("0e+1o", O3), "uvu")
+    source = ("import pickle, sys\nfrom eqdsl.groups.o3 import O3\nfrom eqdsl.reps import tp\n"
+              "from eqdsl.reps.irreps import Irreps\n"
+              "d = tp.describe(O3, Irreps.parse('2x0e+1x1o', O3), Irreps.parse('0e+1o', O3), 'uvu')\n"
+              "sys.stdout.buffer.write(pickle.dumps(d))\n")
+    out = subprocess.run([sys.executable, "-c", source], capture_output=True, check=True,
+                         env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout
+    made_there = pickle.loads(out)
+    assert made_there == made_here and hash(made_there) == hash(made_here)
+    assert {made_here: 1}[made_there] == 1
+    assert made_there.weight_numel == made_here.weight_numel
