@@ -165,6 +165,13 @@ def main(argv=None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as err:
+        from .extras import missing_package
+        line = missing_package(err.name or "", f"eqc {args.command}")
+        if line is None:
+            raise
+        print(f"eqc: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -454,4 +454,11 @@ def _run(args, d: Dist, t_start: float) -> Dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ModuleNotFoundError as err:  # ase and tqdm come with the `examples` extra: say so in one line
+        from eqdsl.extras import missing_package
+        line = missing_package(err.name or "", "examples/train_emt.py")
+        if line is None:
+            raise
+        sys.exit(line)
