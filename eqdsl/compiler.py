@@ -1,4 +1,4 @@
-"""The front-end pipeline as straight-line code: load, parse, check, verify."""
+"""The front-end pipeline as straight-line code: load, parse, check, then the IR passes (verified between them)."""
 from __future__ import annotations
 
 import os
@@ -9,6 +9,7 @@ from .check.checker import Checker
 from .check.loader import display_path, load
 from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Span
 from .ir.graph import ModelIR
+from .ir.passes import PASSES, run_passes
 from .ir.verify import verify
 
 
@@ -29,10 +30,12 @@ class FrontEndResult:
 
 
 def check_file(path: str | Path, text: str | None = None, overrides: dict | None = None,
-               verify_ir: bool | None = None) -> FrontEndResult:
-    """Parse and type-check a spec (and its imports); returns models in the IR and all diagnostics."""
+               verify_ir: bool | None = None, passes: bool = True, fuse: bool = True) -> FrontEndResult:
+    """Parse and type-check a spec (and its imports); returns models in the IR, after the passes of
+    eqdsl.ir.passes (none with `passes=False`; `fuse=False` leaves message passing unfused), and all
+    diagnostics."""
     try:
-        return _check(path, text, overrides, verify_ir)
+        return _check(path, text, overrides, verify_ir, passes, fuse)
     except RecursionError:
         # deeply nested expressions exhaust the recursive tree walkers; report instead of crashing
         name = display_path(Path(path))
@@ -41,7 +44,7 @@ def check_file(path: str | Path, text: str | None = None, overrides: dict | None
         return FrontEndResult(name, sources={}, diagnostics=[diag])
 
 
-def _check(path, text, overrides, verify_ir) -> FrontEndResult:
+def _check(path, text, overrides, verify_ir, passes, fuse) -> FrontEndResult:
     program = load(path, text)
     result = FrontEndResult(program.main, sources=program.sources)
     sink = DiagnosticSink()
@@ -56,7 +59,7 @@ def _check(path, text, overrides, verify_ir) -> FrontEndResult:
     result.diagnostics = sink.sorted()
     if verify_ir is None:
         verify_ir = os.environ.get("EQDSL_VERIFY", "") not in ("", "0")
-    if result.ok and verify_ir:
-        for model in result.models:
-            verify(model)
+    if result.ok:
+        check = verify if verify_ir else None
+        result.models = [run_passes(m, PASSES if passes else (), fuse=fuse, verify=check) for m in result.models]
     return result

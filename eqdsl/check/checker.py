@@ -41,7 +41,7 @@ GENERATED_PATTERN = re.compile(r"^(.*_)?n\d+$")
 MAX_REPEAT = 1000
 MAX_REP_DIM = 1_000_000
 
-INTERNAL_OPS = {"input", "add", "sub", "mul", "div", "neg", "scale", "add_const", "pow", "gather"}
+INTERNAL_OPS = {"input", "add", "sub", "mul", "div", "neg", "scale", "add_const", "pow", "gather", "conv"}
 RESERVED = {"src", "dst", "position", "graph"}
 
 

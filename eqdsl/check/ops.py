@@ -300,6 +300,20 @@ def _tensor_product(g, ins, attrs):
     return tensor(d.irreps_out, place), {"descriptor": d, "shared_weights": w is None and attrs["mode"] != "full"}
 
 
+@op("conv", Param("x", "value"), Param("b", "value"), Param("weights", "value", None, keyword_only=True),
+    Param("mode", "choice", "uvw", choices=("uvw", "uvu", "full"), keyword_only=True),
+    Param("filter", "rep", None, keyword_only=True), out="defines",
+    doc="Message passing, scatter_sum(tensor_product(x[gather_index], b, ...), scatter_index), as one layer "
+        "(made by the message-passing fusion pass, never written in a spec).")
+def _conv(g, ins, attrs):
+    """The composition of the three rules it fuses, so the verifier re-derives it from them."""
+    edge_rows, _ = OPS["gather"].infer(g, {"x": ins["x"]}, {"index": attrs["gather_index"]})
+    tp_ins = {"a": edge_rows, "b": ins["b"], **({"weights": ins["weights"]} if "weights" in ins else {})}
+    messages, derived = OPS["tensor_product"].infer(g, tp_ins, attrs)
+    out, _ = OPS["scatter_sum"].infer(g, {"x": messages}, {"index": attrs["scatter_index"]})
+    return out, derived
+
+
 # -- nonlinearities -----------------------------------------------------------------------------
 def _pointwise(name):
     def infer(g, ins, attrs):

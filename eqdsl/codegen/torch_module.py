@@ -9,22 +9,12 @@ stripped of anything that could end a comment.
 from __future__ import annotations
 
 from ..ir.graph import ModelIR
-from .general import lower_general
-from ..reps.irreps import Irreps
-
-GLOBAL_POOLS = {"sum_nodes", "mean_nodes", "max_nodes", "sum_edges", "mean_edges", "max_edges"}
+from .lowering import lowering_table, rep_source
 
 
 def safe_comment(text: str) -> str:
     """Spec text fit for a single-line Python comment: printable characters only."""
     return "".join(c if c.isprintable() else "?" for c in text).strip()
-
-
-def _rep(rep) -> str:
-    """Source that rebuilds a representation from its canonical string (both kinds round-trip exactly)."""
-    if isinstance(rep, Irreps):
-        return f"Irreps.parse({str(rep)!r}, G)"
-    return f"parse_rep({str(rep)!r}, G)"
 
 
 def _float(x: float) -> str:
@@ -41,6 +31,7 @@ class _ModelWriter:
         self.float_params = self._float_params()
         self.needs = {"graph": False, "batch": False, "grad": set()}
         self.approximate: list[tuple[str, str]] = []  # (op, node) of layers declared approximately equivariant
+        self.table = lowering_table(ir.group_recipe)
 
     # -- naming ------------------------------------------------------------------------
     def _float_params(self) -> list[str]:
@@ -76,57 +67,20 @@ class _ModelWriter:
 
     # -- lowering -------------------------------------------------------------------------
     def write(self) -> str:
-        ir = self.ir
-        order = ir.order()
-        fused = self._fusions()
-        folded = {n for pair in fused.values() for n in pair}
         last_line = None
-        for node in order:
-            d = ir.node(node)
+        for node in self.ir.order():
+            d = self.ir.node(node)
             name = self._assign_name(node)
-            if d["op"] == "input" or node in folded:
+            if d["op"] == "input":
                 continue
             span = d["span"]
             where = (span.file, span.line) if span is not None else None
             if where != last_line and span is not None:
                 self.body.append(f"# {self._origin(span)}")
                 last_line = where
-            if node in fused:
-                self.body.append("# gather, tensor product and scatter as one call (fused on the Triton backend)")
-                expr = self._conv(node, *fused[node])
-            else:
-                expr = self.lower(node, d)
+            expr = self.lower(node, d)
             self.body.append(f"{name} = {expr}")
         return self._assemble()
-
-    def _fusions(self) -> dict:
-        """Message passing written as scatter_sum(tensor_product(h[i], b, ...), j): {scatter: (gather, tp)}
-        when the gathered rows and the per-edge products feed nothing else, so they need not exist."""
-        ir, graph = self.ir, self.ir.graph
-        outputs = {n for _, n in ir.outputs}
-        fused = {}
-        for node in ir.order():
-            if ir.node(node)["op"] != "scatter_sum":
-                continue
-            tp = dict(ir.inputs_of(node))["x"]
-            if ir.node(tp)["op"] != "tensor_product" or graph.out_degree(tp) != 1 or tp in outputs:
-                continue
-            gat = dict(ir.inputs_of(tp))["a"]
-            if ir.node(gat)["op"] != "gather" or graph.out_degree(gat) != 1 or gat in outputs:
-                continue
-            fused[node] = (gat, tp)
-        return fused
-
-    def _conv(self, node: str, gat: str, tp: str) -> str:
-        self.needs["graph"] = True
-        a = self.ir.node(tp)["attrs"]
-        ins = {port: self.ir.node(src)["type"] for port, src in self.ir.inputs_of(tp)}
-        x = self.args(tp)
-        m = self._tp_module(tp, a, ins)
-        nodes = self.args(gat)["x"]
-        weights = x.get("weights", "None")
-        return (f"{m}.conv({nodes}, {self.ir.node(gat)['attrs']['index']}, {x['b']}, {weights}, "
-                f"{self.ir.node(node)['attrs']['index']}, num_nodes)")
 
     def _origin(self, span) -> str:
         text = self.sources.get(span.file, "").split("\n")
@@ -143,92 +97,25 @@ class _ModelWriter:
         return f"self.{attr}"
 
     def lower(self, node: str, d: dict) -> str:
-        op, a, t = d["op"], d["attrs"], d["type"]
-        x = self.args(node)
+        lowering = self.table.get(d["op"])
+        if lowering is None:
+            raise NotImplementedError(f"no lowering for op {d['op']!r}")
         ins = {port: self.ir.node(src)["type"] for port, src in self.ir.inputs_of(node)}
-        if self.ir.group_recipe[0] != "irreps":  # layers of matrix groups first: same names, other runtime
-            general = lower_general(self, node, op, a, x, ins)
-            if general is not None:
-                return general
-        if op == "gather":
-            self.needs["graph"] = True
-            return f"rt.gather({x['x']}, {a['index']})"
-        if op.startswith("scatter_"):
-            self.needs["graph"] = True
-            return f"rt.scatter({x['x']}, {a['index']}, num_nodes, {op[8:]!r})"
-        if op in GLOBAL_POOLS:
-            self.needs["batch"] = True
-            reduce, over = op.split("_")
-            index = "batch" if over == "nodes" else "batch[src]"
-            if over == "edges":
-                self.needs["graph"] = True
-            return f"rt.pool({x['x']}, {index}, num_graphs, {reduce!r})"
-        if op == "linear":
-            m = self.module(node, "linear", f"rt.Linear({_rep(ins['x'].rep)}, {_rep(a['out'])}, bias={a['bias']})")
-            return f"{m}({x['x']})"
-        if op == "tensor_product":
-            return self._tensor_product(node, a, x, ins)
-        if op == "gate":
-            m = self.module(node, "gate", f"rt.Gate({_rep(a['scalars'])}, {_rep(a['gates'])}, {_rep(a['gated'])}, "
-                                          f"act={list(a['scalar_acts'])!r}, act_gates={a['gate_act']!r})")
-            return f"{m}({x['x']})"
-        if op == "norm_activation":
-            m = self.module(node, "norm_act", f"rt.NormActivation({_rep(ins['x'].rep)}, act={a['act']!r})")
-            return f"{m}({x['x']})"
-        if op == "norm":
-            return f"rt.norm({x['x']}, {self._const_rep(node, ins['x'].rep)})"
-        if op == "dot":
-            return f"rt.dot({x['a']}, {x['b']}, {self._const_rep(node, ins['a'].rep)})"
-        if op == "spherical_harmonics":
-            m = self.module(node, "sh", f"rt.SphericalHarmonics({a['lmax']}, normalize={a['normalize']})")
-            return f"{m}({x['x']})"
-        if op == "bessel":
-            return f"rt.bessel_basis({x['x']}.squeeze(-1), {a['n']}, {self.attr(node, 'cutoff')})"
-        if op == "gaussian":
-            return f"rt.gaussian_basis({x['x']}.squeeze(-1), {a['n']}, {self.attr(node, 'cutoff')})"
-        if op == "envelope":
-            return f"rt.polynomial_cutoff({x['x']}.squeeze(-1), {self.attr(node, 'cutoff')}, {float(a['p'])!r}).unsqueeze(-1)"
-        if op == "mlp":
-            sizes = [ins["x"].rep.dim, *a["hidden"], t.rep.dim]
-            m = self.module(node, "mlp", f"rt.MLP({sizes!r}, act={a['act']!r})")
-            return f"{m}({x['x']})"
-        if op == "concat":
-            return f"torch.cat([{', '.join(x[f'xs.{i}'] for i in range(a['xs']))}], dim=-1)"
-        if op == "grad":
-            self.needs["grad"].add(x["x"])
-            return f"rt_grad({x['y']}, {x['x']}, create_graph)"
-        if op in _BINARY:
-            return f"{x['a']} {_BINARY[op]} {x['b']}"
-        if op == "neg":
-            return f"-{x['x']}"
-        if op == "scale":
-            return f"{self.attr(node, 'c')} * {x['x']}"
-        if op == "add_const":
-            return f"{x['x']} + {self.attr(node, 'c')}"
-        if op == "pow":
-            return f"{x['x']} ** {_float(a['k'])}"
-        if op in _POINTWISE:
-            return f"rt.ACTIVATIONS[{op!r}]({x['x']})"
-        raise NotImplementedError(f"no lowering for op {op!r}")
+        return lowering(self, node, d["attrs"], self.args(node), ins, d["type"])
 
-    def _const_rep(self, node: str, irreps: Irreps) -> str:
-        name = f"IRREPS_{node[1:]}"
-        self.init.append(f"self.{name.lower()} = {_rep(irreps)}")
-        return f"self.{name.lower()}"
+    def const_rep(self, node: str, rep) -> str:
+        """A representation the forward pass needs, built once in the constructor."""
+        name = f"irreps_{node[1:]}"
+        self.init.append(f"self.{name} = {rep_source(rep)}")
+        return f"self.{name}"
 
-    def _tp_module(self, node, a, ins) -> str:
-        keep = f"{_rep(a['filter'])}.irreps_set()" if a.get("filter") is not None else "None"
-        out = _rep(a["out"]) if a.get("out") is not None else "None"
-        desc = (f"tpd.describe(G, {_rep(ins['a'].rep)}, {_rep(ins['b'].rep)}, {a['mode']!r}, "
+    def tp_module(self, node, a, ins) -> str:
+        keep = f"{rep_source(a['filter'])}.irreps_set()" if a.get("filter") is not None else "None"
+        out = rep_source(a["out"]) if a.get("out") is not None else "None"
+        desc = (f"tpd.describe(G, {rep_source(ins['a'].rep)}, {rep_source(ins['b'].rep)}, {a['mode']!r}, "
                 f"out={out}, keep={keep})")
         shared = a["shared_weights"]
         return self.module(node, "tp", f"TensorProductLayer({desc}, shared_weights={shared}, backend=backend)")
-
-    def _tensor_product(self, node, a, x, ins) -> str:
-        m = self._tp_module(node, a, ins)
-        if "weights" in x:
-            return f"{m}({x['a']}, {x['b']}, {x['weights']})"
-        return f"{m}({x['a']}, {x['b']})"
 
     # -- assembly ------------------------------------------------------------------------------
     def _assemble(self) -> str:
@@ -337,11 +224,6 @@ class _ModelWriter:
             out.append(f"    {name!r}: {_shape(ir.node(node)['type'], dim, rows)}")
         out.append('"""')
         return out
-
-
-_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
-
-_POINTWISE = {"identity", "silu", "relu", "gelu", "sigmoid", "softplus", "exp", "tanh", "sin", "abs", "cos", "square"}
 
 
 def _shape(t, point_dim: int = 3, graph_rows: str = "num_graphs") -> str:

@@ -45,7 +45,7 @@ def test_verifier_catches_an_attribute_that_breaks_a_rule():
 
 def test_verifier_catches_a_stale_descriptor():
     model = nequip()
-    tps = [n for n in model.order() if model.node(n)["op"] == "tensor_product"]
+    tps = [n for n in model.order() if model.node(n)["op"] == "conv"]  # fused tensor products
     a, b = model.node(tps[0])["attrs"], model.node(tps[1])["attrs"]
     a["descriptor"] = b["descriptor"]
     with pytest.raises(IRVerificationError):
@@ -64,6 +64,6 @@ def test_order_is_deterministic_and_topological():
 def test_listing_names_ops_types_lines_and_scopes():
     text = format_model(nequip())
     assert text.startswith("model NequIP(cutoff = 5.0, layers = 2, avg_neighbors = 12.0)  group O3")
-    assert "tensor_product(a=" in text and "mode=uvu" in text
+    assert "conv(x=" in text and "mode=uvu" in text and "gather_index=src, scatter_index=dst" in text
     assert "(line 13)  [repeat 1/1 > block interaction]" in text
     assert "outputs: energy <- n" in text

@@ -1,0 +1,253 @@
+"""How each IR op becomes PyTorch source: a table from op name to a lowering function.
+
+A lowering gets the module writer `w`, the node id, its attributes `a`, the names of its inputs `x`
+(port -> variable), their types `ins` and its own type `t`, and returns the expression of the node's
+value; layers with state register a submodule through `w.module`.  Models over matrix groups run the
+solved maps of eqdsl.backends.reference.general (`rg`) and conv2d (`rc`) where their layers differ.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..reps.irreps import Irreps
+
+Lowering = Callable[..., str]
+
+
+def rep_source(rep) -> str:
+    """Source that rebuilds a representation from its canonical string (both kinds round-trip exactly)."""
+    if isinstance(rep, Irreps):
+        return f"Irreps.parse({str(rep)!r}, G)"
+    return f"parse_rep({str(rep)!r}, G)"
+
+
+IRREPS_LOWERINGS: dict[str, Lowering] = {}
+MATRIX_GROUP_LOWERINGS: dict[str, Lowering] = {}
+
+
+def lowers(*ops: str, table: dict = IRREPS_LOWERINGS):
+    def register(fn):
+        for op in ops:
+            table[op] = fn
+        return fn
+    return register
+
+
+def lowering_table(group_recipe: tuple) -> dict[str, Lowering]:
+    """The ops of a model over this group: matrix groups replace the layers whose runtime differs."""
+    if group_recipe[0] == "irreps":
+        return IRREPS_LOWERINGS
+    return {**IRREPS_LOWERINGS, **MATRIX_GROUP_LOWERINGS}
+
+
+# -- graph structure ----------------------------------------------------------------------------
+@lowers("gather")
+def _gather(w, node, a, x, ins, t):
+    w.needs["graph"] = True
+    return f"rt.gather({x['x']}, {a['index']})"
+
+
+@lowers("scatter_sum", "scatter_mean", "scatter_max")
+def _scatter(w, node, a, x, ins, t):
+    w.needs["graph"] = True
+    return f"rt.scatter({x['x']}, {a['index']}, num_nodes, {w.ir.node(node)['op'][8:]!r})"
+
+
+@lowers("sum_nodes", "mean_nodes", "max_nodes", "sum_edges", "mean_edges", "max_edges")
+def _pool(w, node, a, x, ins, t):
+    w.needs["batch"] = True
+    reduce, over = w.ir.node(node)["op"].split("_")
+    if over == "edges":
+        w.needs["graph"] = True
+    index = "batch" if over == "nodes" else "batch[src]"
+    return f"rt.pool({x['x']}, {index}, num_graphs, {reduce!r})"
+
+
+# -- layers ---------------------------------------------------------------------------------------
+@lowers("linear")
+def _linear(w, node, a, x, ins, t):
+    m = w.module(node, "linear", f"rt.Linear({rep_source(ins['x'].rep)}, {rep_source(a['out'])}, bias={a['bias']})")
+    return f"{m}({x['x']})"
+
+
+@lowers("tensor_product")
+def _tensor_product(w, node, a, x, ins, t):
+    m = w.tp_module(node, a, ins)
+    if "weights" in x:
+        return f"{m}({x['a']}, {x['b']}, {x['weights']})"
+    return f"{m}({x['a']}, {x['b']})"
+
+
+@lowers("conv")
+def _conv(w, node, a, x, ins, t):
+    w.needs["graph"] = True
+    w.body.append("# gather, tensor product and scatter as one call (fused on the Triton backend)")
+    m = w.tp_module(node, a, {"a": ins["x"], "b": ins["b"]})
+    weights = x.get("weights", "None")
+    return f"{m}.conv({x['x']}, {a['gather_index']}, {x['b']}, {weights}, {a['scatter_index']}, num_nodes)"
+
+
+@lowers("gate")
+def _gate(w, node, a, x, ins, t):
+    m = w.module(node, "gate", f"rt.Gate({rep_source(a['scalars'])}, {rep_source(a['gates'])}, "
+                               f"{rep_source(a['gated'])}, act={list(a['scalar_acts'])!r}, act_gates={a['gate_act']!r})")
+    return f"{m}({x['x']})"
+
+
+@lowers("norm_activation")
+def _norm_activation(w, node, a, x, ins, t):
+    m = w.module(node, "norm_act", f"rt.NormActivation({rep_source(ins['x'].rep)}, act={a['act']!r})")
+    return f"{m}({x['x']})"
+
+
+@lowers("norm")
+def _norm(w, node, a, x, ins, t):
+    return f"rt.norm({x['x']}, {w.const_rep(node, ins['x'].rep)})"
+
+
+@lowers("dot")
+def _dot(w, node, a, x, ins, t):
+    return f"rt.dot({x['a']}, {x['b']}, {w.const_rep(node, ins['a'].rep)})"
+
+
+@lowers("spherical_harmonics")
+def _spherical_harmonics(w, node, a, x, ins, t):
+    m = w.module(node, "sh", f"rt.SphericalHarmonics({a['lmax']}, normalize={a['normalize']})")
+    return f"{m}({x['x']})"
+
+
+@lowers("bessel")
+def _bessel(w, node, a, x, ins, t):
+    return f"rt.bessel_basis({x['x']}.squeeze(-1), {a['n']}, {w.attr(node, 'cutoff')})"
+
+
+@lowers("gaussian")
+def _gaussian(w, node, a, x, ins, t):
+    return f"rt.gaussian_basis({x['x']}.squeeze(-1), {a['n']}, {w.attr(node, 'cutoff')})"
+
+
+@lowers("envelope")
+def _envelope(w, node, a, x, ins, t):
+    return f"rt.polynomial_cutoff({x['x']}.squeeze(-1), {w.attr(node, 'cutoff')}, {float(a['p'])!r}).unsqueeze(-1)"
+
+
+@lowers("mlp")
+def _mlp(w, node, a, x, ins, t):
+    sizes = [ins["x"].rep.dim, *a["hidden"], t.rep.dim]
+    m = w.module(node, "mlp", f"rt.MLP({sizes!r}, act={a['act']!r})")
+    return f"{m}({x['x']})"
+
+
+@lowers("concat")
+def _concat(w, node, a, x, ins, t):
+    return f"torch.cat([{', '.join(x[f'xs.{i}'] for i in range(a['xs']))}], dim=-1)"
+
+
+@lowers("grad")
+def _grad(w, node, a, x, ins, t):
+    w.needs["grad"].add(x["x"])
+    return f"rt_grad({x['y']}, {x['x']}, create_graph)"
+
+
+# -- arithmetic and pointwise functions -----------------------------------------------------------
+_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+
+
+@lowers(*_BINARY)
+def _binary(w, node, a, x, ins, t):
+    return f"{x['a']} {_BINARY[w.ir.node(node)['op']]} {x['b']}"
+
+
+@lowers("neg")
+def _neg(w, node, a, x, ins, t):
+    return f"-{x['x']}"
+
+
+@lowers("scale")
+def _scale(w, node, a, x, ins, t):
+    return f"{w.attr(node, 'c')} * {x['x']}"
+
+
+@lowers("add_const")
+def _add_const(w, node, a, x, ins, t):
+    return f"{x['x']} + {w.attr(node, 'c')}"
+
+
+@lowers("pow")
+def _pow(w, node, a, x, ins, t):
+    return f"{x['x']} ** {float(a['k'])!r}"
+
+
+@lowers("identity", "silu", "relu", "gelu", "sigmoid", "softplus", "exp", "tanh", "sin", "abs", "cos", "square")
+def _pointwise(w, node, a, x, ins, t):
+    return f"rt.ACTIVATIONS[{w.ir.node(node)['op']!r}]({x['x']})"
+
+
+# -- matrix groups: the solved maps (bases solved on construction, cached on disk) ------------------
+def matrix_group(*ops: str):
+    return lowers(*ops, table=MATRIX_GROUP_LOWERINGS)
+
+
+@matrix_group("linear")
+def _solved_linear(w, node, a, x, ins, t):
+    m = w.module(node, "linear", f"rg.EquivariantLinear({rep_source(ins['x'].rep)}, {rep_source(a['out'])}, "
+                                 f"bias={a['bias']})")
+    return f"{m}({x['x']})"
+
+
+@matrix_group("bilinear")
+def _bilinear(w, node, a, x, ins, t):
+    m = w.module(node, "bilinear", f"rg.Bilinear({rep_source(ins['a'].rep)}, {rep_source(ins['b'].rep)}, "
+                                   f"{rep_source(a['out'])})")
+    return f"{m}({x['a']}, {x['b']})"
+
+
+@matrix_group("gate")
+def _block_gate(w, node, a, x, ins, t):
+    acts = [a["act"]] * a["num_scalars"]
+    m = w.module(node, "gate", f"rg.GeneralGate({a['num_scalars']}, {list(a['gated_sizes'])!r}, "
+                               f"acts={acts!r}, gate_act={a['gate_act']!r})")
+    return f"{m}({x['x']})"
+
+
+@matrix_group("norm")
+def _block_norm(w, node, a, x, ins, t):
+    return f"rg.block_norm({x['x']}, {list(a['sizes'])!r})"
+
+
+@matrix_group("inner")
+def _inner(w, node, a, x, ins, t):
+    m = w.module(node, "inner", f"rg.InvariantForm({rep_source(ins['a'].rep)})")
+    return f"{m}({x['a']}, {x['b']})"
+
+
+@matrix_group("group_pool")
+def _group_pool(w, node, a, x, ins, t):
+    return f"rg.group_pool({x['x']}, {list(a['sizes'])!r}, {a['reduce']!r})"
+
+
+@matrix_group("conv2d")
+def _conv2d(w, node, a, x, ins, t):
+    extra = ", approximate=True" if a["sampled"] else ""
+    m = w.module(node, "conv", f"rc.SteerableConv2d({rep_source(ins['x'].rep)}, {rep_source(a['out'])}, "
+                               f"{a['kernel']}, bias={a['bias']}{extra})")
+    if a["sampled"]:
+        w.approximate.append(("conv2d", node))
+    return f"{m}({x['x']})"
+
+
+@matrix_group("avg_pool2d")
+def _avg_pool2d(w, node, a, x, ins, t):
+    return f"rc.avg_pool2d({x['x']}, {a['size']})"
+
+
+@matrix_group("max_pool2d")
+def _max_pool2d(w, node, a, x, ins, t):
+    return f"rc.max_pool2d({x['x']}, {a['size']})"
+
+
+@matrix_group("global_pool")
+def _global_pool(w, node, a, x, ins, t):
+    if a["reduce"] == "mean":
+        return f"rc.global_mean({x['x']})"
+    return f"{x['x']}.amax(dim=(1, 2))"

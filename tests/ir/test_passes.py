@@ -1,0 +1,118 @@
+"""IR passes: each returns a new IR, keeps the types the verifier re-derives, and changes no numbers."""
+from pathlib import Path
+
+import pytest
+
+from eqdsl.compiler import check_file
+from eqdsl.ir.passes import (PASSES, eliminate_common_subexpressions, eliminate_dead_code, fuse_message_passing,
+                             run_passes)
+from eqdsl.ir.printer import format_model
+from eqdsl.ir.verify import IRVerificationError, verify
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ops(ir) -> list[str]:
+    return [ir.node(n)["op"] for n in ir.order()]
+
+
+def raw(spec: str, **overrides):
+    """The IR as the checker builds it, before any pass."""
+    result = check_file(ROOT / "specs" / spec, overrides=overrides, passes=False)
+    assert result.ok, [d.message for d in result.diagnostics]
+    return result.models[0]
+
+
+def from_text(tmp_path, text: str):
+    spec = tmp_path / "spec.eq"
+    spec.write_text(text)
+    result = check_file(spec, passes=False)
+    assert result.ok, [d.message for d in result.diagnostics]
+    return result.models[0]
+
+
+def test_cse_computes_the_nequip_radial_basis_once():
+    ir = raw("nequip.eq", layers=3)
+    assert ops(ir).count("bessel") == 3 and ops(ir).count("envelope") == 3
+    after = eliminate_common_subexpressions(ir)
+    assert ops(after).count("bessel") == 1 and ops(after).count("envelope") == 1
+    assert ops(after).count("mlp") == ops(ir).count("mlp")  # layers with parameters are never merged
+    verify(after)
+
+
+def test_cse_keeps_layers_with_parameters_apart(tmp_path):
+    ir = from_text(tmp_path, """group O3
+model Twice {
+    input h : 4x0e + 2x1o @node
+    a = linear(h) -> (4x0e + 2x1o)
+    b = linear(h) -> (4x0e + 2x1o)
+    output y = norm(a) + norm(b)
+}
+""")
+    after = eliminate_common_subexpressions(ir)
+    assert ops(after).count("linear") == 2 and ops(after).count("norm") == 2
+
+
+def test_cse_merges_equal_pure_nodes_and_rewires_their_users(tmp_path):
+    ir = from_text(tmp_path, """group O3
+model Same {
+    input h : 4x0e + 2x1o @node
+    output y = norm(h) + norm(h)
+}
+""")
+    after = eliminate_common_subexpressions(ir)
+    assert ops(after).count("norm") == 1
+    add = next(n for n in after.order() if after.node(n)["op"] == "add")
+    assert len({src for _, src in after.inputs_of(add)}) == 1
+    verify(after)
+
+
+def test_dce_drops_what_no_output_needs(tmp_path):
+    ir = from_text(tmp_path, """group O3
+model Dead {
+    input h : 4x0e + 2x1o @node
+    unused = linear(h) -> 3x0e
+    output y = norm(h)
+}
+""")
+    after = eliminate_dead_code(ir)
+    assert "linear" in ops(ir) and "linear" not in ops(after)
+    assert [n for n, _ in after.inputs] == ["h"]  # inputs stay, used or not
+    verify(after)
+
+
+def test_fusion_is_a_node_the_listing_shows():
+    ir = raw("nequip.eq", layers=1)
+    after = fuse_message_passing(ir)
+    assert "conv" not in ops(ir) and ops(after).count("conv") == 1
+    assert ops(after).count("scatter_sum") == ops(ir).count("scatter_sum") - 1
+    assert "conv(x=" in format_model(after)
+    verify(after)
+
+
+@pytest.mark.parametrize("spec", ["nequip.eq", "mace.eq", "galaxy_d4.eq"])
+def test_passes_leave_their_input_alone(spec):
+    ir = raw(spec)
+    before = format_model(ir)
+    for _, run, _ in PASSES:
+        run(ir)
+    assert format_model(ir) == before
+
+
+def test_the_verifier_runs_after_each_pass_and_names_the_one_that_broke_types():
+    def swap_first_linear_input(ir):
+        """A broken pass: feeds the first linear layer from the positions instead of its input."""
+        out = eliminate_dead_code(fuse_message_passing(ir))  # a copy to damage
+        node = next(n for n in out.order() if out.node(n)["op"] == "linear")
+        out.node(node)["type"] = out.node(dict(out.inputs)["pos"])["type"]
+        return out
+
+    ir = raw("nequip.eq", layers=1)
+    with pytest.raises(IRVerificationError, match="after a broken pass"):
+        run_passes(ir, [("a broken pass", swap_first_linear_input, False)], verify=verify)
+    run_passes(ir, [("a broken pass", swap_first_linear_input, False)])  # unverified, nothing notices
+
+
+def test_compiled_models_have_been_through_every_pass():
+    result = check_file(ROOT / "specs" / "nequip.eq", verify_ir=True)
+    assert "conv" in ops(result.models[0]) and ops(result.models[0]).count("bessel") == 1
