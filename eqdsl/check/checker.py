@@ -307,7 +307,8 @@ class Checker:
         self._python_name(decl.name, decl.name_span, "model name")
         params = {}
         scope = Scope(parent=self.globals)
-        ir = ModelIR(decl.name, self.group.name, params, span=decl.span, group_recipe=recipe_of(self.group))
+        ir = ModelIR(decl.name, self.group.name, params, span=decl.span, group_recipe=recipe_of(self.group),
+                     rep_names=self._rep_names())
         ctx = _ModelContext(ir)
         if self.is_matrix:
             from .vanishing import SupportTracker
@@ -329,6 +330,14 @@ class Checker:
             self.sink.error("E0601", f"model `{decl.name}` has no outputs", decl.name_span, "nothing is returned",
                             hints=["add `output name : type = expression`"])
         return ir
+
+    def _rep_names(self) -> dict[str, str]:
+        """The spec's `rep NAME = ...` declarations by the text of their value (the first name of a rep wins)."""
+        names: dict[str, str] = {}
+        for name, value in self.globals.names.items():
+            if isinstance(value, Rep):
+                names.setdefault(str(value.irreps), name)
+        return names
 
     def _statements(self, body, scope: Scope, ctx: _ModelContext, in_model: bool):
         returned = None

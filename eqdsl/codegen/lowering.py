@@ -9,16 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..reps.irreps import Irreps
-
 Lowering = Callable[..., str]
-
-
-def rep_source(rep) -> str:
-    """Source that rebuilds a representation from its canonical string (both kinds round-trip exactly)."""
-    if isinstance(rep, Irreps):
-        return f"Irreps.parse({str(rep)!r}, G)"
-    return f"parse_rep({str(rep)!r}, G)"
 
 
 IRREPS_LOWERINGS: dict[str, Lowering] = {}
@@ -66,7 +57,7 @@ def _pool(w, node, a, x, ins, t):
 # -- layers ---------------------------------------------------------------------------------------
 @lowers("linear")
 def _linear(w, node, a, x, ins, t):
-    m = w.module(node, "linear", f"rt.Linear({rep_source(ins['x'].rep)}, {rep_source(a['out'])}, bias={a['bias']})")
+    m = w.module(node, "linear", f"rt.Linear({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, bias={a['bias']})")
     return f"{m}({x['x']})"
 
 
@@ -89,25 +80,25 @@ def _conv(w, node, a, x, ins, t):
 
 @lowers("gate")
 def _gate(w, node, a, x, ins, t):
-    m = w.module(node, "gate", f"rt.Gate({rep_source(a['scalars'])}, {rep_source(a['gates'])}, "
-                               f"{rep_source(a['gated'])}, act={list(a['scalar_acts'])!r}, act_gates={a['gate_act']!r})")
+    m = w.module(node, "gate", f"rt.Gate({w.rep(a['scalars'])}, {w.rep(a['gates'])}, "
+                               f"{w.rep(a['gated'])}, act={list(a['scalar_acts'])!r}, act_gates={a['gate_act']!r})")
     return f"{m}({x['x']})"
 
 
 @lowers("norm_activation")
 def _norm_activation(w, node, a, x, ins, t):
-    m = w.module(node, "norm_act", f"rt.NormActivation({rep_source(ins['x'].rep)}, act={a['act']!r})")
+    m = w.module(node, "norm_act", f"rt.NormActivation({w.rep(ins['x'].rep)}, act={a['act']!r})")
     return f"{m}({x['x']})"
 
 
 @lowers("norm")
 def _norm(w, node, a, x, ins, t):
-    return f"rt.norm({x['x']}, {w.const_rep(node, ins['x'].rep)})"
+    return f"rt.norm({x['x']}, {w.rep(ins['x'].rep)})"
 
 
 @lowers("dot")
 def _dot(w, node, a, x, ins, t):
-    return f"rt.dot({x['a']}, {x['b']}, {w.const_rep(node, ins['a'].rep)})"
+    return f"rt.dot({x['a']}, {x['b']}, {w.rep(ins['a'].rep)})"
 
 
 @lowers("spherical_harmonics")
@@ -190,15 +181,15 @@ def matrix_group(*ops: str):
 
 @matrix_group("linear")
 def _solved_linear(w, node, a, x, ins, t):
-    m = w.module(node, "linear", f"rg.EquivariantLinear({rep_source(ins['x'].rep)}, {rep_source(a['out'])}, "
+    m = w.module(node, "linear", f"rg.EquivariantLinear({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, "
                                  f"bias={a['bias']})")
     return f"{m}({x['x']})"
 
 
 @matrix_group("bilinear")
 def _bilinear(w, node, a, x, ins, t):
-    m = w.module(node, "bilinear", f"rg.Bilinear({rep_source(ins['a'].rep)}, {rep_source(ins['b'].rep)}, "
-                                   f"{rep_source(a['out'])})")
+    m = w.module(node, "bilinear", f"rg.Bilinear({w.rep(ins['a'].rep)}, {w.rep(ins['b'].rep)}, "
+                                   f"{w.rep(a['out'])})")
     return f"{m}({x['a']}, {x['b']})"
 
 
@@ -217,7 +208,7 @@ def _block_norm(w, node, a, x, ins, t):
 
 @matrix_group("inner")
 def _inner(w, node, a, x, ins, t):
-    m = w.module(node, "inner", f"rg.InvariantForm({rep_source(ins['a'].rep)})")
+    m = w.module(node, "inner", f"rg.InvariantForm({w.rep(ins['a'].rep)})")
     return f"{m}({x['a']}, {x['b']})"
 
 
@@ -229,7 +220,7 @@ def _group_pool(w, node, a, x, ins, t):
 @matrix_group("conv2d")
 def _conv2d(w, node, a, x, ins, t):
     extra = ", approximate=True" if a["sampled"] else ""
-    m = w.module(node, "conv", f"rc.SteerableConv2d({rep_source(ins['x'].rep)}, {rep_source(a['out'])}, "
+    m = w.module(node, "conv", f"rc.SteerableConv2d({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, "
                                f"{a['kernel']}, bias={a['bias']}{extra})")
     if a["sampled"]:
         w.approximate.append(("conv2d", node))

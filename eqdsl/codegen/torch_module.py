@@ -2,14 +2,15 @@
 
 The output is deterministic (nodes in lexicographic topological order, no
 timestamps or absolute paths) and never pastes spec text into code: variables
-are named ``<spec name>_<node number>``, spec names appear only as validated
-identifiers or inside repr()'d string literals, and echoed spec lines are
-stripped of anything that could end a comment.
+are named after the spec's own (validated) names, made unique with a suffix,
+spec text appears otherwise only inside repr()'d string literals, and echoed
+spec lines are stripped of anything that could end a comment.
 """
 from __future__ import annotations
 
 from ..ir.graph import ModelIR
-from .lowering import lowering_table, rep_source
+from .lowering import lowering_table
+from .names import LocalNames, RepConstants
 
 
 def safe_comment(text: str) -> str:
@@ -22,10 +23,12 @@ def _float(x: float) -> str:
 
 
 class _ModelWriter:
-    def __init__(self, ir: ModelIR, sources: dict[str, str]):
+    def __init__(self, ir: ModelIR, sources: dict[str, str], reps: RepConstants):
         self.ir = ir
         self.sources = sources
+        self.reps = reps
         self.var: dict[str, str] = {}
+        self.names = LocalNames(name for name, _ in ir.inputs)
         self.init: list[str] = []
         self.body: list[str] = []
         self.float_params = self._float_params()
@@ -48,13 +51,20 @@ class _ModelWriter:
 
     def _assign_name(self, node: str) -> str:
         d = self.ir.node(node)
-        num = node[1:]
         if d["op"] == "input":
             name = d["name"]
+        elif d["name"]:
+            name = self.names.fresh(d["name"])
+        elif d["op"] == "gather":  # pos[dst] reads as pos_dst
+            name = self.names.fresh(f"{self.var[dict(self.ir.inputs_of(node))['x']]}_{d['attrs']['index']}")
         else:
-            name = f"{d['name']}_n{num}" if d["name"] else f"n{num}"
+            name = self.names.fresh(d["op"], numbered=True)
         self.var[node] = name
         return name
+
+    def rep(self, rep) -> str:
+        """The module-level constant holding a representation (named after the spec's rep where it has one)."""
+        return self.reps.constant(rep, self.ir.rep_names.get(str(rep)))
 
     def attr(self, node: str, key: str) -> str:
         """A float attribute, read from the constructor argument when it is a model parameter."""
@@ -74,19 +84,21 @@ class _ModelWriter:
             if d["op"] == "input":
                 continue
             span = d["span"]
-            where = (span.file, span.line) if span is not None else None
+            where = (span.file, span.line, d["scope"]) if span is not None else None  # a new comment per iteration
             if where != last_line and span is not None:
-                self.body.append(f"# {self._origin(span)}")
+                self.body.append(f"# {self._origin(span, d['scope'])}")
                 last_line = where
             expr = self.lower(node, d)
             self.body.append(f"{name} = {expr}")
         return self._assemble()
 
-    def _origin(self, span) -> str:
+    def _origin(self, span, scope: str = "") -> str:
+        """`file:line: the spec line`, with the block call / repeat iteration an inlined line belongs to."""
         text = self.sources.get(span.file, "").split("\n")
         line = text[span.line - 1] if 0 < span.line <= len(text) else ""
         code = line.split("#", 1)[0] if "#" in line else line
-        return safe_comment(f"{span.file}:{span.line}: {code.strip()}")
+        where = f" [{scope}]" if scope else ""
+        return safe_comment(f"{span.file}:{span.line}{where}: {code.strip()}")
 
     def args(self, node: str) -> dict[str, str]:
         return {port: self.name_of(src) for port, src in self.ir.inputs_of(node)}
@@ -103,17 +115,10 @@ class _ModelWriter:
         ins = {port: self.ir.node(src)["type"] for port, src in self.ir.inputs_of(node)}
         return lowering(self, node, d["attrs"], self.args(node), ins, d["type"])
 
-    def const_rep(self, node: str, rep) -> str:
-        """A representation the forward pass needs, built once in the constructor."""
-        name = f"irreps_{node[1:]}"
-        self.init.append(f"self.{name} = {rep_source(rep)}")
-        return f"self.{name}"
-
     def tp_module(self, node, a, ins) -> str:
-        keep = f"{rep_source(a['filter'])}.irreps_set()" if a.get("filter") is not None else "None"
-        out = rep_source(a["out"]) if a.get("out") is not None else "None"
-        desc = (f"tpd.describe(G, {rep_source(ins['a'].rep)}, {rep_source(ins['b'].rep)}, {a['mode']!r}, "
-                f"out={out}, keep={keep})")
+        keep = f"{self.rep(a['filter'])}.irreps_set()" if a.get("filter") is not None else "None"
+        out = self.rep(a["out"]) if a.get("out") is not None else "None"
+        desc = f"tpd.describe(G, {self.rep(ins['a'].rep)}, {self.rep(ins['b'].rep)}, {a['mode']!r}, out={out}, keep={keep})"
         shared = a["shared_weights"]
         return self.module(node, "tp", f"TensorProductLayer({desc}, shared_weights={shared}, backend=backend)")
 
@@ -237,5 +242,6 @@ def _shape(t, point_dim: int = 3, graph_rows: str = "num_graphs") -> str:
     return f"[{rows}, {t.rep.dim}] features {t.rep} @{t.placement}"
 
 
-def lower_model(ir: ModelIR, sources: dict[str, str]) -> str:
-    return _ModelWriter(ir, sources).write()
+def lower_model(ir: ModelIR, sources: dict[str, str], reps: RepConstants) -> str:
+    """The class of one model; the representations it uses are added to `reps` (module-level constants)."""
+    return _ModelWriter(ir, sources, reps).write()

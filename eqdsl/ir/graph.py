@@ -96,6 +96,7 @@ class ModelIR:
     outputs: list[tuple[str, str]] = field(default_factory=list)  # (name, node id)
     span: Span | None = None
     group_recipe: tuple = ("irreps", "O3")  # rebuilds the group (eqdsl.groups.recipe)
+    rep_names: dict[str, str] = field(default_factory=dict)  # canonical text of a rep -> the spec's name for it
     _next: int = 0
 
     def add(self, op: str, vtype: ValueType, attrs: dict, span: Span | None,
