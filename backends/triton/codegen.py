@@ -628,6 +628,15 @@ class TritonUnavailable(RuntimeError):
     """The Triton backend cannot run here (CPU tensors without the interpreter, or a TritonModeError)."""
 
 
+class TritonNotInstalled(TritonUnavailable, ModuleNotFoundError):
+    """The `triton` package is missing: also a ModuleNotFoundError, which eqc reports as one line."""
+
+    def __init__(self):
+        from eqdsl.extras import missing_package
+        super().__init__(missing_package("triton", "the Triton backend"))
+        self.name = "triton"
+
+
 class TritonModeError(TritonUnavailable):
     """TRITON_INTERPRET now disagrees with its value when triton was first imported."""
 
@@ -666,7 +675,7 @@ def load(key: KernelKey):
     try:
         import triton  # noqa: F401
     except ImportError as e:
-        raise TritonUnavailable("the Triton backend needs the `triton` package (pip install triton)") from e
+        raise TritonNotInstalled() from e
     check_triton_mode()
     memo_key = (key.digest(), _interpret())
     with _LOCK:

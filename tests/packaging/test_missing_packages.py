@@ -48,3 +48,17 @@ def test_training_example_without_ase_names_the_examples_extra():
     proc = run_without("ase", "import runpy, sys\nsys.argv = ['train_emt.py', '--quick']\n"
                               "runpy.run_path('examples/train_emt.py', run_name='__main__')")
     assert_one_line(proc, "`ase`", 'pip install "eqdsl[examples]"')
+
+
+def test_eqc_check_on_the_triton_backend_without_triton():
+    proc = eqc_without("triton", "check", "specs/nequip.eq", "-D", "layers=1", "--backend", "triton", "--trials", "1")
+    assert proc.returncode == 2
+    assert_one_line(proc, "eqc check", "`triton`", 'pip install "eqdsl[triton]"')
+
+
+def test_the_triton_backend_without_triton_raises_its_own_error():
+    proc = run_without("triton", "from eqdsl.backends.triton import codegen\n"
+                                 "try:\n    codegen.load(None)\n"
+                                 "except codegen.TritonUnavailable as err:\n    print(type(err).__name__, err)\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("TritonNotInstalled the Triton backend needs `triton`")
