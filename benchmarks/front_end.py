@@ -1,6 +1,6 @@
 """Time the front end (load, parse, type-check, verify the IR) and code generation on every shipped spec.
 
-    python benchmarks/front_end.py [--repeat 20]
+    python -m eqdsl.benchmarks.front_end [--repeat 20]
 
 Reports the first call in this process (including building the LALR parser) and the
 median of the following calls, per spec.
@@ -16,13 +16,13 @@ from pathlib import Path
 from eqdsl.codegen import generate_source
 from eqdsl.compiler import check_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the repository: its specs/
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m eqdsl.benchmarks.front_end", description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=20)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
     print(f"{'spec':<16}{'nodes':>7}{'first (ms)':>12}{'check (ms)':>12}{'codegen (ms)':>14}")
     for spec in sorted((ROOT / "specs").glob("*.eq")):

@@ -1,6 +1,6 @@
 """Time solving the equivariant bases of every shipped spec over a matrix group, cold and cached.
 
-    python benchmarks/solve_bases.py
+    python -m eqdsl.benchmarks.solve_bases
 
 For each spec, two fresh processes share one empty basis cache ($EQDSL_CACHE in a
 temporary folder): the first solves everything (cold), the second reads the cache
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the repository: its specs/
 
 _CHILD = r"""
 import json, sys, time

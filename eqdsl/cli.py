@@ -97,7 +97,7 @@ def cmd_explain(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import run
+    from .benchmarks.command import run  # torch and the benchmark package only when benchmarking
     return run(args)
 
 

@@ -4,7 +4,7 @@
 
 Triton lowers a kernel to PTX in-process and its wheel ships ``ptxas``, so the
 whole pipeline up to the cubin runs on a machine without a GPU.  For each
-problem of the benchmark suite (``eqdsl/bench.py``; or the ones named) this prints
+problem of the benchmark suite (``benchmarks/suite.py``; or the ones named) this prints
 the generated source size, the compile time of each kernel and the cubin's
 resource usage from ``cuobjdump -res-usage`` (registers per thread, stack bytes: a nonzero
 stack is usually register spilling), and the theoretical occupancy those resources allow on sm_90
@@ -24,10 +24,10 @@ import time
 
 def descriptor(problem: str):
     """The suite problem's descriptor, exactly as `eqc bench` runs it (uvu: one output block per path)."""
-    from eqdsl import bench
+    from eqdsl.benchmarks import suite
 
-    p = bench.PROBLEMS[problem]
-    return bench.descriptor(p), "shared" if p.shared else "row"
+    p = suite.PROBLEMS[problem]
+    return suite.descriptor(p), "shared" if p.shared else "row"
 
 
 def _tool(name: str) -> str:
@@ -85,8 +85,8 @@ def inspect(problem: str, arch: int = 90, dtype: str = "float32", block_b: int =
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    from eqdsl import bench
-    ap.add_argument("problems", nargs="*", default=list(bench.PROBLEMS))
+    from eqdsl.benchmarks import suite
+    ap.add_argument("problems", nargs="*", default=list(suite.PROBLEMS))
     ap.add_argument("--arch", type=int, default=90)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--block-b", type=int, default=16)

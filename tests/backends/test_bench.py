@@ -1,4 +1,4 @@
-"""`eqdsl.bench` / `eqc bench`: the suite as data, the comparison with e3nn, the floor and the CLI (CPU, quick)."""
+"""`eqdsl.benchmarks` / `eqc bench`: the suite as data, the comparison with e3nn, the floor and the CLI (CPU, quick)."""
 import json
 import subprocess
 import sys
@@ -6,7 +6,12 @@ import sys
 import pytest
 import torch
 
-from eqdsl import bench
+from eqdsl.benchmarks import suite
+from eqdsl.benchmarks.anchors import e3nn_instructions, transpose_blocks
+from eqdsl.benchmarks.impl import Impl
+from eqdsl.benchmarks.registry import BUILDERS
+from eqdsl.benchmarks.runner import jsonable
+from eqdsl.benchmarks.verify import verify
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
@@ -33,8 +38,8 @@ def _expand(text):
 
 
 def test_suite_matches_the_published_table():
-    assert [p.id for p in bench.SUITE] == list(SUITE_MD)
-    for p in bench.SUITE:
+    assert [p.id for p in suite.SUITE] == list(SUITE_MD)
+    for p in suite.SUITE:
         mode, in1, in2, out, weights = SUITE_MD[p.id]
         in1 = _expand(in1)
         assert (p.mode, p.in1, p.in2, p.out, p.shared) == (
@@ -43,25 +48,25 @@ def test_suite_matches_the_published_table():
 
 def test_floor_hand_computed():
     # mace-medium: 8 uvu paths 0e x {0e,1o,2e} and 1o x {0e,1o,1o,2e,3o} -> {1o,0e,2e,1o,2e}, each writing a 128-channel block
-    desc = bench.descriptor(bench.PROBLEMS["mace-medium"])
+    desc = suite.descriptor(suite.PROBLEMS["mace-medium"])
     d1, d2 = 128 * (1 + 3), 1 + 3 + 5 + 7
     dout = 128 * ((1 + 3 + 5) + (3 + 1 + 5 + 3 + 5))
     weights = 8 * 128
     assert (desc.irreps_in1.dim, desc.irreps_in2.dim, desc.irreps_out.dim, desc.weight_numel) == (d1, d2, dout, weights)
-    assert bench.floor_bytes(desc, 50_000, False) == 4 * 50_000 * (512 + 16 + 3328 + 1024) == 976_000_000
-    assert bench.floor_ms(976_000_000, 3.0e12) == pytest.approx(0.3253, abs=1e-4)
+    assert suite.floor_bytes(desc, 50_000, False) == 4 * 50_000 * (512 + 16 + 3328 + 1024) == 976_000_000
+    assert suite.floor_ms(976_000_000, 3.0e12) == pytest.approx(0.3253, abs=1e-4)
     # fwd+bwd: the backward reads x1, x2, w, grad_out and writes the three gradients
-    assert bench.floor_bytes(desc, 10, False, backward=True) == 4 * 10 * ((512 + 16 + 3328 + 1024)
+    assert suite.floor_bytes(desc, 10, False, backward=True) == 4 * 10 * ((512 + 16 + 3328 + 1024)
                                                                          + (2 * 512 + 2 * 16 + 3328 + 2 * 1024))
     # shared weights count once, not per row
-    fc = bench.descriptor(bench.PROBLEMS["fc-shared-L2"])
-    assert bench.floor_bytes(fc, 100, True) == 4 * (100 * (288 + 9 + 288) + fc.weight_numel)
+    fc = suite.descriptor(suite.PROBLEMS["fc-shared-L2"])
+    assert suite.floor_bytes(fc, 100, True) == 4 * (100 * (288 + 9 + 288) + fc.weight_numel)
 
 
 @pytest.mark.parametrize("pid", list(SUITE_FLOOR_MS))
 def test_floor_reproduces_suite_column(pid):
-    p = bench.PROBLEMS[pid]
-    ms = bench.floor_ms(bench.floor_bytes(bench.descriptor(p), 50_000, p.shared), 3.0e12)
+    p = suite.PROBLEMS[pid]
+    ms = suite.floor_ms(suite.floor_bytes(suite.descriptor(p), 50_000, p.shared), 3.0e12)
     assert ms == pytest.approx(SUITE_FLOOR_MS[pid], abs=0.006)
 
 
@@ -94,7 +99,7 @@ def test_e3nn_instructions_give_the_reference_numbers(mode, shared):
     torch.set_default_dtype(torch.float64)  # e3nn keeps its CG tables in the default dtype
     try:
         e = o3.TensorProduct(str(desc.irreps_in1), str(desc.irreps_in2), str(desc.irreps_out),
-                             bench.e3nn_instructions(desc), shared_weights=shared, internal_weights=False)
+                             e3nn_instructions(desc), shared_weights=shared, internal_weights=False)
     finally:
         torch.set_default_dtype(old)
     assert e.weight_numel == desc.weight_numel
@@ -115,13 +120,13 @@ def test_verify_accepts_e3nn_and_catches_errors(mode, shared):
     pytest.importorskip("e3nn")
     desc = _small(mode, shared)
     cpu = torch.device("cpu")
-    ref_fn = bench.BUILDERS["eqdsl-reference"](desc, shared, cpu).fn
+    ref_fn = BUILDERS["eqdsl-reference"](desc, shared, cpu).fn
     x1, x2, w = _inputs(desc, 9, shared)
-    impl = bench.BUILDERS["e3nn"](desc, shared, cpu)
-    r = bench.verify(impl, ref_fn, x1, x2, w, desc.irreps_out)
+    impl = BUILDERS["e3nn"](desc, shared, cpu)
+    r = verify(impl, ref_fn, x1, x2, w, desc.irreps_out)
     assert r["verified"] and r["check"] == "exact" and r["max_rel_err"] < 1e-5
     impl.to_native = lambda a, b, c: (a, b, c.flip(-1))  # weights in the wrong order
-    assert not bench.verify(impl, ref_fn, x1, x2, w, desc.irreps_out)["verified"]
+    assert not verify(impl, ref_fn, x1, x2, w, desc.irreps_out)["verified"]
 
 
 @pytest.mark.parametrize("mode,shared", [("uvu", False), ("uvw", False), ("uvw", True)])
@@ -130,34 +135,34 @@ def test_cuequivariance_adapter(mode, shared):
     pytest.importorskip("cuequivariance_torch")
     desc = _small(mode, shared)
     cpu = torch.device("cpu")
-    ref_fn = bench.BUILDERS["eqdsl-reference"](desc, shared, cpu).fn
+    ref_fn = BUILDERS["eqdsl-reference"](desc, shared, cpu).fn
     x1, x2, w = _inputs(desc, 6, shared)
-    r = bench.verify(bench.BUILDERS["cuequivariance"](desc, shared, cpu), ref_fn, x1, x2, w, desc.irreps_out)
+    r = verify(BUILDERS["cuequivariance"](desc, shared, cpu), ref_fn, x1, x2, w, desc.irreps_out)
     assert r["verified"] and r["check"] == "exact"
 
 
 def test_verify_fits_per_block_scales_for_third_party_conventions():
     desc = _small("uvu")
     cpu = torch.device("cpu")
-    ref_fn = bench.BUILDERS["eqdsl-reference"](desc, False, cpu).fn
+    ref_fn = BUILDERS["eqdsl-reference"](desc, False, cpu).fn
     scales = [(-1.0) ** k * (1 + k / 4) for k in range(len(desc.irreps_out))]
     s = torch.cat([torch.full((b.dim,), c) for b, c in zip(desc.irreps_out, scales)])
     x1, x2, w = _inputs(desc, 5)
-    impl = bench.Impl(lambda a, b, c: ref_fn(a, b, c) * s, exact=False)  # another normalization per block
-    r = bench.verify(impl, ref_fn, x1, x2, w, desc.irreps_out)
+    impl = Impl(lambda a, b, c: ref_fn(a, b, c) * s, exact=False)  # another normalization per block
+    r = verify(impl, ref_fn, x1, x2, w, desc.irreps_out)
     assert r["verified"] and r["check"] == "per-block scale"
     assert r["scales"] == pytest.approx(scales, rel=1e-5)
     impl.exact = True  # eqdsl's own backends get no such allowance
-    assert not bench.verify(impl, ref_fn, x1, x2, w, desc.irreps_out)["verified"]
+    assert not verify(impl, ref_fn, x1, x2, w, desc.irreps_out)["verified"]
 
 
 def test_layout_transpose_roundtrip():
     desc = _small("uvu")
     x = torch.randn(4, desc.irreps_in1.dim)
-    y = bench._transpose_blocks(x, desc.irreps_in1, True)
+    y = transpose_blocks(x, desc.irreps_in1, True)
     # block 1 is 2x1o: mul_ir [u, m] -> ir_mul [m, u]
     torch.testing.assert_close(y[:, 3:9], x[:, 3:9].reshape(4, 2, 3).transpose(1, 2).reshape(4, 6))
-    torch.testing.assert_close(bench._transpose_blocks(y, desc.irreps_in1, False), x)
+    torch.testing.assert_close(transpose_blocks(y, desc.irreps_in1, False), x)
 
 
 def test_cli_smoke(tmp_path):
@@ -181,8 +186,8 @@ def test_cli_smoke(tmp_path):
         assert r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > 0 and r["first_fwd_ms"] > 0
         assert r["double_verified"] is True and r["fwd_bwd2_ms"] > 0
         assert r["fwd_bwd_peak_mb"] is None  # tracked on CUDA only
-    assert entry["floor_ms"] > 0 and entry["floor_bytes"] == bench.floor_bytes(
-        bench.descriptor(bench.PROBLEMS["fc-shared-L2"]), 64, True)
+    assert entry["floor_ms"] > 0 and entry["floor_bytes"] == suite.floor_bytes(
+        suite.descriptor(suite.PROBLEMS["fc-shared-L2"]), 64, True)
     md = out_md.read_text()
     table = [line for line in md.splitlines() if line.startswith("| fc-shared-L2 |")]
     assert len(table) == 3 and all(line.count("|") == 11 for line in table)  # floor + two implementations
@@ -194,7 +199,7 @@ def test_verify_catches_wrong_second_derivatives():
     """First derivatives right, second derivatives missing (a backward that autograd cannot see through)."""
     desc = _small("uvu")
     cpu = torch.device("cpu")
-    ref_fn = bench.BUILDERS["eqdsl-reference"](desc, False, cpu).fn
+    ref_fn = BUILDERS["eqdsl-reference"](desc, False, cpu).fn
 
     class Opaque(torch.autograd.Function):
         @staticmethod
@@ -210,9 +215,9 @@ def test_verify_catches_wrong_second_derivatives():
             return tuple(x.detach() for x in grads)
 
     x1, x2, w = _inputs(desc, 5)
-    good = bench.verify(bench.Impl(ref_fn), ref_fn, x1, x2, w, desc.irreps_out, double=True)
+    good = verify(Impl(ref_fn), ref_fn, x1, x2, w, desc.irreps_out, double=True)
     assert good["verified"] and good["double_verified"]
-    bad = bench.verify(bench.Impl(Opaque.apply), ref_fn, x1, x2, w, desc.irreps_out, double=True)
+    bad = verify(Impl(Opaque.apply), ref_fn, x1, x2, w, desc.irreps_out, double=True)
     assert bad["verified"] and ("double_error" in bad or not bad["double_verified"])
 
 
@@ -242,7 +247,7 @@ def test_cli_double_and_tuning_options(tmp_path):
 def test_triton_builder_limits_the_candidates(k, tune, n):
     pytest.importorskip("triton")
     from eqdsl.backends.triton import autotune
-    impl = bench.BUILDERS["eqdsl-triton"](bench.descriptor(bench.PROBLEMS["fc-shared-L2"]), False, torch.device("cpu"),
+    impl = BUILDERS["eqdsl-triton"](suite.descriptor(suite.PROBLEMS["fc-shared-L2"]), False, torch.device("cpu"),
                                           tune_candidates=k)
     mod = impl.fn
     assert mod.tune == tune
@@ -260,9 +265,17 @@ def test_cli_rejects_unknown_names():
 
 def test_triton_rows_report_their_launch_configuration():
     """eqdsl-triton is built as the autotuning module; its report reaches the results (defaults on the CPU)."""
-    from eqdsl import bench
-    impl = bench.BUILDERS["eqdsl-triton"](bench.descriptor(bench.PROBLEMS["fc-shared-L2"]), True, torch.device("cpu"))
+    impl = BUILDERS["eqdsl-triton"](suite.descriptor(suite.PROBLEMS["fc-shared-L2"]), True, torch.device("cpu"))
     assert impl.report is not None
-    report = bench._jsonable(impl.report())
+    report = jsonable(impl.report())
     assert report["source"] in ("default", "explicit", "tuned", "disk", "memory")
     assert report["config"]["block_b"] >= 1
+
+
+def test_the_suite_is_data_without_torch_or_numpy():
+    """Tools that only list or describe the problems (inspect_kernels) import the suite and nothing heavy."""
+    probe = ("import sys\nfrom eqdsl.benchmarks import suite\nassert len(suite.SUITE) == 6\n"
+             "print(' '.join(m for m in ('torch', 'numpy', 'triton') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []

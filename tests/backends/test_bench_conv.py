@@ -1,4 +1,4 @@
-"""`eqc bench --conv` (eqdsl/bench_conv.py): graphs, floors, adapters verified, the command end to end."""
+"""`eqc bench --conv` (benchmarks/conv.py): graphs, floors, adapters verified, the command end to end."""
 import json
 import subprocess
 import sys
@@ -6,51 +6,52 @@ import sys
 import pytest
 import torch
 
-from eqdsl import bench, bench_conv
+from eqdsl.benchmarks import conv, suite
+from eqdsl.benchmarks.verify import verify
 
 CPU = torch.device("cpu")
 
 
 def test_graph_is_symmetric_without_self_loops_and_seeded():
-    src, dst = bench_conv.graph(10, 40, CPU)
+    src, dst = conv.graph(10, 40, CPU)
     assert src.shape == dst.shape == (40,) and src.dtype == torch.int64
     assert bool((src != dst).all()) and int(src.max()) < 10 and int(src.min()) >= 0
     pairs = sorted(zip(src.tolist(), dst.tolist()))
     assert pairs == sorted(zip(dst.tolist(), src.tolist()))  # every edge has its reverse
-    again = bench_conv.graph(10, 40, CPU)
+    again = conv.graph(10, 40, CPU)
     assert torch.equal(again[0], src) and torch.equal(again[1], dst)
-    s, d = bench_conv.graph(3, 7, CPU)  # odd: one extra directed edge
+    s, d = conv.graph(3, 7, CPU)  # odd: one extra directed edge
     assert len(s) == 7 and bool((s != d).all())
     with pytest.raises(ValueError, match="at least 2 nodes"):
-        bench_conv.graph(1, 4, CPU)
+        conv.graph(1, 4, CPU)
 
 
 def test_floor_hand_computed():
-    desc = bench.descriptor(bench.PROBLEMS["mace-medium"])  # 512 -> 2432 wide, 16 wide edge features
+    desc = suite.descriptor(suite.PROBLEMS["mace-medium"])  # 512 -> 2432 wide, 16 wide edge features
     d1, d2, do, w = desc.irreps_in1.dim, desc.irreps_in2.dim, desc.irreps_out.dim, desc.weight_numel
     fwd = 4 * (10 * d1 + 100 * d2 + 100 * w + 10 * do) + 2 * 100 * 8
-    assert bench_conv.floor_bytes(desc, 10, 100, False) == fwd
-    assert bench_conv.floor_bytes(desc, 10, 100, False, True) == \
+    assert conv.floor_bytes(desc, 10, 100, False) == fwd
+    assert conv.floor_bytes(desc, 10, 100, False, True) == \
         fwd + 4 * (2 * 10 * d1 + 2 * 100 * d2 + 2 * 100 * w + 10 * do) + 2 * 100 * 8
-    assert bench_conv.floor_bytes(desc, 10, 100, True, index_bytes=4) == \
+    assert conv.floor_bytes(desc, 10, 100, True, index_bytes=4) == \
         4 * (10 * d1 + 100 * d2 + w + 10 * do) + 2 * 100 * 4
 
 
 @pytest.mark.parametrize("pid", ["mace-medium", "fc-shared-L2"])
 def test_unfused_adapters_verify_and_a_wrong_scatter_is_caught(pid):
     pytest.importorskip("e3nn")
-    p = bench.PROBLEMS[pid]
-    desc = bench.descriptor(p)
-    src, dst = bench_conv.graph(bench_conv.CHECK_NODES, bench_conv.CHECK_EDGES, CPU, seed=1)
-    ref = bench_conv.BUILDERS["eqdsl-reference"](desc, p.shared, CPU, src, dst, bench_conv.CHECK_NODES).fn
-    x1 = torch.randn(bench_conv.CHECK_NODES, desc.irreps_in1.dim)
-    x2 = torch.randn(bench_conv.CHECK_EDGES, desc.irreps_in2.dim)
-    w = torch.randn(*(() if p.shared else (bench_conv.CHECK_EDGES,)), desc.weight_numel)
-    good = bench_conv.BUILDERS["e3nn"](desc, p.shared, CPU, src, dst, bench_conv.CHECK_NODES)
-    r = bench.verify(good, ref, x1, x2, w, desc.irreps_out, double=True)
+    p = suite.PROBLEMS[pid]
+    desc = suite.descriptor(p)
+    src, dst = conv.graph(conv.CHECK_NODES, conv.CHECK_EDGES, CPU, seed=1)
+    ref = conv.BUILDERS["eqdsl-reference"](desc, p.shared, CPU, src, dst, conv.CHECK_NODES).fn
+    x1 = torch.randn(conv.CHECK_NODES, desc.irreps_in1.dim)
+    x2 = torch.randn(conv.CHECK_EDGES, desc.irreps_in2.dim)
+    w = torch.randn(*(() if p.shared else (conv.CHECK_EDGES,)), desc.weight_numel)
+    good = conv.BUILDERS["e3nn"](desc, p.shared, CPU, src, dst, conv.CHECK_NODES)
+    r = verify(good, ref, x1, x2, w, desc.irreps_out, double=True)
     assert r["verified"] and r["double_verified"] and r["check"] == "exact"
-    swapped = bench_conv.BUILDERS["e3nn"](desc, p.shared, CPU, dst, src, bench_conv.CHECK_NODES)  # src <-> dst
-    assert not bench.verify(swapped, ref, x1, x2, w, desc.irreps_out)["verified"]
+    swapped = conv.BUILDERS["e3nn"](desc, p.shared, CPU, dst, src, conv.CHECK_NODES)  # src <-> dst
+    assert not verify(swapped, ref, x1, x2, w, desc.irreps_out)["verified"]
 
 
 def test_cli_conv(tmp_path):

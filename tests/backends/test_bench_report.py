@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from eqdsl import bench, bench_report
+from eqdsl.benchmarks import merge as bench_merge
+from eqdsl.benchmarks import report as bench_report
 
 
 def result(impl, fwd, fwd_bwd, second=None, verified=True, double_verified=True, **extra):
@@ -91,7 +92,7 @@ def test_merge_the_parts_of_a_run(tmp_path):
     assert any("merged from 2 runs (a.json, b.json)" in n for n in merged["meta"]["notes"])
     md = (tmp_path / "all.md").read_text()
     assert "| mace-medium | eqdsl-reference | yes" in md and "| fc-shared-L2 | eqdsl-reference | yes" in md
-    assert md == bench.format_markdown(merged)
+    assert md == bench_report.format_markdown(merged)
 
     # parts measured differently, twice the same problem, files that are not reports: errors, no traceback
     r = _run_bench(tmp_path, *common[:2], "--batch", "16", *common[4:], "--problems", "diffdock-L2", "--json", "c.json")
@@ -111,8 +112,8 @@ def test_merge_the_parts_of_a_run(tmp_path):
 
 
 def test_merge_refuses_other_library_versions():
-    meta = {k: None for k in bench_report.SAME}
+    meta = {k: None for k in bench_merge.SAME}
     meta.update(versions={"e3nn": "0.6.0"}, missing={}, notes=[], impls=["e3nn"])
     other = dict(meta, versions={"e3nn": "0.5.1"})
-    with pytest.raises(bench_report.ReportError, match="y.json: e3nn 0.5.1, x.json has 0.6.0"):
-        bench_report.merge([{"meta": meta, "problems": []}, {"meta": other, "problems": []}], ["x.json", "y.json"])
+    with pytest.raises(bench_merge.ReportError, match="y.json: e3nn 0.5.1, x.json has 0.6.0"):
+        bench_merge.merge([{"meta": meta, "problems": []}, {"meta": other, "problems": []}], ["x.json", "y.json"])

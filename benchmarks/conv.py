@@ -28,8 +28,11 @@ from typing import Optional
 
 import torch
 
-from . import bench
-from .bench import Impl
+from . import registry
+from .anchors import openequivariance_problem
+from .impl import Impl, tuning_options
+from .runner import log_result, run_impl
+from .suite import Problem, descriptor, floor_ms
 
 CHECK_NODES, CHECK_EDGES = 8, 48
 DEGREE = 16
@@ -72,7 +75,7 @@ def _eqdsl(backend: str):
     def build(desc, shared, device, src, dst, nodes, tune_candidates: Optional[int] = None):
         from eqdsl.backends.tensor_product import TensorProductLayer
 
-        layer = TensorProductLayer(desc, shared, backend=backend, **bench.tuning_options(tune_candidates)).to(device)
+        layer = TensorProductLayer(desc, shared, backend=backend, **tuning_options(tune_candidates)).to(device)
         if shared:
             def fn(x1n, x2, w):
                 layer._parameters["weight"] = w  # the benchmark's tensor in the parameter slot
@@ -90,20 +93,16 @@ def _eqdsl(backend: str):
 
 def _per_row_library(name: str):
     def build(desc, shared, device, src, dst, nodes):
-        return _unfused(bench.BUILDERS[name](desc, shared, device), src, dst, nodes)
+        return _unfused(registry.BUILDERS[name](desc, shared, device), src, dst, nodes)
     return build
 
 
 def _oeq(desc, shared, device, src, dst, nodes):
-    import numpy as np
     import openequivariance as oeq
 
     if device.type != "cuda":
         raise RuntimeError("OpenEquivariance runs on CUDA devices only")
-    prob = oeq.TPProblem(str(desc.irreps_in1), str(desc.irreps_in2), str(desc.irreps_out),
-                         bench.e3nn_instructions(desc), shared_weights=shared, internal_weights=False,
-                         irrep_dtype=np.float32, weight_dtype=np.float32)
-    conv = oeq.TensorProductConv(prob, deterministic=False)
+    conv = oeq.TensorProductConv(openequivariance_problem(desc, shared), deterministic=False)
     rows, cols = dst.long(), src.long()
     return Impl(lambda x1n, x2, w: conv(x1n, x2, w, rows, cols),
                 lambda x1n, x2, w: (x1n, x2, conv.reorder_weights_from_e3nn(w, not shared)), exact=False,
@@ -115,10 +114,10 @@ BUILDERS = {"eqdsl-triton": _eqdsl("triton"), "eqdsl-reference": _eqdsl("referen
             "openequivariance": _oeq}
 
 
-def run_problem(problem: bench.Problem, impls, device: torch.device, edges: int, nodes: Optional[int],
+def run_problem(problem: Problem, impls, device: torch.device, edges: int, nodes: Optional[int],
                 warmup: int, repeat: int, bandwidth: float, log=print, double: bool = True,
                 tune_candidates: Optional[int] = None) -> dict:
-    desc = bench.descriptor(problem)
+    desc = descriptor(problem)
     nodes = nodes or max(2, edges // DEGREE)
     src, dst = graph(nodes, edges, device)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -140,7 +139,7 @@ def run_problem(problem: bench.Problem, impls, device: torch.device, edges: int,
              "shared_weights": problem.shared, "paths": len(desc.paths), "nodes": nodes, "edges": edges,
              "dims": [desc.irreps_in1.dim, desc.irreps_in2.dim, desc.irreps_out.dim],
              "weight_numel": desc.weight_numel, "floor_bytes": fwd_b, "floor_fwd_bwd_bytes": bwd_b,
-             "floor_ms": bench.floor_ms(fwd_b, bandwidth), "floor_fwd_bwd_ms": bench.floor_ms(bwd_b, bandwidth),
+             "floor_ms": floor_ms(fwd_b, bandwidth), "floor_fwd_bwd_ms": floor_ms(bwd_b, bandwidth),
              "results": []}
     for name in impls:
         def build(name=name):
@@ -148,9 +147,9 @@ def run_problem(problem: bench.Problem, impls, device: torch.device, edges: int,
             opts = {"tune_candidates": tune_candidates} if name == "eqdsl-triton" else {}
             return (make(desc, problem.shared, device, src, dst, nodes, **opts),
                     make(desc, problem.shared, device, csrc, cdst, CHECK_NODES, **opts))
-        r = bench.run_impl(name, build, desc, device, (x1, x2, w), (ref, check_inputs), warmup, repeat, double)
+        r = run_impl(name, build, desc, device, (x1, x2, w), (ref, check_inputs), warmup, repeat, double)
         entry["results"].append(r)
-        bench.log_result(log, problem.id, r)
+        log_result(log, problem.id, r)
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return entry

@@ -1,0 +1,154 @@
+"""`eqc bench`: the suite run on the implementations installed, verified and timed, or saved reports merged.
+
+``--conv`` runs the problems as message-passing convolutions instead (``conv``).  Implementations:
+eqdsl's Triton kernels and reference, and the anchors e3nn, cuEquivariance and OpenEquivariance when
+they import (``registry``); what is measured is ``runner``'s docstring.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from typing import Optional
+
+import torch
+
+from . import conv as convolution
+from . import merge
+from .plot import plot
+from .registry import CUDA_ONLY, probe
+from .report import format_markdown
+from .runner import run_problem
+from .suite import CHECK_ROWS, IMPLS, PROBLEMS, SUITE
+from .timing import copy_bandwidth
+from .verify import RTOL
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor()
+    try:  # platform.processor() is often empty or just the architecture on Linux
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name or platform.machine()} ({os.cpu_count()} cores, {platform.system()})"
+
+
+def _select(text: Optional[str], known, what: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()] if text else list(known)
+    unknown = [s for s in names if s not in known]
+    if unknown:
+        raise SystemExit(f"eqc bench: unknown {what} {', '.join(unknown)} (known: {', '.join(known)})")
+    return names
+
+
+def _write(report: dict, args) -> None:
+    """Print the report's tables and write what --json / --markdown / --plot ask for."""
+    text = format_markdown(report)
+    print("\n" + text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(text)
+    if args.plot:
+        print(plot(report, args.plot))
+
+
+def merge_saved(args) -> int:
+    """``eqc bench --merge A.json,B.json``: the parts of one run (e.g. one problem per call) as one report."""
+    given = [f"--{k.replace('_', '-')}" for k in ("problems", "impls", "batch", "device", "nodes", "check_rows",
+                                                  "tune_candidates", "threads")
+             if getattr(args, k, None) is not None]
+    given += [f"--{k.replace('_', '-')}" for k in ("conv", "no_double", "cold_cache") if getattr(args, k, False)]
+    if given:
+        raise SystemExit(f"eqc bench: --merge renders saved reports and runs nothing; {', '.join(given)} "
+                         "belong to a run")
+    paths = [p.strip() for p in args.merge.split(",") if p.strip()]
+    try:
+        report = merge.merge([merge.load(p) for p in paths], paths, [p.id for p in SUITE])
+    except merge.ReportError as err:
+        raise SystemExit(f"eqc bench --merge: {err}") from None
+    _write(report, args)
+    return 0
+
+
+def run(args) -> int:
+    if getattr(args, "merge", None):
+        return merge_saved(args)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("eqc bench: --device cuda, but torch sees no CUDA device")
+    cpu = device.type == "cpu"
+    batch = args.batch or (2000 if cpu else 50000)
+    check_rows = getattr(args, "check_rows", None)
+    check_rows = CHECK_ROWS if check_rows is None else check_rows
+    if check_rows < 0:
+        raise SystemExit("eqc bench: --check-rows must be >= 0 (0: the whole batch)")
+    problems = [PROBLEMS[p] for p in _select(args.problems, PROBLEMS, "problem")]
+    explicit = args.impls is not None
+    wanted = _select(args.impls, IMPLS, "implementation")
+    notes = []
+    if cpu:
+        notes.append(f"CPU run (batch {batch}): these are not the suite's numbers, which are CUDA at batch 50,000")
+        if "eqdsl-triton" in wanted and not explicit:
+            wanted.remove("eqdsl-triton")
+            notes.append("eqdsl-triton left out: on the CPU it runs in Triton's interpreter, far too slow "
+                         "(name it in --impls to run it anyway)")
+        elif "eqdsl-triton" in wanted:
+            # must be set before triton's first import in this process (see backends/triton/README.md)
+            os.environ["TRITON_INTERPRET"] = "1"
+            notes.append("eqdsl-triton runs in Triton's interpreter (TRITON_INTERPRET=1): its times are not speed")
+    if args.cold_cache:  # first-call times then include code generation and compilation
+        import tempfile
+        root = tempfile.mkdtemp(prefix="eqdsl-bench-cache-")
+        os.environ["EQDSL_CACHE"] = root
+        os.environ["TRITON_CACHE_DIR"] = os.path.join(root, "triton-binaries")
+        notes.append(f"cold caches: EQDSL_CACHE and TRITON_CACHE_DIR under {root}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    found, missing = probe(wanted)
+    impls = [n for n in wanted if n in found]
+    for name in [n for n in impls if cpu and n in CUDA_ONLY and not explicit]:
+        impls.remove(name)
+        notes.append(f"{name} left out: it runs on CUDA only")
+    # TF32 would make e3nn's (and any matmul-based) float32 results both faster and less exact
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+
+    bandwidth = copy_bandwidth(device)
+    meta = {"device": _device_name(device), "device_type": device.type, "platform": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+            "threads": torch.get_num_threads(), "batch": batch, "dtype": "float32", "tf32": False,
+            "warmup": args.warmup, "repeat": args.repeat,
+            "timer": "CUDA events" if device.type == "cuda" else "time.perf_counter",
+            "copy_bandwidth_GBps": bandwidth / 1e9, "impls": impls, "versions": found, "missing": missing,
+            "notes": notes, "check_rows": min(batch, check_rows or batch), "rtol": RTOL}
+    print(f"eqc bench: {meta['device']}, batch {batch}, {', '.join(impls) or 'no implementation'}", flush=True)
+    double = not getattr(args, "no_double", False)
+    tune_candidates = getattr(args, "tune_candidates", None)
+    if tune_candidates is not None and tune_candidates < 0:
+        raise SystemExit("eqc bench: --tune-candidates must be >= 0")
+    if tune_candidates is not None:
+        notes.append("eqdsl-triton: " + ("launch configuration not tuned (defaults)" if tune_candidates == 0 else
+                                         f"tuned over the first {tune_candidates} autotuning candidates only"))
+    meta["double_backward"] = double
+    conv = getattr(args, "conv", False)
+    if conv:
+        nodes = getattr(args, "nodes", None) or max(2, batch // convolution.DEGREE)
+        if nodes < 2:
+            raise SystemExit("eqc bench: --nodes must be at least 2")
+        meta["conv"] = {"nodes": nodes, "edges": batch}
+        if getattr(args, "check_rows", None) is not None:
+            notes.append("--check-rows has no effect with --conv: convolutions are verified on their own small graph")
+        entries = [convolution.run_problem(p, impls, device, batch, nodes, args.warmup, args.repeat, bandwidth,
+                                            double=double, tune_candidates=tune_candidates) for p in problems]
+    else:
+        entries = [run_problem(p, impls, device, batch, args.warmup, args.repeat, bandwidth, double=double,
+                               tune_candidates=tune_candidates, check_rows=check_rows) for p in problems]
+    _write({"meta": meta, "problems": entries}, args)
+    return 0
