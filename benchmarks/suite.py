@@ -2,7 +2,7 @@
 
 Plain data and arithmetic: this module imports neither torch nor numpy (``descriptor`` builds the
 eqdsl descriptor of a problem when asked), so tools that only list or describe the problems
-(``backends/triton/inspect_kernels.py``) stay light.
+(``benchmarks/inspect_kernels.py``) stay light.
 """
 from __future__ import annotations
 

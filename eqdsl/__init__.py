@@ -1,7 +1,7 @@
 """eqdsl: a compiler for equivariant neural networks."""
 from pathlib import Path as _Path
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # In a source checkout, `grammar/` and `backends/` sit beside this package and are
 # installed as `eqdsl.grammar` and `eqdsl.backends`; make them importable the same

@@ -36,22 +36,19 @@ def _group(group):
     return group_from_recipe(("irreps", group) if isinstance(group, str) else tuple(group))
 
 
-def _is_matrix(group) -> bool:
-    return not isinstance(group, str)
+def _family(group):
+    from .reps.family import family_of
+    return family_of(_group(group))
 
 
 def _irreps(group, text):
-    """The representation a module's metadata names: O3 irreps or a general Rep."""
-    if _is_matrix(group):
-        from .reps.general import parse_rep
-        return parse_rep(text, _group(group))
-    from .reps.irreps import Irreps
-    return Irreps.parse(text, _group(group))
+    """The representation a module's metadata names, in its group's family (irreps or a matrix-group rep)."""
+    return _family(group).parse(text, _group(group))
 
 
 def _point_dim(group) -> int:
     """Positions live in the group's defining space (3 for O3/SO3)."""
-    return _group(group).dim if _is_matrix(group) else 3
+    return _family(group).point_dim(_group(group))
 
 
 # Side of the random images built for models with @grid inputs (divisible by the usual pooling sizes).
@@ -99,7 +96,7 @@ def _grid_exact(cls) -> bool:
     or images under a group with other elements (rotating those would need interpolation)."""
     if getattr(cls, "APPROXIMATE", ()):
         return True
-    if not _is_matrix(cls.GROUP) or not any(p == "grid" for *_, p in cls.INPUTS + cls.OUTPUTS):
+    if not any(p == "grid" for *_, p in cls.INPUTS + cls.OUTPUTS):  # images are matrix-group values only
         return False
     from .reps.grid import grid_group_ok
     return grid_group_ok(_group(cls.GROUP)) is not None
@@ -111,25 +108,20 @@ def random_transform(group_name, rng: np.random.Generator, num_nodes: int, grid_
     ``grid_exact``: only elements that map the pixel grid to itself (for models with layers declared
     approximately equivariant, which are exact on that subgroup).
     """
-    from .reps import so3
     g = _group(group_name)
-    if _is_matrix(group_name):
-        if grid_exact:
-            from .backends.reference.conv2d import grid_subgroup
-            elems = grid_subgroup(g)
-            element = elems[rng.integers(len(elems))]
-        else:
-            element = g.sample(rng)
-        # positions also move by a random translation: models see only their differences
-        return Transform(element, rng.normal(size=g.dim) * 3.0, rng.permutation(num_nodes))
-    rot = so3.random_orthogonal(rng) if g.has_reflections else so3.random_rotation(rng)
-    return Transform(rot, rng.normal(size=3) * 3.0, rng.permutation(num_nodes))
+    if grid_exact:
+        from .backends.reference.conv2d import grid_subgroup
+        elems = grid_subgroup(g)
+        element = elems[rng.integers(len(elems))]
+    else:
+        element = _family(group_name).sample(g, rng)
+    # positions also move by a random translation: models see only their differences
+    return Transform(element, rng.normal(size=_point_dim(group_name)) * 3.0, rng.permutation(num_nodes))
 
 
 def _act(group_name, kind, rep, placement, value, t: Transform, edge_perm, inv_perm):
     """Apply the group element, translation and node permutation to one input or output."""
     import torch
-    from .reps import so3
 
     if kind == "graph":
         # relabel node ids, then reorder edges by edge_perm
@@ -138,15 +130,12 @@ def _act(group_name, kind, rep, placement, value, t: Transform, edge_perm, inv_p
     R = torch.as_tensor(t.rotation, dtype=value.dtype)
     if kind == "point":
         out = value @ R.T + torch.as_tensor(t.translation, dtype=value.dtype)
-    elif _is_matrix(group_name):
-        rho = torch.as_tensor(_irreps(group_name, rep).rho(t.rotation), dtype=value.dtype)
+    else:
+        rho = torch.as_tensor(_family(group_name).action(_irreps(group_name, rep), t.rotation), dtype=value.dtype)
         if placement == "grid":  # rotate the pixel grid too; images are [batch, C, H, W]
             from .backends.reference.conv2d import transform_grid
             return transform_grid(value.movedim(1, -1), t.rotation, rho).movedim(-1, 1)
         out = value @ rho.T
-    else:
-        D = torch.as_tensor(so3.irreps_D(_irreps(group_name, rep), t.rotation), dtype=value.dtype)
-        out = value @ D.T
     if placement == "node":
         out = out[torch.as_tensor(t.perm)]
     elif placement == "edge":

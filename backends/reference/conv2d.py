@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from eqdsl.groups.matrix import MatrixGroup
-from eqdsl.reps.general import Rep
+from eqdsl.reps.matrix_reps import Rep
 from eqdsl.reps.solve import invariant_basis
 from eqdsl.reps.grid import (  # the geometry (torch-free, used by the type checker too)
     RING_SIGMA, _check_approx_group, _check_grid_group, _check_kernel_size, _describe, _signed_permutation,

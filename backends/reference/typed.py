@@ -1,7 +1,7 @@
 """Equivariant maps assembled type by type from small solved bases.
 
 A representation is grouped into block types with multiplicities
-(``eqdsl.reps.facts.type_groups``: 16 + 8*V is 16 copies of `scalar` and 8 of
+(``eqdsl.reps.matrix_properties.type_groups``: 16 + 8*V is 16 copies of `scalar` and 8 of
 `V`).  An equivariant map between copies of types (t_1, ..., t_k) -> t_out is
 any combination of the basis solved once for those types, with independent
 weights per copy: weights [m_out, m_1, ..., m_k, n_basis], as in a fully
@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from eqdsl.reps import facts
+from eqdsl.reps import matrix_properties
 
 
 class ExactBuffers(torch.nn.Module):
@@ -62,10 +62,10 @@ class TypedMap(ExactBuffers):
         self.in_sizes = tuple(r.size for r in reps_in)
         self.out_size = rep_out.size
         self.extra = tuple(extra)
-        groups_in = [facts.type_groups(r) for r in reps_in]
+        groups_in = [matrix_properties.type_groups(r) for r in reps_in]
         dtype = torch.get_default_dtype()
         pieces = []
-        for t_out, idx_out in facts.type_groups(rep_out):
+        for t_out, idx_out in matrix_properties.type_groups(rep_out):
             found = []
             for combo in _product(groups_in):
                 basis = solve(tuple(t for t, _ in combo), t_out)
@@ -132,7 +132,7 @@ class _Order:
     """Coordinates of a rep sorted by block type (types in order of first appearance, copies in order)."""
 
     def __init__(self, rep):
-        perm = np.concatenate([idx.reshape(-1) for _, idx in facts.type_groups(rep)])
+        perm = np.concatenate([idx.reshape(-1) for _, idx in matrix_properties.type_groups(rep)])
         self.perm = perm                      # sorted position -> original coordinate
         self.start = np.empty(len(perm), dtype=np.int64)
         self.start[perm] = np.arange(len(perm))  # original coordinate -> sorted position

@@ -33,7 +33,9 @@ from typing import Optional
 
 import torch
 
-from . import _DTYPES, _check_device, _Plan, _plan, codegen, compile_candidates, precompile, weight_mode, workload
+from . import codegen, precompile
+from .launch import weight_mode, workload
+from .per_row import _DTYPES, _check_device, _Plan, _plan, compile_candidates
 
 __all__ = ["conv", "conv_tensor_product", "tuned_conv"]
 

@@ -136,7 +136,7 @@ _POINTER = {torch.float32: "*fp32", torch.float64: "*fp64", torch.int32: "*i32",
 def compile_offline(jobs: Iterable[Job], arch: int = 90, n_workers: Optional[int] = None) -> list:
     """Compile `jobs` for CUDA compute capability `arch` without a GPU (Triton lowers to PTX in-process
     and runs the ptxas its wheel ships), on a thread pool; returns ``(job, seconds, CompiledKernel)``
-    per job, in order.  Used by ``inspect_kernels`` and by the tests of the job lists."""
+    per job, in order.  Used by ``eqdsl.benchmarks.inspect_kernels`` and by the tests of the job lists."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource

@@ -2,34 +2,38 @@
 
 It walks each model's statements in order, evaluating expressions either at
 compile time (numbers, representations) or into IR nodes whose types come from
-the rules in ``ops.py``.  Errors become diagnostics; an expression that failed
+the rules in ``eqdsl/ir/ops.py``.  Errors become diagnostics; an expression that failed
 evaluates to POISON so that one mistake produces one message.  ``repeat`` bodies
 and block calls are unrolled/inlined: every iteration and call gets its own nodes
-(and so its own parameters).
+(and so its own parameters).  Binding a call to its rule and inlining a block call are
+``calls.CallBinding``'s part; representations are evaluated by the group family's
+``rep_expressions``.
 """
 from __future__ import annotations
 
 import keyword
 import math
 import re
-from dataclasses import dataclass, field
 
 from ..diagnostics import DiagnosticSink, Span
 from ..groups import GROUPS
 from ..groups.recipe import recipe_of
+from ..ir import ops
 from ..ir.graph import ModelIR
-from ..reps.irreps import Irreps, IrrepsSyntaxError
+from ..ir.rules import rules_for
+from ..ir.types import PLACEMENTS, ValueType, same_rep, tensor
 from ..syntax import ast
-from . import ops
-from .activations import PARITY
-from .types import PLACEMENTS, ValueType, same_rep, tensor
-from .values import POISON, Block, EdgeIndex, Node, Poison, Rep, Static
+from . import rep_expressions
+from .calls import CallBinding
+from .rep_expressions import RepExpressions
+from .scope import Failed, ModelContext, Scope
+from .values import POISON, Block, EdgeIndex, Node, Poison, RepValue, Static
 
 
-def _groups_decl():
-    """Group declarations and general reps: numpy and the matrix groups load only when a spec needs them."""
-    from . import groups_decl
-    return groups_decl
+def _group_declarations():
+    """Group declarations other than O3 and SO3: numpy and the matrix groups load only when a spec needs them."""
+    from . import group_declarations
+    return group_declarations
 
 # Names the generated Python module uses for itself (see eqdsl/codegen).
 GENERATED_NAMES = {"self", "batch", "num_graphs", "num_nodes", "create_graph", "backend", "torch", "rt", "rt_grad",
@@ -39,48 +43,11 @@ GENERATED_NAMES = {"self", "batch", "num_graphs", "num_nodes", "create_graph", "
 GENERATED_PATTERN = re.compile(r"^(.*_)?n\d+$")
 
 MAX_REPEAT = 1000
-MAX_REP_DIM = 1_000_000
 
-INTERNAL_OPS = {"input", "add", "sub", "mul", "div", "neg", "scale", "add_const", "pow", "gather", "conv"}
 RESERVED = {"src", "dst", "position", "graph"}
 
 
-class _Failed(Exception):
-    """Unwinds an expression after its error was reported."""
-
-
-@dataclass
-class Scope:
-    names: dict = field(default_factory=dict)
-    parent: "Scope | None" = None
-
-    def lookup(self, name: str):
-        scope = self
-        while scope is not None:
-            if name in scope.names:
-                return scope.names[name]
-            scope = scope.parent
-        return None
-
-    def visible(self) -> set:
-        out, scope = set(), self
-        while scope is not None:
-            out |= set(scope.names)
-            scope = scope.parent
-        return out
-
-
-@dataclass
-class _ModelContext:
-    ir: ModelIR
-    has_graph: bool = False
-    scope_label: str = ""
-    inline_stack: list = field(default_factory=list)
-    open_mlps: dict = field(default_factory=dict)  # node id -> span of an MLP whose size is still open
-    support: object = None  # matrix groups that decompose: vanishing.SupportTracker, the irreps values carry
-
-
-class Checker:
+class Checker(CallBinding):
     def __init__(self, sink: DiagnosticSink, overrides: dict | None = None):
         self.sink = sink
         self.group = None
@@ -90,21 +57,19 @@ class Checker:
         self._def_spans: dict = {}  # (id(scope), name) -> where it was defined, for duplicate-definition notes
 
     @property
-    def is_matrix(self) -> bool:
-        """A group given by generators (reps are eqdsl.reps.general.Rep) rather than O3/SO3 irreps."""
-        return self.group.is_matrix
+    def reps(self) -> RepExpressions:
+        """How this spec's group writes and evaluates representations."""
+        return rep_expressions.for_group(self.group)
 
     @property
     def ops(self) -> dict:
-        if self.is_matrix:  # the numerical rules (scipy) are loaded only for specs over matrix groups
-            from .general_ops import GENERAL_OPS
-            return GENERAL_OPS
-        return ops.OPS
+        """The typing rules of this spec's group family (matrix groups' rules load scipy, so only when used)."""
+        return rules_for(self.group)
 
     # -- errors ---------------------------------------------------------------------------
     def fail(self, code, message, span, label="", notes=(), hints=()):
         self.sink.error(code, message, span, label, notes, hints)
-        raise _Failed()
+        raise Failed()
 
     # -- program --------------------------------------------------------------------------
     def check_program(self, specs: list[ast.Spec], main_file: str) -> list[ModelIR]:
@@ -127,12 +92,12 @@ class Checker:
                     if isinstance(decl, ast.ConstDecl):
                         self._define(self.globals, decl.name, decl.name_span, self._const(decl))
                     elif isinstance(decl, ast.RepDecl):
-                        self._define(self.globals, decl.name, decl.name_span, Rep(self.eval_rep(decl.value, self.globals)))
+                        self._define(self.globals, decl.name, decl.name_span, RepValue(self.eval_rep(decl.value, self.globals)))
                     elif isinstance(decl, ast.BlockDecl):
                         self._define(self.globals, decl.name, decl.name_span, Block(decl))
                     elif isinstance(decl, ast.ModelDecl) and spec.file == main_file:
                         models.append(decl)
-                except _Failed:
+                except Failed:
                     if hasattr(decl, "name"):
                         self.globals.names.setdefault(decl.name, POISON)
         if not models:
@@ -145,8 +110,8 @@ class Checker:
             if decl.value is None and decl.name in GROUPS:  # O3 / SO3: no matrix-group machinery (numpy) needed
                 group = GROUPS[decl.name]
             else:
-                group = _groups_decl().declared_group(decl, self)
-        except _Failed:
+                group = _group_declarations().declared_group(decl, self)
+        except Failed:
             return
         if self.group is not None and group != self.group:
             self.sink.error("E0109", f"conflicting groups `{self.group.name}` and `{decl.name}`", decl.span,
@@ -192,7 +157,7 @@ class Checker:
             if isinstance(val, Static):
                 return val.value
             if isinstance(val, Poison):
-                raise _Failed()
+                raise Failed()
             if val is None:
                 self._unknown_name(expr, scope)
             self.fail("E0207", f"`{expr.name}` is not a compile-time {want}", expr.span, f"expected a {want}")
@@ -241,54 +206,9 @@ class Checker:
             self.fail("E0108", "expected a finite number", expr.span, "not finite")
         return v
 
-    def eval_rep(self, expr, scope: Scope) -> Irreps:
-        if self.is_matrix:
-            return _groups_decl().eval_general_rep(self, expr, scope)
-        g = self.group
-        if isinstance(expr, ast.IrrepsLit):
-            try:
-                return Irreps.parse(expr.text, g)
-            except IrrepsSyntaxError as err:
-                self.fail("E0209", str(err), expr.span, f"not an irrep of {g.name}", hints=[err.hint] if err.hint else [])
-            except ValueError as err:
-                self.fail("E0209", str(err), expr.span)
-        if isinstance(expr, (ast.Num, ast.Name)) and not (isinstance(expr, ast.Name) and isinstance(scope.lookup(expr.name), Rep)):
-            n = self.eval_static(expr, scope, "representation")
-            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-                self.fail("E0207", f"`{n}` is not a representation", expr.span,
-                          hints=["an integer n stands for n invariant scalars; write irreps like 16x1o"])
-            return Irreps.of([(n, g.trivial)]) if n else Irreps(())
-        if isinstance(expr, ast.Name):
-            return scope.lookup(expr.name).irreps
-        if isinstance(expr, ast.BinOp) and expr.op in "+*":
-            a, b = self.eval_rep(expr.left, scope), self.eval_rep(expr.right, scope)
-            return a + b if expr.op == "+" else self._rep_product(a, b, expr.span)
-        if isinstance(expr, ast.BinOp) and expr.op == "**":
-            base, k = self.eval_rep(expr.left, scope), self.eval_int(expr.right, scope)
-            if k < 1:
-                self.fail("E0108", "tensor powers need an exponent of at least 1", expr.right.span)
-            out = base
-            for _ in range(k - 1):
-                out = self._rep_product(out, base, expr.span)
-            return out
-        if isinstance(expr, ast.Call) and expr.func == "sh" and len(expr.args) == 1 and not expr.kwargs:
-            lmax = self.eval_int(expr.args[0], scope)
-            if not 0 <= lmax <= 12:
-                self.fail("E0108", f"sh({lmax}): lmax must be in 0..12", expr.span)
-            return g.sh_irreps(lmax)
-        self.fail("E0207", "expected a representation", expr.span, "not a representation",
-                  hints=["representations are irreps sums like 32x0e + 16x1o, declared reps, sh(L), A * B or A ** 2"])
-
-    def _rep_product(self, a: Irreps, b: Irreps, span: Span) -> Irreps:
-        """Tensor product of representations; an integer factor (n trivial irreps) keeps the block order."""
-        if a.dim * b.dim > MAX_REP_DIM:
-            self.fail("E0108", f"this representation has dimension {a.dim * b.dim}, more than {MAX_REP_DIM}", span,
-                      "too large")
-        for scale, other in ((a, b), (b, a)):
-            if len(scale) <= 1 and scale.is_invariant():
-                return (other * scale.dim).simplify()
-        # general products are regrouped (one block per irrep) so that powers stay small
-        return Irreps.of([(x.mul * y.mul, ir) for x in a for y in b for ir in self.group.product(x.ir, y.ir)]).regroup()
+    def eval_rep(self, expr, scope: Scope):
+        """The representation `expr` denotes, written as the group's family of representations writes it."""
+        return self.reps.evaluate(self, expr, scope)
 
     def _unknown_name(self, expr: ast.Name, scope: Scope):
         hints = ops.suggest(expr.name, scope.visible() | {"src", "dst"})
@@ -309,10 +229,8 @@ class Checker:
         scope = Scope(parent=self.globals)
         ir = ModelIR(decl.name, self.group.name, params, span=decl.span, group_recipe=recipe_of(self.group),
                      rep_names=self._rep_names())
-        ctx = _ModelContext(ir)
-        if self.is_matrix:
-            from .vanishing import SupportTracker
-            ctx.support = SupportTracker.for_group(self.group, ir)
+        ctx = ModelContext(ir)
+        ctx.support = self.reps.support_tracker(self.group, ir)
         self._ctx = ctx
         for p in decl.params:
             try:
@@ -320,7 +238,7 @@ class Checker:
                 params[p.name] = value
                 self._python_name(p.name, p.name_span, "parameter name")
                 self._define(scope, p.name, p.name_span, Static(value, param=p.name))
-            except _Failed:
+            except Failed:
                 scope.names[p.name] = POISON
         self._statements(decl.body, scope, ctx, in_model=True)
         for node, span in ctx.open_mlps.items():
@@ -335,11 +253,11 @@ class Checker:
         """The spec's `rep NAME = ...` declarations by the text of their value (the first name of a rep wins)."""
         names: dict[str, str] = {}
         for name, value in self.globals.names.items():
-            if isinstance(value, Rep):
-                names.setdefault(str(value.irreps), name)
+            if isinstance(value, RepValue):
+                names.setdefault(str(value.rep), name)
         return names
 
-    def _statements(self, body, scope: Scope, ctx: _ModelContext, in_model: bool):
+    def _statements(self, body, scope: Scope, ctx: ModelContext, in_model: bool):
         returned = None
         for stmt in body:
             try:
@@ -358,7 +276,7 @@ class Checker:
                         self.fail("E0604", "`return` belongs in a block", stmt.span, "not in a model",
                                   hints=["models return values with `output name = ...`"])
                     returned = self.eval_value(stmt.value, scope, ctx)
-            except _Failed:
+            except Failed:
                 if getattr(stmt, "name", None) in RESERVED:
                     pass  # src, dst, position, graph keep their meaning
                 elif isinstance(stmt, ast.Assign):
@@ -372,7 +290,7 @@ class Checker:
     def _assign(self, name, span, value, scope: Scope):
         if name in RESERVED:
             self.fail("E0102", f"`{name}` is reserved", span, "choose another name")
-        if isinstance(self.globals.names.get(name), (Rep, Block, Static)) and name not in scope.names:
+        if isinstance(self.globals.names.get(name), (RepValue, Block, Static)) and name not in scope.names:
             self.fail("E0102", f"`{name}` is already defined at the top of the spec", span, "shadows a declaration",
                       notes=self._first_note(self.globals, name), hints=["choose another name"])
         if isinstance(value, Node):
@@ -404,7 +322,7 @@ class Checker:
         if placement is not None and placement not in PLACEMENTS:
             self.fail("E0108", f"unknown placement `@{placement}`", texpr.placement_span, "not a placement",
                       hints=ops.suggest(placement, PLACEMENTS) + ["placements: @node, @edge, @graph, @grid"])
-        if placement == "grid" and not self.is_matrix:
+        if placement == "grid" and not self.reps.images:
             self.fail("E0308", f"images (@grid) need a group acting on the plane, not {self.group.name}",
                       texpr.placement_span, "no grid action",
                       hints=["declare e.g. `group D4` (rotations by 90 degrees and reflections of the image)"])
@@ -465,24 +383,24 @@ class Checker:
         ctx.scope_label = outer
 
     # -- value evaluation ----------------------------------------------------------------------------
-    def eval_value(self, expr, scope: Scope, ctx: _ModelContext):
+    def eval_value(self, expr, scope: Scope, ctx: ModelContext):
         if isinstance(expr, ast.Num) or isinstance(expr, ast.Bool):
             return Static(self._finite(expr.value, expr.span))
         if isinstance(expr, ast.Name):
             val = scope.lookup(expr.name)
-            if val is None and self.is_matrix and expr.name in _groups_decl().REP_NAMES:
-                return Rep(self.eval_rep(expr, scope))
+            if val is None and expr.name in self.reps.predefined:
+                return RepValue(self.eval_rep(expr, scope))
             if val is None:
                 self._unknown_name(expr, scope)
             if isinstance(val, Poison):
-                raise _Failed()
+                raise Failed()
             if isinstance(val, Node):  # an open MLP may have been resolved since it was bound
                 return Node(val.id, ctx.ir.node(val.id)["type"])
             return val
-        if isinstance(expr, ast.Attr) and self.is_matrix:
-            return Rep(self.eval_rep(expr, scope))
+        if isinstance(expr, ast.Attr) and self.reps.attributes_are_reps:
+            return RepValue(self.eval_rep(expr, scope))
         if isinstance(expr, ast.IrrepsLit):
-            return Rep(self.eval_rep(expr, scope))
+            return RepValue(self.eval_rep(expr, scope))
         if isinstance(expr, ast.Str):
             self.fail("E0207", "strings are only used by import", expr.span, "unexpected string")
         if isinstance(expr, ast.Neg):
@@ -508,15 +426,15 @@ class Checker:
             return v
         if isinstance(v, Static):
             self.fail("E0207", f"expected features, got the constant `{v.value}`", expr.span, "a compile-time constant")
-        if isinstance(v, Rep):
-            self.fail("E0207", f"expected features, got the representation `{v.irreps}`", expr.span,
+        if isinstance(v, RepValue):
+            self.fail("E0207", f"expected features, got the representation `{v.rep}`", expr.span,
                       "a representation, not a value", hints=["representations go after `->` or in declarations"])
         if isinstance(v, EdgeIndex):
             self.fail("E0502", f"`{v.which}` is an edge index, not features", expr.span, "an index",
                       hints=[f"use it to gather node features: h[{v.which}]"])
         if isinstance(v, Block):
             self.fail("E0207", f"block `{v.decl.name}` is used without calling it", expr.span, "call it: name(...)")
-        raise _Failed()
+        raise Failed()
 
     def _looks_like_rep(self, expr, scope) -> bool:
         """Whether an expression is a representation by its form (checked before evaluating anything)."""
@@ -524,17 +442,15 @@ class Checker:
             return True
         if isinstance(expr, ast.Name):
             val = scope.lookup(expr.name)
-            return isinstance(val, Rep) or (val is None and self.is_matrix and expr.name in _groups_decl().REP_NAMES)
-        if isinstance(expr, ast.Attr):
-            return self.is_matrix and expr.name == "dual"
-        if isinstance(expr, ast.Call):
-            return self.is_matrix and expr.func == "freq"
+            return isinstance(val, RepValue) or (val is None and expr.name in self.reps.predefined)
+        if isinstance(expr, (ast.Attr, ast.Call)):
+            return self.reps.is_rep_form(expr)
         if isinstance(expr, ast.BinOp):
             return self._looks_like_rep(expr.left, scope) or self._looks_like_rep(expr.right, scope)
         return False
 
     def _binop(self, expr: ast.BinOp, scope, ctx):
-        power_of_rep = (expr.op == "**" and self.is_matrix and isinstance(expr.left, ast.Arrow)
+        power_of_rep = (expr.op == "**" and self.reps.power_binds_to_arrow and isinstance(expr.left, ast.Arrow)
                         and self._looks_like_rep(expr.left.rep, scope))  # `-> V**3` reads as (... -> V) ** 3
         if power_of_rep or (isinstance(expr.left, ast.Arrow) and expr.op in "+*" and self._looks_like_rep(expr.right, scope)
                             and not isinstance(expr.right, ast.Num)):
@@ -547,9 +463,9 @@ class Checker:
         b = self.eval_value(expr.right, scope, ctx)
         if isinstance(a, Static) and isinstance(b, Static):
             return Static(self.eval_static(expr, scope, "number"))
-        if isinstance(a, Rep) or isinstance(b, Rep):
-            bad = expr.left if isinstance(a, Rep) else expr.right
-            self._as_node(a if isinstance(a, Rep) else b, bad, ctx)
+        if isinstance(a, RepValue) or isinstance(b, RepValue):
+            bad = expr.left if isinstance(a, RepValue) else expr.right
+            self._as_node(a if isinstance(a, RepValue) else b, bad, ctx)
         la, lb = expr.left.span, expr.right.span
         if expr.op in "+-":
             if isinstance(b, Static):
@@ -621,241 +537,6 @@ class Checker:
         self._check_declared(v.type, tensor(declared, None), expr.rep.span, "this value")
         return v
 
-    # -- calls --------------------------------------------------------------------------------
-    def _call(self, call: ast.Call, scope, ctx, out):
-        target = scope.lookup(call.func)
-        if isinstance(target, Block):
-            return self._inline(target.decl, call, scope, ctx, out)
-        op = self.ops.get(call.func)
-        if op is None or call.func in INTERNAL_OPS:
-            if call.func == "sh":
-                self.fail("E0207", "`sh(L)` names a representation; for the harmonics of a vector use spherical_harmonics(r, lmax = L)",
-                          call.span, "a representation, not a value")
-            known = [n for n in self.ops if n not in INTERNAL_OPS] + [n for n, v in scope_items(scope) if isinstance(v, Block)]
-            self.fail("E0103", f"unknown layer or function `{call.func}`", call.func_span, "not defined",
-                      hints=ops.suggest(call.func, known))
-        values, attrs = self._bind(op, call, scope, ctx)
-        if op.name == "grad" and ctx.ir.node(values["x"][0].id)["op"] != "input":
-            self.fail("E0603", "grad differentiates with respect to a model input", values["x"][1], "not an input",
-                      hints=["differentiate with respect to the input itself, e.g. -grad(energy, pos)"])
-        if out is not None:
-            if op.out == "defines":
-                attrs["out"] = out[0]
-            out_span = out[1]
-        else:
-            out_span = None
-            if op.out == "defines" and op.name not in ("tensor_product", "mlp"):
-                self.fail("E0104", f"`{op.name}` needs its output representation: {op.name}(...) -> R", call.span,
-                          "output representation missing")
-            if op.out == "defines":
-                attrs["out"] = None
-        if op.name == "mlp":
-            attrs["open"] = attrs["out"] is None
-        if op.name == "tensor_product":
-            self._resolve_open_weights(values, attrs, ctx)
-        spans = {name: span for name, (_, span) in values.items()}
-        node = self._apply(op.name, values, attrs, call.span, ctx, arg_spans={**spans, **self._attr_spans(op, call), "out": out_span},
-                           out_expr=out[2] if out is not None else None)
-        if node.type.is_open:
-            ctx.open_mlps[node.id] = call.span
-        if out is not None and op.out != "defines":
-            self._check_declared(node.type, tensor(out[0], None), out[1], f"the result of {op.name}")
-        return node
-
-    def _attr_spans(self, op, call: ast.Call) -> dict:
-        spans = {kw.name: kw.value.span for kw in call.kwargs}
-        positional = [p for p in op.params if not p.keyword_only]
-        for p, arg in zip(positional, call.args):
-            spans.setdefault(p.name, arg.span)
-        return spans
-
-    def _resolve_open_weights(self, values, attrs, ctx):
-        """An MLP with an open size feeding `weights =` takes the tensor product's weight count."""
-        w = values.get("weights")
-        a, b = values.get("a"), values.get("b")
-        if w is None or not w[0].type.is_open or a is None or b is None:
-            return
-        if a[0].type.kind != "tensor" or b[0].type.kind != "tensor" or a[0].type.rep is None or b[0].type.rep is None:
-            return
-        try:
-            d = ops.tp_descriptor(self.group, a[0].type.rep, b[0].type.rep, attrs)
-        except ops.TypeRuleError:
-            return  # reported by the tensor product's own rule
-        node = ctx.ir.node(w[0].id)
-        node["attrs"]["out"] = Irreps.of([(d.weight_numel, self.group.trivial)])
-        node["attrs"]["open"] = False
-        node["type"] = tensor(node["attrs"]["out"], node["type"].placement)
-        ctx.open_mlps.pop(w[0].id, None)
-        values["weights"] = (Node(w[0].id, node["type"]), w[1])
-
-    def _bind(self, op: ops.Op, call: ast.Call, scope, ctx):
-        values, attrs = {}, {}
-        positional = [p for p in op.params if not p.keyword_only]
-        args = list(call.args)
-        for p in positional:
-            if p.kind in ("values*", "ints*"):
-                rest, args = args, []
-                if p.kind == "values*":
-                    for i, a in enumerate(rest):
-                        values[f"{p.name}.{i}"] = (self._as_node(self.eval_value(a, scope, ctx), a, ctx), a.span)
-                    attrs[p.name] = len(rest)
-                else:
-                    attrs[p.name] = tuple(self.eval_int(a, scope) for a in rest)
-                    for a, size in zip(rest, attrs[p.name]):
-                        if size < 1:
-                            self.fail("E0108", "sizes must be positive", a.span, f"`{size}`")
-                continue
-            if not args:
-                break
-            self._bind_one(p, args.pop(0), values, attrs, scope, ctx)
-        if args:
-            self.fail("E0104", f"`{op.name}` takes {len(positional)} positional argument{'s' if len(positional) != 1 else ''}, got {len(call.args)}",
-                      args[0].span, "unexpected argument", hints=[_signature(op)])
-        seen = set()
-        for kw in call.kwargs:
-            p = op.param(kw.name)
-            if p is None or p.kind in ("values*", "ints*"):
-                self.fail("E0104", f"`{op.name}` has no argument `{kw.name}`", kw.name_span, "unknown argument",
-                          hints=ops.suggest(kw.name, [q.name for q in op.params]) + [_signature(op)])
-            if kw.name in seen or kw.name in attrs or kw.name in values:
-                self.fail("E0104", f"argument `{kw.name}` given twice", kw.name_span, "repeated")
-            seen.add(kw.name)
-            self._bind_one(p, kw.value, values, attrs, scope, ctx)
-        for p in op.params:
-            if p.name in values or p.name in attrs or p.kind in ("values*", "ints*"):
-                continue
-            if p.default is ops.REQUIRED:
-                self.fail("E0104", f"`{op.name}` is missing its argument `{p.name}`", call.span, "missing argument",
-                          hints=[_signature(op)])
-            if p.kind != "value":
-                attrs[p.name] = p.default
-        return values, attrs
-
-    def _bind_one(self, p: ops.Param, expr, values, attrs, scope, ctx):
-        if p.kind == "value":
-            values[p.name] = (self._as_node(self.eval_value(expr, scope, ctx), expr, ctx), expr.span)
-        elif p.kind == "int":
-            attrs[p.name] = self.eval_int(expr, scope)
-        elif p.kind == "float":
-            attrs[p.name] = self.eval_float(expr, scope)
-            self._note_param(attrs, p.name, "id", expr, scope)
-        elif p.kind == "bool":
-            v = self.eval_static(expr, scope, "boolean")
-            if not isinstance(v, bool):
-                self.fail("E0108", f"`{p.name}` is true or false", expr.span, "not a boolean")
-            attrs[p.name] = v
-        elif p.kind == "rep":
-            attrs[p.name] = self.eval_rep(expr, scope)
-        elif p.kind in ("act", "choice"):
-            options = tuple(PARITY) if p.kind == "act" else p.choices
-            if not isinstance(expr, ast.Name) or expr.name not in options:
-                shown = expr.name if isinstance(expr, ast.Name) else "this"
-                self.fail("E0108", f"`{shown}` is not a valid `{p.name}`", expr.span, f"choose one of: {', '.join(options)}",
-                          hints=ops.suggest(shown, options))
-            attrs[p.name] = expr.name
-        else:
-            raise TypeError(p.kind)
-
-    def _narrow_to_term(self, rep_expr, message: str, default: Span) -> Span:
-        """Point at the irreps literal a message names (`8x3e`) inside a longer `-> (...)` sum."""
-        stack = [rep_expr] if not self.is_matrix else []
-        while stack:
-            e = stack.pop()
-            if isinstance(e, ast.BinOp):
-                stack += [e.right, e.left]
-            elif isinstance(e, ast.IrrepsLit):
-                try:
-                    shown = str(Irreps.parse(e.text, self.group))
-                except ValueError:
-                    continue
-                if f"`{shown}`" in message:
-                    return e.span
-        return default
-
-    def _apply(self, opname, values, attrs, span, ctx, arg_spans=None, out_expr=None) -> Node:
-        op = self.ops[opname]
-        ins = {}
-        for name, (node, _) in values.items():
-            ins[name] = node.type
-        if op.param("xs") is not None:  # variadic values arrive as xs.0, xs.1, ...
-            ins = {"xs": [ins[f"xs.{i}"] for i in range(attrs["xs"])]}
-        try:
-            vtype, derived = op.infer(self.group, ins, attrs)
-        except ops.TypeRuleError as err:
-            self._rule_error(err, values, arg_spans, span, out_expr)
-        node = ctx.ir.add(opname, vtype, {**attrs, **derived}, span,
-                          inputs=[(name, n.id) for name, (n, _) in values.items()], scope=ctx.scope_label)
-        if ctx.support is not None:  # a block the values reaching this layer leave always zero
-            err = ctx.support.visit(node, opname, {name: n.id for name, (n, _) in values.items()}, {**attrs, **derived})
-            if err is not None:
-                self._rule_error(err, values, arg_spans, span, out_expr)
-        return Node(node, vtype)
-
-    def _rule_error(self, err: ops.TypeRuleError, values, arg_spans, span, out_expr):
-        """Report a rule's error at the argument it names (or the call)."""
-        spans = {name: s for name, (_, s) in values.items()}
-        if arg_spans:
-            spans.update({k: v for k, v in arg_spans.items() if v is not None})
-        where = spans.get(err.where, span)
-        if err.where == "out" and out_expr is not None:
-            where = self._narrow_to_term(out_expr, err.message, where)
-        self.fail(err.code, err.message, where, err.label, err.notes, err.hints)
-
-    # -- blocks ----------------------------------------------------------------------------------
-    def _inline(self, decl: ast.BlockDecl, call: ast.Call, scope, ctx, out):
-        if decl.name in ctx.inline_stack:
-            chain = " -> ".join(ctx.inline_stack[ctx.inline_stack.index(decl.name):] + [decl.name])
-            self.fail("E0105", f"block `{decl.name}` calls itself", call.span, "recursive call",
-                      notes=[f"call chain: {chain}"], hints=["blocks are inlined; use `repeat` for a fixed number of layers"])
-        names = [p.name for p in decl.params]
-        if len(call.args) > len(names):
-            self.fail("E0104", f"block `{decl.name}` takes {len(names)} arguments, got {len(call.args)}", call.args[len(names)].span,
-                      "unexpected argument", hints=[f"{decl.name}({', '.join(names)})"])
-        bound = {}
-        for p, a in zip(decl.params, call.args):
-            bound[p.name] = (self.eval_value(a, scope, ctx), a)
-        for kw in call.kwargs:
-            if kw.name not in names:
-                self.fail("E0104", f"block `{decl.name}` has no parameter `{kw.name}`", kw.name_span, "unknown argument",
-                          hints=ops.suggest(kw.name, names))
-            if kw.name in bound:
-                self.fail("E0104", f"argument `{kw.name}` given twice", kw.name_span, "repeated")
-            bound[kw.name] = (self.eval_value(kw.value, scope, ctx), kw.value)
-        inner = Scope(parent=self.globals)
-        if ctx.has_graph:
-            inner.names["src"], inner.names["dst"] = EdgeIndex("src"), EdgeIndex("dst")
-        for p in decl.params:
-            if p.name not in bound:
-                self.fail("E0104", f"block `{decl.name}` is missing its argument `{p.name}`", call.span, "missing argument",
-                          hints=[f"{decl.name}({', '.join(names)})"])
-            value, arg = bound[p.name]
-            if p.type is not None:
-                node = self._as_node(value, arg, ctx)
-                declared = self._type(p.type, inner, ctx, is_input=False)
-                self._check_declared(node.type, declared, arg.span, f"argument `{p.name}`")
-            inner.names[p.name] = value
-        outer_label = ctx.scope_label
-        ctx.scope_label = (outer_label + " > " if outer_label else "") + f"block {decl.name}"
-        ctx.inline_stack.append(decl.name)
-        try:
-            result = self._statements(decl.body, inner, ctx, in_model=False)
-        finally:
-            ctx.inline_stack.pop()
-            ctx.scope_label = outer_label
-        if result is None:
-            self.fail("E0604", f"block `{decl.name}` does not return a value", decl.name_span, "no `return`",
-                      hints=["end the block with `return expression`"])
-        if isinstance(result, Poison):
-            raise _Failed()
-        if decl.returns is not None:
-            node = self._as_node(result, call, ctx)
-            self._check_declared(node.type, tensor(self.eval_rep(decl.returns, self.globals), None), call.span,
-                                 f"the result of block `{decl.name}`")
-        if out is not None:
-            node = self._as_node(result, call, ctx)
-            self._check_declared(node.type, tensor(out[0], None), out[1], f"the result of block `{decl.name}`")
-        return result
-
 
 def _text(expr) -> str:
     """Spec text of a simple representation expression, for hints."""
@@ -877,24 +558,3 @@ def _with_ref(attrs: dict, how: str, value) -> dict:
     if isinstance(value, Static) and value.param is not None:
         attrs["param_refs"] = {"c": (how, value.param)}
     return attrs
-
-
-def scope_items(scope: Scope):
-    while scope is not None:
-        yield from scope.names.items()
-        scope = scope.parent
-
-
-def _signature(op: ops.Op) -> str:
-    parts = []
-    for p in op.params:
-        if p.kind == "values*":
-            parts.append(f"{p.name}...")
-        elif p.kind == "ints*":
-            parts.append("sizes...")
-        elif p.default is ops.REQUIRED:
-            parts.append(p.name)
-        else:
-            parts.append(f"{p.name} = {p.default if not isinstance(p.default, bool) else str(p.default).lower()}")
-    tail = " -> R" if op.out == "defines" else ""
-    return f"usage: {op.name}({', '.join(parts)}){tail}"

@@ -1,7 +1,7 @@
 """Which irreducible pieces a representation of a matrix group contains, for the groups where that is exact.
 
-Two kinds of groups decompose: finite groups up to ``facts.MAX_CHARACTER_ORDER`` elements, through
-their numerically found real characters (``facts.finite_irreps``), and the continuous planar groups
+Two kinds of groups decompose: finite groups up to ``matrix_properties.MAX_CHARACTER_ORDER`` elements, through
+their numerically found real characters (``matrix_properties.finite_irreps``), and the continuous planar groups
 SO(2) and O(2), through the Fourier series of the character on rotations (the analytic irreps
 scalar, det, freq(k)).  Both only need characters, which reps compute structurally, so
 decomposing `V**6` costs as little as decomposing `V`.  Other groups (SO(n), Lorentz, SL(n), large
@@ -14,8 +14,8 @@ import functools
 import numpy as np
 
 from ..groups.matrix import GroupTooLarge
-from ..reps import facts
-from ..reps.general import (Det, Dual, Frequency, Power, Rep, Sum, Tensor, Trivial, Vector, _planar_orthogonal,
+from ..reps import matrix_properties
+from ..reps.matrix_reps import (Det, Dual, Frequency, Power, Rep, Sum, Tensor, Trivial, Vector, _planar_orthogonal,
                             frequency)
 
 
@@ -94,7 +94,7 @@ class _FiniteSets(_IrrepSets):
 def _planar_names(group, irreps, chars) -> tuple[dict, dict]:
     """For Cn and Dn, name an irrep by the analytic one with its character (`V`, `freq(2)`), or
     as a part of one (`irrep1_1 (in freq(2))`: for even n freq(n/2) splits); rank them by frequency."""
-    planar = facts.planar_irreps(group)
+    planar = matrix_properties.planar_irreps(group)
     if planar is None:
         return {}, {}
     elements = group.elements()
@@ -182,7 +182,7 @@ def irrep_sets(group) -> _IrrepSets | None:
     """The decomposition for this group, or None where the checker cannot list irreps."""
     if group.is_finite:
         try:
-            irreps = facts.finite_irreps(group)
+            irreps = matrix_properties.finite_irreps(group)
         except (GroupTooLarge, ValueError):
             return None
         return _FiniteSets(group, irreps) if irreps else None

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..reps.irreps import Irreps
-from .types import ValueType
+from ..ir.types import ValueType
 
 
 @dataclass(frozen=True)
@@ -15,8 +14,9 @@ class Static:
 
 
 @dataclass(frozen=True)
-class Rep:
-    irreps: Irreps
+class RepValue:
+    """A declared or written representation: ``Irreps`` for O3/SO3, ``matrix_reps.Rep`` for matrix groups."""
+    rep: object
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ decompose (``irrep_sets``); for the others nothing is tracked and nothing is rep
 """
 from __future__ import annotations
 
-from ..reps import facts
-from ..reps.general import Trivial
-from .general_ops import _blocks_text
+from ..reps import matrix_properties
+from ..reps.matrix_reps import Trivial
+from ..ir.matrix_ops import _blocks_text
 from .irrep_sets import Undecomposable, irrep_sets
-from .ops import TypeRuleError
+from ..ir.ops import TypeRuleError
 
 _EMPTY = frozenset()
 # Ops whose every output block carries what the same block of their input "x" carries.
@@ -68,7 +68,7 @@ class SupportTracker:
         """Everything a value of this type can carry: per block, all of its irreps (None: not features)."""
         if vtype.kind != "tensor" or vtype.rep is None:
             return None
-        return tuple(self.sets.of(b) for b in facts.blocks(vtype.rep))
+        return tuple(self.sets.of(b) for b in matrix_properties.blocks(vtype.rep))
 
     def of(self, node: str) -> tuple | None:
         if node not in self.support:  # inputs (created outside the rules) carry everything
@@ -112,7 +112,7 @@ class SupportTracker:
         if source == _CONST:
             return {self.sets.scalar: 1}
         mult: dict = {}
-        for block, carried in zip(facts.blocks(self.ir.node(source)["type"].rep), self.of(source)):
+        for block, carried in zip(matrix_properties.blocks(self.ir.node(source)["type"].rep), self.of(source)):
             for ir, m in self.sets.counts(block).items():
                 if ir in carried:
                     mult[ir] = mult.get(ir, 0) + m
@@ -152,14 +152,14 @@ class SupportTracker:
         return full, None  # nonlinear functions, MLPs, constants: anything their representation holds
 
     def _product(self, node, ins):
-        """Elementwise products (general_ops._product_rep): one scalar times anything, or scalars times
+        """Elementwise products (matrix_ops._product_rep): one scalar times anything, or scalars times
         scalars; zero where a factor is."""
         a, b = ins["a"], ins["b"]
         ports = ports_of(self.ir, node)
         rep_a, rep_b = (self.ir.node(ports[p])["type"].rep for p in ("a", "b"))
-        if rep_a.size == 1 and facts.is_scalars(rep_a):
+        if rep_a.size == 1 and matrix_properties.is_scalars(rep_a):
             return b if a[0] else tuple(_EMPTY for _ in b)
-        if rep_b.size == 1 and facts.is_scalars(rep_b):
+        if rep_b.size == 1 and matrix_properties.is_scalars(rep_b):
             return a if b[0] else tuple(_EMPTY for _ in a)
         return tuple(p & q for p, q in zip(a, b))  # scalars by scalars: {scalar} where both are nonzero
 
@@ -193,7 +193,7 @@ class SupportTracker:
         blocks = _blocks_text(rep, zero)
         hints = []
         inputs = ports_of(self.ir, node)
-        first = facts.blocks(rep)[zero[0]]
+        first = matrix_properties.blocks(rep)[zero[0]]
         needed = sets.of(first)
         if op == "bilinear":
             a, b = inputs["a"], inputs["b"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .. import __version__
+from ..version import __version__
 from .names import RepConstants
 from .torch_module import lower_model, safe_comment
 
@@ -29,9 +29,9 @@ G = GROUPS[{group!r}]
 '''
 
 MATRIX_GROUP_RUNTIME = '''from eqdsl.backends.reference import conv2d as rc
-from eqdsl.backends.reference import general as rg
+from eqdsl.backends.reference import matrix_maps as rg
 from eqdsl.groups.recipe import group_from_recipe
-from eqdsl.reps.general import parse_rep
+from eqdsl.reps.matrix_rep_syntax import parse_rep
 
 # {group_name}: equivariant bases are solved on first construction and cached on disk
 G = group_from_recipe({recipe!r})

@@ -3,7 +3,7 @@
 A lowering gets the module writer `w`, the node id, its attributes `a`, the names of its inputs `x`
 (port -> variable), their types `ins` and its own type `t`, and returns the expression of the node's
 value; layers with state register a submodule through `w.module`.  Models over matrix groups run the
-solved maps of eqdsl.backends.reference.general (`rg`) and conv2d (`rc`) where their layers differ.
+solved maps of eqdsl.backends.reference.matrix_maps (`rg`) and conv2d (`rc`) where their layers differ.
 """
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ class MatrixGroup:
     Equality and hash use the name, ``compact`` and the generator matrices only.
     """
 
-    is_matrix = True  # reps are eqdsl.reps.general.Rep (O3Group / SO3Group: False, irreps)
+    rep_family = "matrix"  # reps are eqdsl.reps.matrix_reps.Rep (O3Group / SO3Group: "irreps")
 
     def __init__(self, name: str, lie_generators: Sequence, discrete_generators: Sequence,
                  compact: bool, *, dim: int | None = None,
@@ -337,19 +337,14 @@ class MatrixGroup:
 
     def _derived_check(self, M: np.ndarray, tol: float) -> bool:
         if self._derived is None:
-            from ..reps.general import Vector
-            from ..reps.solve import NoEquivariantMap, equivariant_basis
-            V = Vector(self)
-            try:
-                forms = equivariant_basis(V ** 2, _trivial(self), cache=False)
-                forms = forms.reshape(-1, self._dim, self._dim)
-            except NoEquivariantMap:
-                forms = np.zeros((0, self._dim, self._dim))
-            try:
-                comm = equivariant_basis(V, V, cache=False)
-            except NoEquivariantMap:
-                comm = np.zeros((0, self._dim, self._dim))
-            self._derived = (forms, comm, self._derived_dets())
+            d, eye = self._dim, np.eye(self._dim)
+            # invariant bilinear forms B (B(gx, gy) = B(x, y)) and the commutant C (gC = Cg), as the null
+            # spaces of the generators' constraints on the row-major vec of B and C
+            form_rows = [np.kron(A.T, eye) + np.kron(eye, A.T) for A in self.lie_generators]  # A^T B + B A = 0
+            form_rows += [np.kron(h.T, h.T) - np.eye(d * d) for h in self.discrete_generators]  # h^T B h = B
+            comm_rows = [np.kron(A, eye) - np.kron(eye, A.T) for A in self.lie_generators]  # A C - C A = 0
+            comm_rows += [np.kron(h, eye) - np.kron(eye, h.T) for h in self.discrete_generators]
+            self._derived = (_null_space(form_rows, d), _null_space(comm_rows, d), self._derived_dets())
         forms, comm, dets = self._derived
         for B in forms:
             if not np.allclose(M.T @ B @ M, B, atol=tol):
@@ -379,6 +374,11 @@ class MatrixGroup:
         return tuple(sorted(dets))
 
 
-def _trivial(group: MatrixGroup):
-    from ..reps.general import Trivial
-    return Trivial(group)
+def _null_space(rows: list, d: int) -> np.ndarray:
+    """The d x d matrices X with R vec(X) = 0 for every R in `rows` (an orthonormal basis, [n, d, d])."""
+    if not rows:
+        return np.eye(d * d).reshape(-1, d, d)
+    stacked = np.concatenate(rows, axis=0)
+    _, sv, vt = np.linalg.svd(stacked)
+    rank = int(np.sum(sv > 1e-9 * max(1.0, sv[0] if sv.size else 1.0)))
+    return vt[rank:].reshape(-1, d, d)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..reps.irreps import Irreps, IrrepsSyntaxError
+from .base import IrrepsSyntaxError
 
 
 class _Degree:
@@ -66,7 +66,7 @@ _SO3_IRREP = re.compile(r"^(\d+)$")
 
 
 class O3Group:
-    is_matrix = False  # reps are Irreps
+    rep_family = "irreps"
     name = "O3"
     has_reflections = True
 
@@ -92,8 +92,8 @@ class O3Group:
         p = a.p * b.p
         return [O3Irrep(l, p) for l in range(abs(a.l - b.l), a.l + b.l + 1)]
 
-    def sh_irreps(self, lmax: int) -> Irreps:
-        return Irreps.of((1, O3Irrep(l, (-1) ** l)) for l in range(lmax + 1))
+    def harmonic(self, l: int) -> O3Irrep:
+        return O3Irrep(l, (-1) ** l)
 
     def pointwise(self, ir: O3Irrep, parity: str):
         if ir.l != 0:
@@ -108,7 +108,7 @@ class O3Group:
 
 
 class SO3Group:
-    is_matrix = False  # reps are Irreps
+    rep_family = "irreps"
     name = "SO3"
     has_reflections = False
 
@@ -133,8 +133,8 @@ class SO3Group:
     def product(self, a: SO3Irrep, b: SO3Irrep) -> list[SO3Irrep]:
         return [SO3Irrep(l) for l in range(abs(a.l - b.l), a.l + b.l + 1)]
 
-    def sh_irreps(self, lmax: int) -> Irreps:
-        return Irreps.of((1, SO3Irrep(l)) for l in range(lmax + 1))
+    def harmonic(self, l: int) -> SO3Irrep:
+        return SO3Irrep(l)
 
     def pointwise(self, ir: SO3Irrep, parity: str):
         return ir if ir.l == 0 else None

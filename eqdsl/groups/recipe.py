@@ -16,7 +16,7 @@ _IRREPS = {"O3": O3, "SO3": SO3}
 
 
 def recipe_of(group) -> tuple:
-    if not group.is_matrix:
+    if group.rep_family == "irreps":
         return ("irreps", group.name)
     import numpy as np  # matrix groups only: O3 specs compile without numpy
 

@@ -5,9 +5,10 @@ failure here is a compiler bug, never a user error, so it raises.
 """
 from __future__ import annotations
 
-from ..check import ops
 from ..groups.recipe import group_from_recipe
+from . import ops
 from .graph import ModelIR
+from .rules import rules_for
 
 
 class IRVerificationError(AssertionError):
@@ -16,10 +17,7 @@ class IRVerificationError(AssertionError):
 
 def verify(ir: ModelIR) -> None:
     g = group_from_recipe(ir.group_recipe)
-    if g.is_matrix:
-        from ..check.general_ops import GENERAL_OPS as registry
-    else:
-        registry = ops.OPS
+    registry = rules_for(g)
     graph = ir.graph
     for node in ir.order():
         data = graph.nodes[node]

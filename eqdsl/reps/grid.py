@@ -12,7 +12,7 @@ import numpy as np
 import scipy.linalg
 
 from eqdsl.groups.matrix import MatrixGroup
-from eqdsl.reps.general import Frequency, Permutation, Rep, Sum, Tensor, Trivial
+from eqdsl.reps.matrix_reps import Frequency, Permutation, Rep, Sum, Tensor, Trivial
 from eqdsl.reps.solve import solve
 
 _GRID_GROUPS = "C2, C4, D1, D2 or D4"
@@ -428,7 +428,7 @@ def kernel_rep(G: MatrixGroup, kernel_size: int, rep_in: Rep, approximate: bool 
     A direct sum over (offset orbit, block of rep_in): an orbit O of offsets paired with
     a block b gives Tensor(Perm_O, b), the fixed centre gives b itself.  Coordinates are
     ordered term by term (not as (offset, channel)); what it is for is which blocks of
-    rep_out some kernel reaches (``eqdsl.reps.facts.unreachable_blocks``) and how many
+    rep_out some kernel reaches (``eqdsl.reps.matrix_properties.unreachable_blocks``) and how many
     kernels there are, neither of which depends on the order.
 
     ``approximate=True`` (any group of planar rotations and reflections: Cn, Dn, SO(2), O(2)):

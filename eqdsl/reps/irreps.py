@@ -12,13 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-
-class IrrepsSyntaxError(ValueError):
-    """Raised when an irreps string does not parse; carries a hint for diagnostics."""
-
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.hint = hint
+from ..groups.base import IrrepsSyntaxError
 
 
 @dataclass(frozen=True)
@@ -65,6 +59,11 @@ class Irreps:
     @staticmethod
     def of(pairs: Iterable[tuple[int, object]]) -> "Irreps":
         return Irreps(tuple(MulIr(int(mul), ir) for mul, ir in pairs))
+
+    @staticmethod
+    def harmonics(group, lmax: int) -> "Irreps":
+        """The irreps of the spherical harmonics of degree 0..lmax: ``1x0e+1x1o+1x2e`` for O(3), lmax 2."""
+        return Irreps.of((1, group.harmonic(l)) for l in range(lmax + 1))
 
     # -- basic properties ---------------------------------------------------
     def __str__(self) -> str:

@@ -21,6 +21,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..groups.o3 import SO3Irrep
+
 # -----------------------------------------------------------------------------
 # Basis change and SU(2) Clebsch-Gordan coefficients (complex basis)
 # -----------------------------------------------------------------------------
@@ -272,8 +274,6 @@ def _D_chain(lmax: int, R: np.ndarray) -> list[np.ndarray]:
 
 def _parity_sign(ir, det_sign: np.ndarray) -> np.ndarray:
     """The factor multiplying D for improper R: p for an O(3) irrep (e3nn's p**k with k=1), error for SO(3)."""
-    from ..groups.o3 import SO3Irrep  # local: groups import reps at module load
-
     if isinstance(ir, SO3Irrep):
         if np.any(det_sign < 0):
             raise ValueError(f"SO(3) irrep {ir} has no representation of reflections (det R = -1)")

@@ -89,7 +89,7 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .general import Dual, Rep, Tensor, Trivial
+from .matrix_reps import Dual, Rep, Tensor, Trivial
 
 __all__ = [
     "NoEquivariantMap", "SolverError", "BasisCache", "Solution", "SOLVER_VERSION", "DENSE_MAX",

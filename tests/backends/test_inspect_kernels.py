@@ -1,7 +1,7 @@
 """The static occupancy inspect_kernels reports (sm_90 limits: 65536 registers, 64 warps, 32 blocks per SM)."""
 import pytest
 
-from eqdsl.backends.triton.inspect_kernels import occupancy
+from eqdsl.benchmarks.inspect_kernels import occupancy
 
 
 @pytest.mark.parametrize("regs,warps,shared,expected", [

@@ -12,8 +12,9 @@ from eqdsl.backends.reference.conv2d import (
     ring_interpolation, ring_points, rotate_image, transform_grid,
 )
 from eqdsl.groups.builtin import GL, O2, SL, SO, SO2, cyclic, dihedral
-from eqdsl.reps import facts
-from eqdsl.reps.general import Permutation, Sum, Tensor, parse_rep
+from eqdsl.reps import matrix_properties
+from eqdsl.reps.matrix_reps import Permutation, Sum, Tensor
+from eqdsl.reps.matrix_rep_syntax import parse_rep
 from eqdsl.reps.solve import count_equivariant_finite, invariant_basis, solve
 
 
@@ -71,8 +72,8 @@ def map_bases(m):
 def piece_kernel_bases(rep_in, rep_out, k):
     """The float64 kernel bases [n, out, in, k, k] the map should hold, in its piece order."""
     out = []
-    for t_out, _ in facts.type_groups(rep_out):
-        for t_in, _ in facts.type_groups(rep_in):
+    for t_out, _ in matrix_properties.type_groups(rep_out):
+        for t_in, _ in matrix_properties.type_groups(rep_in):
             K = kernel_basis(t_in, t_out, k)
             if K.shape[0]:
                 out.append(K.transpose(0, 3, 4, 1, 2))
@@ -301,15 +302,15 @@ def test_kernel_rep(group, a, k):
         assert np.isclose(np.trace(kr.rho(g)), np.trace(full.rho(g)), atol=1e-9)
     # one term per (offset orbit, block of rep_in); the fixed centre contributes the blocks themselves
     n_terms = len(offset_orbits(G, k)) * len(rin.blocks())
-    assert len(facts.blocks(kr)) == n_terms
+    assert len(matrix_properties.blocks(kr)) == n_terms
     if n_terms > 1:
         assert isinstance(kr, Sum)
-    assert all(b in facts.blocks(kr) for b in rin.blocks())  # the fixed centre: the blocks themselves
-    assert facts.blocks(kernel_rep(G, 1, rin)) == rin.blocks()  # a 1 x 1 kernel sees only the centre
+    assert all(b in matrix_properties.blocks(kr) for b in rin.blocks())  # the fixed centre: the blocks themselves
+    assert matrix_properties.blocks(kernel_rep(G, 1, rin)) == rin.blocks()  # a 1 x 1 kernel sees only the centre
     for b in ("1", "V", "regular", "V + regular + 1"):
         rout = R(b, G)
         n = kernel_basis(rin, rout, k).shape[0]
-        assert facts.basis_count(kr, rout) == n == count_equivariant_finite(full, rout)
+        assert matrix_properties.basis_count(kr, rout) == n == count_equivariant_finite(full, rout)
 
 
 def test_kernel_rep_unreachable_blocks():
@@ -317,11 +318,11 @@ def test_kernel_rep_unreachable_blocks():
     C2 = cyclic(2)
     one = R("1", C2)
     # a 1 x 1 kernel sees only the centre, which C2 fixes: no scalar -> V map; a 3 x 3 kernel has d -> d
-    assert facts.unreachable_blocks(kernel_rep(C2, 1, one), R("V + 1 + V", C2)) == [0, 2]
-    assert facts.unreachable_blocks(kernel_rep(C2, 3, one), R("V + 1 + V", C2)) == []
+    assert matrix_properties.unreachable_blocks(kernel_rep(C2, 1, one), R("V + 1 + V", C2)) == [0, 2]
+    assert matrix_properties.unreachable_blocks(kernel_rep(C2, 3, one), R("V + 1 + V", C2)) == []
     D4 = dihedral(4)
-    assert facts.unreachable_blocks(kernel_rep(D4, 1, R("1", D4)), R("regular + V", D4)) == [1]
-    assert facts.unreachable_blocks(kernel_rep(D4, 3, R("1", D4)), R("regular + V", D4)) == []
+    assert matrix_properties.unreachable_blocks(kernel_rep(D4, 1, R("1", D4)), R("regular + V", D4)) == [1]
+    assert matrix_properties.unreachable_blocks(kernel_rep(D4, 3, R("1", D4)), R("regular + V", D4)) == []
     with pytest.raises(ValueError, match="odd"):
         kernel_rep(D4, 2, R("1", D4))
     with pytest.raises(ValueError, match="different groups"):
@@ -552,7 +553,7 @@ def test_approximate_kernel_basis(group, a, b, k):
     n, r = K.shape[0], k // 2
     flat = K.reshape(n, -1)
     np.testing.assert_allclose(flat @ flat.T, np.eye(n), atol=1e-12)
-    assert 0 < n == facts.basis_count(kernel_rep(G, k, rin, approximate=True), rout)
+    assert 0 < n == matrix_properties.basis_count(kernel_rep(G, k, rin, approximate=True), rout)
     d = np.stack(np.divmod(np.arange(k * k), k), axis=1) - r
     Kf = K.reshape(n, k * k, rout.size, rin.size)
     assert np.all(Kf[:, (d ** 2).sum(axis=1) > (r + 0.5) ** 2] == 0)
@@ -574,12 +575,12 @@ def test_approximate_counts_match_kernel_rep():
             for b in ("1", "V") if name.startswith("D") or name == "C16" else ("1", "V", "regular"):
                 rout = R(b, G)
                 n = kernel_basis(rin, rout, k, approximate=True).shape[0]
-                assert n == facts.basis_count(kernel_rep(G, k, rin, approximate=True), rout), (name, k, b)
+                assert n == matrix_properties.basis_count(kernel_rep(G, k, rin, approximate=True), rout), (name, k, b)
     # a 1 x 1 kernel sees only the centre: the same as the exact kernel
     C8 = cyclic(8)
-    assert facts.blocks(kernel_rep(C8, 1, R("V + 1", C8), approximate=True)) == R("V + 1", C8).blocks()
-    assert facts.unreachable_blocks(kernel_rep(C8, 1, R("1", C8), approximate=True), R("V + 1", C8)) == [0]
-    assert facts.unreachable_blocks(kernel_rep(C8, 3, R("1", C8), approximate=True), R("V + 1", C8)) == []
+    assert matrix_properties.blocks(kernel_rep(C8, 1, R("V + 1", C8), approximate=True)) == R("V + 1", C8).blocks()
+    assert matrix_properties.unreachable_blocks(kernel_rep(C8, 1, R("1", C8), approximate=True), R("V + 1", C8)) == [0]
+    assert matrix_properties.unreachable_blocks(kernel_rep(C8, 3, R("1", C8), approximate=True), R("V + 1", C8)) == []
 
 
 def test_approximate_is_opt_in_and_planar_only():
@@ -636,8 +637,8 @@ def test_approximate_gradcheck_and_double():
     assert torch.autograd.gradcheck(f, (x, *params), fast_mode=True)
     # .double() restores the float64 bases exactly
     exact = []
-    for t_out, _ in facts.type_groups(rout):
-        for t_in, _ in facts.type_groups(rin):
+    for t_out, _ in matrix_properties.type_groups(rout):
+        for t_in, _ in matrix_properties.type_groups(rin):
             K = kernel_basis(t_in, t_out, 3, approximate=True)
             if K.shape[0]:
                 exact.append(K.transpose(0, 3, 4, 1, 2))
@@ -716,7 +717,7 @@ def test_continuous_kernel_basis(group, a, b, count):
     rin, rout, k = R(a, G), R(b, G), 5
     K = kernel_basis(rin, rout, k, approximate=True)  # [n, k, k, out, in]
     n, r = K.shape[0], k // 2
-    assert n == count == facts.basis_count(kernel_rep(G, k, rin, approximate=True), rout)
+    assert n == count == matrix_properties.basis_count(kernel_rep(G, k, rin, approximate=True), rout)
     flat = K.reshape(n, -1)
     np.testing.assert_allclose(flat @ flat.T, np.eye(n), atol=1e-12)
     d = np.stack(np.divmod(np.arange(k * k), k), axis=1) - r
@@ -816,7 +817,7 @@ def test_continuous_counts_and_reflections():
                 for b in ("1", "det", "V", "freq(2)", "freq(3)"):
                     rout = R(b, G)
                     n = kernel_basis(rin, rout, k, approximate=True).shape[0]
-                    assert n == facts.basis_count(kernel_rep(G, k, rin, approximate=True), rout), (G.name, a, k, b)
+                    assert n == matrix_properties.basis_count(kernel_rep(G, k, rin, approximate=True), rout), (G.name, a, k, b)
     # Scalar -> det.  The ring functions carry, per ring, the constant (trivial) and the pairs
     # (cos f t, sin f t), f >= 1, each an irreducible freq(f) of O(2) that contains no det.  A det
     # component would be the "sin" partner of the constant, sin(0 t) = 0: it does not exist, so O(2)
@@ -826,7 +827,7 @@ def test_continuous_counts_and_reflections():
     O, S = O2(), SO2()
     for k in (1, 3, 5):
         assert kernel_basis(R("1", O), R("det", O), k, approximate=True).shape[0] == 0
-        assert facts.basis_count(kernel_rep(O, k, R("1", O), approximate=True), R("det", O)) == 0
+        assert matrix_properties.basis_count(kernel_rep(O, k, R("1", O), approximate=True), R("det", O)) == 0
         assert kernel_basis(R("1", S), R("det", S), k, approximate=True).shape[0] == 1 + k // 2
     with pytest.raises(ValueError, match="no nonzero"):
         SteerableConv2d(R("1", O), R("det", O), 5, approximate=True)

@@ -59,7 +59,7 @@ def test_sh_matches_e3nn(normalize):
 
 def test_sh_equivariance_and_norms():
     v = torch.randn(10, 3, dtype=F64)
-    irreps = O3.sh_irreps(LMAX)
+    irreps = Irreps.harmonics(O3, LMAX)
     y = spherical_harmonics(LMAX, v)
     for R in group_elements():
         torch.testing.assert_close(spherical_harmonics(LMAX, v @ torch.tensor(R).T), y @ D(irreps, R).T)
@@ -197,7 +197,7 @@ class TinyPotential(torch.nn.Module):
         super().__init__()
         self.cutoff = cutoff
         self.sh = SphericalHarmonics(2)
-        feats, edge = I("2x0e"), O3.sh_irreps(2)
+        feats, edge = I("2x0e"), Irreps.harmonics(O3, 2)
         self.desc = tp.channelwise(O3, feats, edge)
         self.radial = MLP([4, 8, self.desc.weight_numel], "silu")
         self.tp = TensorProduct(self.desc, shared_weights=False)

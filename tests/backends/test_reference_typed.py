@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from eqdsl.backends.reference.general import Bilinear, EquivariantLinear, apply_rep
+from eqdsl.backends.reference.matrix_maps import Bilinear, EquivariantLinear, apply_rep
 from eqdsl.backends.reference.typed import ExactBuffers, TypedMap
 from eqdsl.groups.builtin import builtin_group
-from eqdsl.reps import facts
-from eqdsl.reps.general import Tensor, parse_rep
+from eqdsl.reps import matrix_properties
+from eqdsl.reps.matrix_reps import Tensor
+from eqdsl.reps.matrix_rep_syntax import parse_rep
 from eqdsl.reps.solve import solve
 
 f64 = torch.float64
@@ -81,7 +82,7 @@ def test_linear_spans_exactly_the_solver_space(gname, a, b):
     n = B.shape[0]
     np.testing.assert_allclose(B.reshape(n, -1) @ B.reshape(n, -1).T, np.eye(n), atol=1e-10)
     tm = TypedMap([rin], rout, linear_solver).double()
-    assert tm.num_basis == n == facts.basis_count(rin, rout)
+    assert tm.num_basis == n == matrix_properties.basis_count(rin, rout)
     W = tm.dense().detach()
     assert W.shape == (rout.size, rin.size)
     assert span_residual(W.numpy(), B) < 1e-12
@@ -111,9 +112,9 @@ def test_weight_shapes_are_uvw():
     tm = TypedMap([rin], rout, linear_solver)
     # output types in order of first appearance: 1, V, regular; input types: regular, 1; 1 -> V has no map
     want = []
-    for t_out, io in facts.type_groups(rout):
-        for t_in, ii in facts.type_groups(rin):
-            nb = facts.type_count(t_in, t_out)
+    for t_out, io in matrix_properties.type_groups(rout):
+        for t_in, ii in matrix_properties.type_groups(rin):
+            nb = matrix_properties.type_count(t_in, t_out)
             if nb:
                 want.append((len(io), len(ii), nb))
     assert [tuple(w.shape) for w in tm.weights] == want
@@ -131,7 +132,7 @@ def test_bilinear_spans_exactly_the_solver_space(gname, a, b, out):
     n = B.shape[0]
     B = B.reshape(n, rout.size, ra.size, rb.size)  # Tensor coordinate i * b.size + j
     tm = TypedMap([ra, rb], rout, bilinear_solver).double()
-    assert tm.num_basis == n == facts.bilinear_count(ra, rb, rout)
+    assert tm.num_basis == n == matrix_properties.bilinear_count(ra, rb, rout)
     W = tm.dense().detach()
     assert W.shape == (rout.size, ra.size, rb.size)
     assert span_residual(W.numpy(), B) < 1e-12
@@ -168,8 +169,8 @@ def test_no_pieces():
 def test_double_after_float32_is_exact():
     _, rin, rout = reps("SO(3)", "V + 2 + V", "1 + V + V**2")
     tm = TypedMap([rin], rout, linear_solver)
-    pieces = [(t_out, t_in) for t_out, _ in facts.type_groups(rout) for t_in, _ in facts.type_groups(rin)
-              if facts.type_count(t_in, t_out)]
+    pieces = [(t_out, t_in) for t_out, _ in matrix_properties.type_groups(rout) for t_in, _ in matrix_properties.type_groups(rin)
+              if matrix_properties.type_count(t_in, t_out)]
     exact = [solve(t_in, t_out).basis for t_out, t_in in pieces]
     bases = lambda m: [getattr(m, f"basis_{i}") for i in range(m.num_pieces)]  # noqa: E731
     assert all(b.dtype == torch.float32 for b in bases(tm))
@@ -220,7 +221,7 @@ def test_wide_linear_is_small_and_fast():
     seconds = time.perf_counter() - t0
     assert seconds < 5.0, seconds  # ~0.2 s with a cold basis cache
     n = m.map.num_basis
-    assert n == facts.basis_count(rep, rep) == 16 * 16 + 8 * 8 + 2 * 2 * 3 + 2 * 16 + 16 * 2
+    assert n == matrix_properties.basis_count(rep, rep) == 16 * 16 + 8 * 8 + 2 * 2 * 3 + 2 * 16 + 16 * 2
     dense_entries = n * rep.size * rep.size  # what one dense basis of the whole map would hold
     assert _basis_entries(m.map) * 1000 < dense_entries
     assert sum(b.numel() for b in m.buffers()) < 10_000
@@ -240,7 +241,7 @@ def test_wide_bilinear_is_small():
     m = Bilinear(rep, rep, rep)
     assert time.perf_counter() - t0 < 30.0  # ~2.5 s with a cold basis cache
     n = m.map.num_basis
-    assert n == facts.bilinear_count(rep, rep, rep) > 10_000
+    assert n == matrix_properties.bilinear_count(rep, rep, rep) > 10_000
     assert _basis_entries(m.map) * 10_000 < n * rep.size ** 3
     m.double()
     rng = np.random.default_rng(3)
@@ -263,7 +264,7 @@ def test_wide_linear_init_variance(gname):
         torch.manual_seed(seed)
         y = EquivariantLinear(rep, rep).double()(x).detach()
         overall.append(float(y.var()))
-        per_type.append([float(y[:, idx.reshape(-1)].var()) for _, idx in facts.type_groups(rep)])
+        per_type.append([float(y[:, idx.reshape(-1)].var()) for _, idx in matrix_properties.type_groups(rep)])
     assert 0.5 < np.mean(overall) < 2.0, overall
     means = np.mean(per_type, axis=0)
     assert np.all((0.5 < means) & (means < 2.0)), means

@@ -285,9 +285,9 @@ def test_conv_runs_only_fused_kernels_at_every_order(monkeypatch):
     """Forward, backward and double backward of the conv launch the tp_conv_* family only: no per-row kernel,
     so no gathered node features or per-edge gradients (a regression to gather + tp + scatter fails)."""
     launched = []
-    per_row = triton_backend._Plan.launch
+    per_row = triton_backend.per_row._Plan.launch
     conv_launch = fused._ConvPlan.launch
-    monkeypatch.setattr(triton_backend._Plan, "launch",
+    monkeypatch.setattr(triton_backend.per_row._Plan, "launch",
                         lambda self, target, *a: launched.append(("row", target)) or per_row(self, target, *a))
     monkeypatch.setattr(fused._ConvPlan, "launch",
                         lambda self, target, *a: launched.append(("fused", target)) or conv_launch(self, target, *a))

@@ -29,7 +29,7 @@ DESC = tp.channelwise(O3, I("2x0e+2x1o"), I("1x0e+1x1o"))
 
 
 def _plan(desc=DESC, dtype=torch.float32, weights="row", cfg=Config(16, 16, 4)):
-    return tri._plan(desc, dtype, weights, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
+    return tri.per_row._plan(desc, dtype, weights, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
 
 
 def _kernels(plan, targets):
@@ -57,7 +57,7 @@ def test_jobs_name_the_launched_kernels(weights):
 def test_weighted_jobs_of_a_partly_weighted_descriptor():
     """Second derivatives through the weight gradient launch kernels of the weighted paths alone."""
     desc = tp.build(I("2x0e+2x1o"), I("1x0e+1x1o"), I("2x1o"), [(1, 0, 0, "uvu", True), (0, 1, 0, "uvu", False)])
-    plan = tri._Plan(codegen.KernelKey(desc, "float32", "row", 16), 16, 4)
+    plan = tri.per_row._Plan(codegen.KernelKey(desc, "float32", "row", 16), 16, 4)
     jobs = precompile.plan_jobs(plan, "weighted", torch.float32, 9)
     assert [j.name for j in jobs] == _kernels(plan, ("g_weighted", "x1_weighted", "x2_weighted"))
     assert not set(j.name for j in jobs) & set(_kernels(plan, ("g", "x1", "x2")))
@@ -67,7 +67,7 @@ def test_weighted_jobs_of_a_partly_weighted_descriptor():
 def test_split_descriptors_list_every_kernel(monkeypatch):
     monkeypatch.setattr(codegen, "MAX_TERMS_PER_KERNEL", 10)  # forces several kernels per operation
     desc = tp.channelwise(O3, I("2x0e+2x1o+1x2e"), I("1x0e+1x1o+1x2e"))
-    plan = tri._Plan(codegen.KernelKey(desc, "float64", "row", 4), 16, 2)
+    plan = tri.per_row._Plan(codegen.KernelKey(desc, "float64", "row", 4), 16, 2)
     jobs = precompile.plan_jobs(plan, "forward_backward", torch.float64, 7)
     assert len(jobs) == sum(len(plan.module.KERNELS[f"tp_target_{t}"]) for t in ("g", "x1", "x2", "w")) > 4
     assert len({j.name for j in jobs}) == len(jobs)
@@ -196,16 +196,16 @@ def test_jobs_bind_to_the_real_kernels_compiled_for_sm90_on_two_threads(tmp_path
         uvu = tp.channelwise(O3, I("2x0e+2x1o"), I("0e+1o"))
         fc = tp.fully_connected(O3, I("2x0e+1x1o"), I("0e+1o"), I("2x0e+1x1o"))
         codegen.MAX_TERMS_PER_KERNEL = 12  # the float64 case splits its operations into several kernels
-        jobs = precompile.plan_jobs(tri._plan(uvu, torch.float64, "row", 16, 4, 2), "forward_backward",
+        jobs = precompile.plan_jobs(tri.per_row._plan(uvu, torch.float64, "row", 16, 4, 2), "forward_backward",
                                     torch.float64, 1000)
         n_split = len(jobs)
         codegen.MAX_TERMS_PER_KERNEL = 1200
-        plan = tri._plan(fc, torch.float32, "shared", 32, 8, 4)
+        plan = tri.per_row._plan(fc, torch.float32, "shared", 32, 8, 4)
         jobs += precompile.plan_jobs(plan, "forward_backward", torch.float32, 3 * 2 ** 31)
-        jobs += precompile.conv_jobs(fused._conv_plan(tri._plan(uvu, torch.float32, "row", 16, 16, 4)),
+        jobs += precompile.conv_jobs(fused._conv_plan(tri.per_row._plan(uvu, torch.float32, "row", 16, 16, 4)),
                                      "forward_backward", torch.float32, torch.int32, 10)
         # the same kernel functions at other launch configurations, compiled at the same time (autotuning)
-        jobs += precompile.plan_jobs(tri._plan(fc, torch.float32, "shared", 64, 8, 8), "forward", torch.float32, 99)
+        jobs += precompile.plan_jobs(tri.per_row._plan(fc, torch.float32, "shared", 64, 8, 8), "forward", torch.float32, 99)
         done = precompile.compile_offline(jobs, 90, 2)
         assert [j.name for j, _, _ in done] == [j.name for j in jobs]
         assert all(len(k.asm["cubin"]) > 0 for _, _, k in done)
@@ -280,7 +280,7 @@ def test_launches_find_every_kernel_compiled_ahead_for_a_gpu_target(tmp_path):
 
         def check(name, desc, shared, dtype, conv, index=torch.int64, max_terms=200):
             codegen.MAX_TERMS_PER_KERNEL = max_terms
-            tri._PLANS.clear()  # fresh plans: nothing counts as compiled ahead, and max_terms applies
+            tri.per_row._PLANS.clear()  # fresh plans: nothing counts as compiled ahead, and max_terms applies
             fused._CONV_PLANS.clear()
             asked.clear()
             mod = tri.TritonTensorProduct(desc, shared, tune=False).to(dtype)
@@ -381,7 +381,7 @@ def test_compiled_ahead_kernels_are_the_ones_launched_on_a_stand_in_device(tmp_p
 
         for desc, dtype, conv in ((uvu, torch.float32, False), (uvu, torch.float32, True), (mixed, torch.float64, False)):
             mod = train_steps(desc, dtype, conv)
-        plans = list(tri._PLANS.values())
+        plans = list(tri.per_row._PLANS.values())
         modules = [p.module for p in plans] + [fused._conv_plan(p).module for p in plans if id(p) in fused._CONV_PLANS]
         functions = [getattr(m, f) for m in modules for ks in m.KERNELS.values() for f, _ in ks]
         binaries = [k for fn in set(functions) for k in fn.device_caches[0][0].values()]
@@ -484,7 +484,7 @@ def test_tuning_compiles_every_candidate_before_timing_on_a_stand_in_device(tmp_
         src, dst = torch.randint(0, nodes, (edges,)), torch.randint(0, nodes, (edges,))
         from eqdsl.backends.triton import fused, precompile
         tried = autotune.candidates_for(desc, edges, cands)
-        plans = [tri._plan(desc, torch.float32, "row", c.block_b, c.block_c, c.num_warps) for c in tried]
+        plans = [tri.per_row._plan(desc, torch.float32, "row", c.block_b, c.block_c, c.num_warps) for c in tried]
         jobs = {"tp": sum(len(precompile.plan_jobs(p, "forward_backward", torch.float32, edges)) for p in plans),
                 "conv": sum(len(precompile.conv_jobs(fused._conv_plan(p), "forward_backward", torch.float32,
                                                      src.dtype, edges)) for p in plans)}

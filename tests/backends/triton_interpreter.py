@@ -70,7 +70,7 @@ def run_compiler_script(tmp_path, script: str, timeout: int = 900, needs_ptxas: 
     import sys
     import textwrap
 
-    from eqdsl.backends.triton import inspect_kernels
+    from eqdsl.benchmarks import inspect_kernels
 
     if needs_ptxas and not os.path.exists(inspect_kernels._tool("ptxas")):
         pytest.skip("this triton build ships no ptxas")

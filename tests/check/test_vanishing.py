@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import eqdsl
 from eqdsl.check import vanishing
 from eqdsl.compiler import check_file
-from eqdsl.reps import facts
+from eqdsl.reps import matrix_properties
 from eqdsl.testing import random_sample
 
 
@@ -143,7 +143,7 @@ def test_values_carry_nothing_outside_their_tracked_irreps(tmp_path, text):
         values = out[name].detach().numpy()
         scale = max(1.0, float(np.abs(values).max()))
         offset = 0
-        for block, carried in zip(facts.blocks(ir.node(node)["type"].rep), support[name]):
+        for block, carried in zip(matrix_properties.blocks(ir.node(node)["type"].rep), support[name]):
             part = values[:, offset:offset + block.size]
             offset += block.size
             for ir_ in sets.of(block) - carried:
@@ -171,7 +171,7 @@ def _projector(sets, block, irrep) -> np.ndarray:
 
 def test_projector_is_exact_on_a_known_split():
     from eqdsl.groups.builtin import dihedral
-    from eqdsl.reps.general import Power, Vector
+    from eqdsl.reps.matrix_reps import Power, Vector
     sets = vanishing.irrep_sets(dihedral(4))
     square = Power(Vector(dihedral(4)), 2)
     total = sum(_projector(sets, square, ir) for ir in sets.of(square))

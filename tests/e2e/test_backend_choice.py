@@ -49,7 +49,7 @@ CHILD = textwrap.dedent("""
             calls.append(name)
             return original(*args, **kwargs)
         setattr(module, name, counting)
-    counted(tb, "tensor_product")   # per-edge products
+    counted(tb.per_row, "tensor_product")   # per-edge products
     counted(tb.fused, "conv_tensor_product")  # message passing on the fused kernels
     overrides = {"layers": 1} if "layers" in open(sys.argv[1]).read() else {}
     cls = eqdsl.compile_file(sys.argv[1], **overrides).model_class()

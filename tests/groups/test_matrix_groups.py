@@ -167,6 +167,32 @@ def test_membership_rejects_non_elements():
     assert not SU2().is_element(np.diag([1.0, 1.0, -1.0, -1.0]))
 
 
+
+def _declared(G):
+    """The same generators declared by hand: no facts, so membership falls back to the derived conditions."""
+    return MatrixGroup(G.name + "-declared", G.lie_generators, G.discrete_generators, compact=G.compact)
+
+
+@pytest.mark.parametrize("G", [SO(3), O(3), lorentz(), lorentz("O"), SL(2), Sp(4)], ids=str)
+def test_membership_of_groups_declared_without_facts(G):
+    """Derived from the generators alone: elements pass; a scaled element breaks the invariant forms."""
+    H, rng = _declared(G), np.random.default_rng(7)
+    for _ in range(4):
+        g = G.sample(rng)
+        assert H.is_element(g)
+        assert not H.is_element(1.3 * g)
+
+
+def test_membership_of_a_non_orthogonal_declared_group():
+    """The unipotent shear group exp(tA), A = [[0, 1], [0, 0]]: it preserves x^T B y for B = [[0, 1], [-1, d]] and
+    commutes with [[x, y], [0, x]]; a diagonal scaling commutes with neither."""
+    A = np.array([[0.0, 1.0], [0.0, 0.0]])
+    shear = MatrixGroup("shear", [A], [], compact=False)
+    for t in (-2.0, 0.5, 3.0):
+        assert shear.is_element(np.eye(2) + t * A)
+    assert not shear.is_element(np.diag([2.0, 0.5]))
+    assert not shear.is_element(np.array([[1.0, 0.0], [1.0, 1.0]]))
+
 @pytest.mark.parametrize("G", FINITE, ids=str)
 def test_finite_group_orders_and_enumeration(G):
     expected = {"C": lambda n: n, "D": lambda n: 2 * n, "S": math.factorial}[G.name[0]](int(G.name[1:]))

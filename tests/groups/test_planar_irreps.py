@@ -6,8 +6,9 @@ from hypothesis import strategies as st
 
 from eqdsl.groups.builtin import O, SO, O2, SO2, cyclic, dihedral, lorentz, symmetric
 from eqdsl.groups.matrix import expm
-from eqdsl.reps import facts
-from eqdsl.reps.general import Det, Frequency, Regular, Tensor, Trivial, Vector, frequency, parse_rep
+from eqdsl.reps import matrix_properties
+from eqdsl.reps.matrix_reps import Det, Frequency, Regular, Tensor, Trivial, Vector, frequency
+from eqdsl.reps.matrix_rep_syntax import parse_rep
 from eqdsl.reps.solve import solve
 
 PLANAR = [SO2(), O2(), cyclic(8), dihedral(6)]
@@ -63,7 +64,7 @@ def test_schur_dimensions_match_theory():
 def test_selection_rule_of_frequencies(k, l, G):
     """freq(k) (x) freq(l) = freq(k + l) + freq(|k - l|) (two 1-dim pieces when k == l)."""
     prod = Tensor(frequency(G, k), frequency(G, l))
-    found = facts.contained_irreps(prod)
+    found = matrix_properties.contained_irreps(prod)
     expected = {str(frequency(G, k + l))}
     if k == l:
         expected |= {"scalar"} | ({"det"} if G.name == "O(2)" else set())
@@ -78,7 +79,7 @@ def test_det_representation():
     for _ in range(5):
         g = G.sample(rng)
         assert Det(G).rho(g)[0, 0] == pytest.approx(np.linalg.det(g))
-    assert facts.planar_irreps(lorentz()) is None
+    assert matrix_properties.planar_irreps(lorentz()) is None
     assert _hom(Tensor(Vector(G), Vector(G)), Det(G)) == 0
     assert _hom(Tensor(Tensor(Vector(G), Vector(G)), Vector(G)), Det(G)) == 1  # the triple product
 
@@ -86,7 +87,7 @@ def test_det_representation():
 @pytest.mark.parametrize("G, count", [(symmetric(3), 3), (symmetric(4), 5), (dihedral(4), 5), (cyclic(3), 2),
                                       (cyclic(8), 5), (symmetric(5), 7)], ids=lambda x: getattr(x, "name", x))
 def test_finite_irreps_are_the_real_irreducible_characters(G, count):
-    irreps = facts.finite_irreps(G)
+    irreps = matrix_properties.finite_irreps(G)
     assert len(irreps) == count
     assert irreps[0].name == "scalar"
     chars = np.array([ir.character for ir in irreps])
@@ -97,12 +98,12 @@ def test_finite_irreps_are_the_real_irreducible_characters(G, count):
     np.testing.assert_allclose(chars[:, 0], [ir.dim for ir in irreps], atol=1e-6)  # identity first
     # the regular representation contains each real irrep dim / <chi, chi> times
     assert sum(ir.dim ** 2 / round(g) for ir, g in zip(irreps, np.diag(gram))) == G.order
-    if facts.planar_irreps(G) is None:  # planar groups list their analytic irreps (freq(k), det) instead
-        assert [str(ir) for ir in facts.contained_irreps(Regular(G))] == [ir.name for ir in irreps]
+    if matrix_properties.planar_irreps(G) is None:  # planar groups list their analytic irreps (freq(k), det) instead
+        assert [str(ir) for ir in matrix_properties.contained_irreps(Regular(G))] == [ir.name for ir in irreps]
 
 
 def test_finite_irreps_in_diagnostics_of_s4():
     G = symmetric(4)
-    names = [str(ir) for ir in facts.contained_irreps(Vector(G))]
+    names = [str(ir) for ir in matrix_properties.contained_irreps(Vector(G))]
     assert names[0] == "scalar" and len(names) == 2 and names[1].startswith("irrep3_")  # V = 1 + standard
-    assert [str(ir) for ir in facts.contained_irreps(Det(G))] == ["det"]
+    assert [str(ir) for ir in matrix_properties.contained_irreps(Det(G))] == ["det"]

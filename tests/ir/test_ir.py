@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from eqdsl.check.types import tensor
+from eqdsl.ir.types import tensor
 from eqdsl.compiler import check_file
 from eqdsl.groups import O3
 from eqdsl.ir.printer import format_model

@@ -188,10 +188,10 @@ def test_selection_rule_matches_coupling_coefficients(l1, l2):
                 wigner_3j(l1, l2, l3)
 
 
-def test_sh_irreps():
-    assert str(O3.sh_irreps(3)) == "1x0e+1x1o+1x2e+1x3o"
-    assert str(SO3.sh_irreps(2)) == "1x0+1x1+1x2"
-    assert O3.sh_irreps(4).dim == 25
+def test_harmonics_irreps():
+    assert str(Irreps.harmonics(O3, 3)) == "1x0e+1x1o+1x2e+1x3o"
+    assert str(Irreps.harmonics(SO3, 2)) == "1x0+1x1+1x2"
+    assert Irreps.harmonics(O3, 4).dim == 25
 
 
 def test_misc_queries():

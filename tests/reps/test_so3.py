@@ -298,12 +298,12 @@ def test_sh_low_orders():
 @settings(max_examples=20, deadline=None)
 @given(seeds)
 def test_sh_equivariance(seed):
-    """Y(Q r) = D(Q) Y(r) for rotations and reflections: SH carry O3.sh_irreps (parity (-1)^l)."""
+    """Y(Q r) = D(Q) Y(r) for rotations and reflections: SH carry Irreps.harmonics(O3, lmax) (parity (-1)^l)."""
     rng = np.random.default_rng(seed)
     lmax = 8
     x = rng.normal(size=(7, 3))
     Q = random_orthogonal(rng)
-    D_all = irreps_D(O3.sh_irreps(lmax), Q)
+    D_all = irreps_D(Irreps.harmonics(O3, lmax), Q)
     np.testing.assert_allclose(spherical_harmonics(lmax, x @ Q.T), spherical_harmonics(lmax, x) @ D_all.T, atol=1e-10)
 
 

@@ -9,9 +9,9 @@ import torch
 
 from eqdsl.backends import reference as rt
 from eqdsl.backends.reference import conv2d as rc
-from eqdsl.backends.reference import general as rg
+from eqdsl.backends.reference import matrix_maps as rg
 from eqdsl.groups.recipe import group_from_recipe
-from eqdsl.reps.general import parse_rep
+from eqdsl.reps.matrix_rep_syntax import parse_rep
 
 # S8: equivariant bases are solved on first construction and cached on disk
 G = group_from_recipe(('builtin', 'S8'))

@@ -11,15 +11,16 @@ import torch.nn.functional as F
 from torch.autograd import gradcheck
 from torch.func import functional_call
 
-from eqdsl.backends.reference import general
+from eqdsl.backends.reference import matrix_maps
 from eqdsl.backends.reference.activations import second_moment_scale
-from eqdsl.backends.reference.general import (
+from eqdsl.backends.reference.matrix_maps import (
     Bilinear, EquivariantLinear, GeneralGate, InvariantForm, apply_rep, block_norm, group_pool,
     invariant_forms, rep_blocks,
 )
 from eqdsl.groups.builtin import builtin_group
-from eqdsl.reps import facts
-from eqdsl.reps.general import Tensor, parse_rep
+from eqdsl.reps import matrix_properties
+from eqdsl.reps.matrix_reps import Tensor
+from eqdsl.reps.matrix_rep_syntax import parse_rep
 from eqdsl.reps.solve import NoEquivariantMap, bilinear_basis, equivariant_basis, invariant_basis, solve
 
 # name -> (group, rep_in, rep_out, rep with one invariant form per block or None)
@@ -83,8 +84,8 @@ def span_residual(W, B):
 def piece_bases(reps_in, rep_out):
     """The float64 solver bases TypedMap should hold, in its piece order (output type, then input types)."""
     out = []
-    for t_out, _ in facts.type_groups(rep_out):
-        for combo in itertools.product(*(facts.type_groups(r) for r in reps_in)):
+    for t_out, _ in matrix_properties.type_groups(rep_out):
+        for combo in itertools.product(*(matrix_properties.type_groups(r) for r in reps_in)):
             types = [t for t, _ in combo]
             if len(types) == 1:
                 B = solve(types[0], t_out, allow_empty=True).basis
@@ -279,7 +280,7 @@ def test_linear_matches_its_weight_matrix_in_the_solver_span(gname, a, b):
     m = EquivariantLinear(rin, rout).double()
     B = equivariant_basis(rin, rout)  # orthonormal [n, out, in]
     assert m.map.num_basis == sum(w.numel() for w in m.map.weights) == B.shape[0]
-    assert B.shape[0] == facts.basis_count(rin, rout)
+    assert B.shape[0] == matrix_properties.basis_count(rin, rout)
     for got, want in zip(map_bases(m), piece_bases([rin], rout), strict=True):
         np.testing.assert_array_equal(got.numpy(), want)
     W = m.weight_matrix().detach()
@@ -342,7 +343,7 @@ def test_bilinear_matches_naive_outer_product():
     for ra, rb in ((big, small), (small, big)):  # both contraction orders
         m = Bilinear(ra, rb, out).double()
         B = bilinear_basis(ra, rb, out)  # [n, out, A, A']
-        assert m.map.num_basis == B.shape[0] == facts.bilinear_count(ra, rb, out)
+        assert m.map.num_basis == B.shape[0] == matrix_properties.bilinear_count(ra, rb, out)
         for got, want in zip(map_bases(m), piece_bases([ra, rb], out), strict=True):
             np.testing.assert_array_equal(got.numpy(), want)
         a, b = randn(rng, 2, 3, ra.size), randn(rng, 2, 3, rb.size)
@@ -375,8 +376,8 @@ def test_invariant_forms_values():
 
 def test_invariant_form_sign_does_not_depend_on_the_solver(monkeypatch):
     # a one-dimensional basis has an arbitrary sign; the normalization must fix it
-    solved = general.bilinear_basis
-    monkeypatch.setattr(general, "bilinear_basis", lambda *a, **k: -solved(*a, **k))
+    solved = matrix_maps.bilinear_basis
+    monkeypatch.setattr(matrix_maps, "bilinear_basis", lambda *a, **k: -solved(*a, **k))
     (F,) = invariant_forms(parse_rep("V", builtin_group("SO+(1,3)")))
     np.testing.assert_allclose(F, np.diag([1.0, -1, -1, -1]), atol=1e-12)
     (F,) = invariant_forms(parse_rep("V", builtin_group("SL(2)")))

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import solve as _solve
-from .general import Permutation, Regular, Rep, Sum, Tensor, Trivial
+from .matrix_reps import Permutation, Regular, Rep, Sum, Tensor, Trivial
 
 _TOL = 1e-9
 
@@ -128,7 +128,7 @@ MAX_LISTED_FREQUENCY = 12
 
 def planar_irreps(group) -> list[Rep] | None:
     """The analytic irreps listed in diagnostics for SO(2), O(2), Cn, Dn (scalar, det, freq(k)); None otherwise."""
-    from .general import Det, _planar_orthogonal, frequency
+    from .matrix_reps import Det, _planar_orthogonal, frequency
     if not _planar_orthogonal(group):
         return None
     out = [Trivial(group)]

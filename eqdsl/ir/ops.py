@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..reps import tp as tpd
+from ..reps.family import family_of
 from ..reps.irreps import Irreps
 from .activations import PARITY
 from .types import ValueType, same_rep, tensor
@@ -51,7 +52,7 @@ class Op:
         return next((p for p in self.params if p.name == name), None)
 
 
-OPS: dict[str, Op] = {}
+OPS: dict[str, Op] = {}  # the rules of irreps groups; matrix groups: ``matrix_ops.MATRIX_OPS`` (see ``rules``)
 
 
 def op(name: str, *params: Param, out: str = "check", doc: str = "", registry: dict | None = None):
@@ -397,30 +398,21 @@ def _sh(g, ins, attrs):
                             f"this is `{x.rep}`", hints=["pass an edge vector such as pos[dst] - pos[src]"])
     if not 0 <= attrs["lmax"] <= 12:
         raise TypeRuleError("E0108", f"lmax = {attrs['lmax']} is outside 0..12", "lmax")
-    return tensor(g.sh_irreps(attrs["lmax"]), x.placement), {}
+    return tensor(Irreps.harmonics(g, attrs["lmax"]), x.placement), {}
 
 
 def one_scalar(g):
-    """The representation of a single invariant scalar, for either kind of group."""
-    if g.is_matrix:
-        from ..reps.general import Trivial  # matrix-group machinery (scipy) only when such a group is used
-        return Trivial(g)
-    return Irreps.of([(1, g.trivial)])
+    """The representation of a single invariant scalar, for either family of group."""
+    return family_of(g).scalars(g, 1)
 
 
 def vector_rep(g):
     """The representation carried by differences of positions."""
-    if g.is_matrix:
-        from ..reps.general import Vector
-        return Vector(g)
-    return Irreps.of([(1, g.vector)])
+    return family_of(g).vector(g)
 
 
 def _scalars(g, n):
-    if g.is_matrix:
-        from ..reps.general import scalars
-        return scalars(g, n)
-    return Irreps.of([(n, g.trivial)])
+    return family_of(g).scalars(g, n)
 
 
 def _radial(name):

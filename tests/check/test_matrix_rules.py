@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eqdsl.groups.builtin import SO, cyclic, dihedral, lorentz, symmetric
-from eqdsl.reps import facts
-from eqdsl.reps.general import Regular, Trivial, Vector, direct_sum, power, tensor
+from eqdsl.reps import matrix_properties
+from eqdsl.reps.matrix_reps import Regular, Trivial, Vector, direct_sum, power, tensor
 from eqdsl.reps.solve import count_equivariant_finite, solve
 
 FINITE = [cyclic(4), dihedral(4), symmetric(4)]
@@ -34,7 +34,7 @@ def finite_pair():
 @given(finite_pair())
 def test_basis_count_matches_characters(pair):
     a, b = pair
-    assert facts.basis_count(a, b) == count_equivariant_finite(a, b)
+    assert matrix_properties.basis_count(a, b) == count_equivariant_finite(a, b)
 
 
 @settings(max_examples=40, deadline=None)
@@ -42,7 +42,7 @@ def test_basis_count_matches_characters(pair):
 def test_permutation_rep_by_brute_force(rep):
     def is_perm(m):
         return np.allclose(np.sort(m, axis=1)[:, :-1], 0) and np.allclose(m.sum(axis=0), 1) and np.allclose(m.max(axis=1), 1)
-    assert facts.is_permutation_rep(rep) == all(is_perm(rep.rho(g)) for g in rep.group.elements())
+    assert matrix_properties.is_permutation_rep(rep) == all(is_perm(rep.rho(g)) for g in rep.group.elements())
 
 
 @settings(max_examples=30, deadline=None)
@@ -51,15 +51,15 @@ def test_orthogonal_rep_by_sampling(rep):
     rng = np.random.default_rng(0)
     samples = [rep.rho(rep.group.sample(rng)) for _ in range(4)]
     orthogonal = all(np.allclose(m @ m.T, np.eye(rep.size), atol=1e-8) for m in samples)
-    assert facts.is_orthogonal_rep(rep) == orthogonal
+    assert matrix_properties.is_orthogonal_rep(rep) == orthogonal
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.sampled_from(FINITE + CONTINUOUS).flatmap(lambda G: st.tuples(reps_of(G, 20), reps_of(G, 20))))
 def test_unreachable_blocks_agree_with_the_solver(pair):
     a, b = pair
-    missing = set(facts.unreachable_blocks(a, b))
-    for i, block in enumerate(facts.blocks(b)):
+    missing = set(matrix_properties.unreachable_blocks(a, b))
+    for i, block in enumerate(matrix_properties.blocks(b)):
         reached = solve(a, block, allow_empty=True).basis.shape[0] > 0
         assert (i not in missing) == reached
 
@@ -68,5 +68,5 @@ def test_unreachable_blocks_agree_with_the_solver(pair):
 @given(st.sampled_from(FINITE + CONTINUOUS).flatmap(lambda G: st.tuples(reps_of(G, 12), reps_of(G, 12), reps_of(G, 20))))
 def test_bilinear_count_agrees_with_the_solver(triple):
     a, b, out = triple
-    from eqdsl.reps.general import Tensor
-    assert facts.bilinear_count(a, b, out) == solve(Tensor(a, b), out, allow_empty=True).basis.shape[0]
+    from eqdsl.reps.matrix_reps import Tensor
+    assert matrix_properties.bilinear_count(a, b, out) == solve(Tensor(a, b), out, allow_empty=True).basis.shape[0]

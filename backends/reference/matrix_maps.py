@@ -1,6 +1,6 @@
-"""Reference runtime for general matrix groups (EMLP-style reps of ``eqdsl.reps.general``).
+"""Reference runtime for matrix groups (EMLP-style reps of ``eqdsl.reps.matrix_reps``).
 
-Features are tensors [..., rep.size] in the coordinate order of ``eqdsl.reps.general``
+Features are tensors [..., rep.size] in the coordinate order of ``eqdsl.reps.matrix_reps``
 (a ``Sum`` stacks its terms in order).  The *blocks* of a rep are the terms of a
 ``Sum``, or the rep itself when it is not a Sum (see :func:`rep_blocks`).
 
@@ -17,8 +17,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from eqdsl.reps.facts import blocks as rep_blocks  # the terms of a Sum, or [rep] itself
-from eqdsl.reps.general import Rep, Tensor, Trivial
+from eqdsl.reps.matrix_properties import blocks as rep_blocks  # the terms of a Sum, or [rep] itself
+from eqdsl.reps.matrix_reps import Rep, Tensor, Trivial
 from eqdsl.reps.solve import NoEquivariantMap, bilinear_basis, invariant_basis, solve
 
 from ._blocks import safe_sqrt

@@ -1,6 +1,6 @@
 """Type rules for models over matrix groups (cyclic, dihedral, symmetric, Lorentz, SL(n), groups by generators).
 
-Values carry a ``eqdsl.reps.general.Rep`` instead of O3 irreps.  Where the O3
+Values carry a ``eqdsl.reps.matrix_reps.Rep`` instead of O3 irreps.  Where the O3
 rules read off selection rules, these rules ask the numerical representation
 algebra: a linear or bilinear map exists when the equivariance constraint has
 solutions (``eqdsl.reps.solve``), pointwise functions are allowed on permutation
@@ -10,17 +10,17 @@ checker and the IR verifier treat both registries alike.
 """
 from __future__ import annotations
 
-from ..reps import facts
-from ..reps.general import Rep, Tensor, Trivial, direct_sum, scalars
+from ..reps import matrix_properties
+from ..reps.matrix_reps import Rep, Tensor, Trivial, direct_sum, scalars
 from .activations import PARITY
 from . import ops
 from .ops import Param, TypeRuleError, need_tensor, op, same_placement
 from .types import ValueType, tensor
 
-GENERAL_OPS: dict = {}
+MATRIX_OPS: dict = {}
 # Rules that do not depend on the kind of representation are the O3 rules themselves.
 for _shared in ("input", "gather", "bessel", "gaussian", "envelope", "add", "sub", "scale", "neg"):
-    GENERAL_OPS[_shared] = ops.OPS[_shared]
+    MATRIX_OPS[_shared] = ops.OPS[_shared]
 
 # Solving a constraint with more unknowns than this is refused at compile time.
 MAX_SOLVE_ENTRIES = 4_000_000
@@ -31,18 +31,18 @@ def _op(name, *params, out="check", doc=""):
         def infer(g, ins, attrs):
             try:
                 return fn(g, ins, attrs)
-            except facts.TooLargeToSolve as err:
+            except matrix_properties.TooLargeToSolve as err:
                 raise TypeRuleError("E0108", str(err), "out" if attrs.get("out") is not None else None,
                                     "too large to solve", hints=["split the representation into smaller blocks: "
                                                                  "fewer tensor-power factors per block"]) from None
-        op(name, *params, out=out, doc=doc, registry=GENERAL_OPS)(infer)
+        op(name, *params, out=out, doc=doc, registry=MATRIX_OPS)(infer)
         return fn
     return register
 
 
 def _blocks_text(rep: Rep, idx: list[int]) -> str:
     """Output blocks by index, repeated ones counted: `16 copies of scalar`, `V**2`."""
-    bl = facts.blocks(rep)
+    bl = matrix_properties.blocks(rep)
     counts: dict = {}
     for i in idx:
         counts[bl[i]] = counts.get(bl[i], 0) + 1
@@ -51,7 +51,7 @@ def _blocks_text(rep: Rep, idx: list[int]) -> str:
 
 def _contains_note(rep: Rep, what: str) -> list[str]:
     """Which irreps `rep` contains (planar groups: analytic irreps; other finite groups: their characters)."""
-    found = facts.contained_irreps(rep)
+    found = matrix_properties.contained_irreps(rep)
     if found is None:
         return []
     return [f"irreps in {what}: {', '.join(str(ir) for ir in found) or 'none listed'}"]
@@ -59,8 +59,8 @@ def _contains_note(rep: Rep, what: str) -> list[str]:
 
 def need_scalars(t: ValueType, where: str, what: str, code: str = "E0305") -> None:
     need_tensor(t, where)
-    if not facts.is_scalars(t.rep):
-        bad = list(dict.fromkeys(str(b) for b in facts.blocks(t.rep) if not isinstance(b, Trivial)))
+    if not matrix_properties.is_scalars(t.rep):
+        bad = list(dict.fromkeys(str(b) for b in matrix_properties.blocks(t.rep) if not isinstance(b, Trivial)))
         raise TypeRuleError(code, f"{what} must be invariant scalars, got `{t.rep}`", where,
                             f"not invariant: {', '.join(bad)}",
                             hints=["make them invariant first, e.g. with inner(x, x), norm(x) or group_pool(x)"])
@@ -76,13 +76,13 @@ def _solvable(rep_in: Rep, rep_out: Rep, where: str) -> None:
 
 def _check_bias(g, out: Rep, attrs: dict) -> None:
     """A bias is a learned invariant vector: the output needs one."""
-    if attrs.get("bias") and not facts.basis_count(Trivial(g), out):
+    if attrs.get("bias") and not matrix_properties.basis_count(Trivial(g), out):
         raise TypeRuleError("E0201", "bias needs an invariant direction in the output", "bias",
                             f"`{out}` has no vector fixed by {g.name}", hints=["drop `bias = true`"])
 
 
 def _check_orthogonal(rep: Rep, where: str, what: str, g) -> None:
-    if not facts.is_orthogonal_rep(rep):
+    if not matrix_properties.is_orthogonal_rep(rep):
         raise TypeRuleError("E0306", f"{what} of `{rep}` is not invariant under {g.name}", where,
                             "this representation does not preserve Euclidean lengths",
                             notes=[f"{g.name} acts on `{rep}` by matrices that are not orthogonal"],
@@ -92,7 +92,7 @@ def _check_orthogonal(rep: Rep, where: str, what: str, g) -> None:
 
 # -- inputs and structure -------------------------------------------------------------------------
 def _max_ok(x: ValueType, what: str) -> None:
-    if not facts.is_permutation_rep(x.rep):
+    if not matrix_properties.is_permutation_rep(x.rep):
         raise TypeRuleError("E0503", f"{what} over `{x.rep}` is not equivariant", "x",
                             "the group mixes these components",
                             notes=["a componentwise maximum commutes with the group only when it permutes components "
@@ -118,18 +118,18 @@ def _linear(g, ins, attrs):
     x, out = ins["x"], attrs["out"]
     need_tensor(x, "x")
     _solvable(x.rep, out, "out")
-    missing = facts.unreachable_blocks(x.rep, out)
+    missing = matrix_properties.unreachable_blocks(x.rep, out)
     if missing:
         raise TypeRuleError("E0201", f"no equivariant linear map reaches {_blocks_text(out, missing)} from `{x.rep}`",
                             "out", "the equivariance constraint has only the zero solution here",
                             notes=["Schur's lemma: a linear map commuting with the group only connects "
                                    "equivalent pieces of the representations",
-                                   f"input blocks: {', '.join(dict.fromkeys(f'`{b}`' for b in facts.blocks(x.rep)))}"]
+                                   f"input blocks: {', '.join(dict.fromkeys(f'`{b}`' for b in matrix_properties.blocks(x.rep)))}"]
                             + _contains_note(x.rep, "the input")
-                            + _contains_note(facts.blocks(out)[missing[0]], f"`{facts.blocks(out)[missing[0]]}`"),
+                            + _contains_note(matrix_properties.blocks(out)[missing[0]], f"`{matrix_properties.blocks(out)[missing[0]]}`"),
                             hints=["create new representations with bilinear(a, b) -> R first"])
     _check_bias(g, out, attrs)
-    return tensor(out, x.placement), {"basis_size": facts.basis_count(x.rep, out)}
+    return tensor(out, x.placement), {"basis_size": matrix_properties.basis_count(x.rep, out)}
 
 
 @_op("bilinear", Param("a", "value"), Param("b", "value"), out="defines",
@@ -143,15 +143,15 @@ def _bilinear(g, ins, attrs):
         raise TypeRuleError("E0108", f"a bilinear map `{a.rep}` x `{b.rep}` -> `{out}` has "
                             f"{a.rep.size * b.rep.size * out.size} entries, more than {MAX_SOLVE_ENTRIES}", "out",
                             "too large", hints=["use fewer or smaller channels"])
-    missing = facts.bilinear_unreachable(a.rep, b.rep, out)
+    missing = matrix_properties.bilinear_unreachable(a.rep, b.rep, out)
     if missing:
         notes = ["the product of the inputs contains no piece equivalent to this output block"]
         notes += _contains_note(Tensor(a.rep, b.rep), "the product")
-        notes += _contains_note(facts.blocks(out)[missing[0]], f"`{facts.blocks(out)[missing[0]]}`")
+        notes += _contains_note(matrix_properties.blocks(out)[missing[0]], f"`{matrix_properties.blocks(out)[missing[0]]}`")
         raise TypeRuleError("E0203", f"no equivariant bilinear map of `{a.rep}` and `{b.rep}` reaches "
                             f"{_blocks_text(out, missing)}", "out", "the equivariance constraint has only the zero solution",
                             notes=notes)
-    return tensor(out, place), {"basis_size": facts.bilinear_count(a.rep, b.rep, out)}
+    return tensor(out, place), {"basis_size": matrix_properties.bilinear_count(a.rep, b.rep, out)}
 
 
 # -- nonlinearities ---------------------------------------------------------------------------------------
@@ -159,8 +159,8 @@ def _pointwise(name):
     def infer(g, ins, attrs):
         x = ins["x"]
         need_tensor(x, "x")
-        if not facts.is_permutation_rep(x.rep):
-            bad = list(dict.fromkeys(str(b) for b in facts.blocks(x.rep) if not facts.is_permutation_rep(b)))
+        if not matrix_properties.is_permutation_rep(x.rep):
+            bad = list(dict.fromkeys(str(b) for b in matrix_properties.blocks(x.rep) if not matrix_properties.is_permutation_rep(b)))
             raise TypeRuleError("E0301", f"pointwise `{name}` on `{', '.join(bad)}` is not equivariant", "x",
                                 f"{g.name} mixes the components of this field",
                                 notes=["pointwise functions commute with the group only on scalars and on "
@@ -181,7 +181,7 @@ for _name in PARITY:
 def _gate(g, ins, attrs):
     x, out = ins["x"], attrs["out"]
     need_tensor(x, "x")
-    bl = facts.blocks(out)
+    bl = matrix_properties.blocks(out)
     n_scalars = 0
     while n_scalars < len(bl) and isinstance(bl[n_scalars], Trivial):
         n_scalars += 1
@@ -200,7 +200,7 @@ def _gate(g, ins, attrs):
 
 # -- invariants ---------------------------------------------------------------------------------------------
 def _per_block(g, rep: Rep) -> Rep:
-    return scalars(g, len(facts.blocks(rep)))
+    return scalars(g, len(matrix_properties.blocks(rep)))
 
 
 @_op("norm", Param("x", "value"), doc="Euclidean norm of every block (orthogonal representations): invariant scalars.")
@@ -208,7 +208,7 @@ def _norm(g, ins, attrs):
     x = ins["x"]
     need_tensor(x, "x", "features of norm")
     _check_orthogonal(x.rep, "x", "the Euclidean norm", g)
-    return tensor(_per_block(g, x.rep), x.placement), {"sizes": tuple(t.size for t in facts.blocks(x.rep))}
+    return tensor(_per_block(g, x.rep), x.placement), {"sizes": tuple(t.size for t in matrix_properties.blocks(x.rep))}
 
 
 @_op("inner", Param("a", "value"), Param("b", "value"),
@@ -220,8 +220,8 @@ def _inner(g, ins, attrs):
     if a.rep != b.rep:
         raise TypeRuleError("E0202", f"inner needs equal representations, got `{a.rep}` and `{b.rep}`", "b",
                             f"this is `{b.rep}`")
-    for t in facts.blocks(a.rep):
-        n = facts.invariant_form_count(t)
+    for t in matrix_properties.blocks(a.rep):
+        n = matrix_properties.invariant_form_count(t)
         if n != 1:
             raise TypeRuleError("E0306", f"`{t}` has {n} independent invariant bilinear forms, so inner(...) is "
                                 f"{'undefined' if n == 0 else 'ambiguous'}", "a",
@@ -236,13 +236,13 @@ def _inner(g, ins, attrs):
 def _group_pool(g, ins, attrs):
     x = ins["x"]
     need_tensor(x, "x")
-    for t in facts.blocks(x.rep):
-        if not facts.is_permutation_rep(t):
+    for t in matrix_properties.blocks(x.rep):
+        if not matrix_properties.is_permutation_rep(t):
             raise TypeRuleError("E0307", f"group pooling needs regular or permutation blocks, not `{t}`", "x",
                                 f"{g.name} mixes the components of `{t}`",
                                 notes=["pooling over the components is invariant only when the group permutes them"],
                                 hints=["use norm(...) or inner(x, x) for other representations"])
-    return tensor(_per_block(g, x.rep), x.placement), {"sizes": tuple(t.size for t in facts.blocks(x.rep))}
+    return tensor(_per_block(g, x.rep), x.placement), {"sizes": tuple(t.size for t in matrix_properties.blocks(x.rep))}
 
 
 @_op("mlp", Param("x", "value"), Param("hidden", "ints*"), Param("act", "act", "silu", keyword_only=True), out="defines",
@@ -254,7 +254,7 @@ def _mlp(g, ins, attrs):
         raise TypeRuleError("E0108", "MLP sizes must be positive", "hidden")
     if out is None:
         raise TypeRuleError("E0104", "mlp needs its output size: mlp(x, hidden...) -> K", None, "output size missing")
-    if not facts.is_scalars(out):
+    if not matrix_properties.is_scalars(out):
         raise TypeRuleError("E0305", f"an MLP produces invariant scalars, not `{out}`", "out", "not invariant scalars",
                             hints=[f"write -> {out.size}"])
     return tensor(out, x.placement), {}
@@ -311,7 +311,7 @@ def _conv2d(g, ins, attrs):
                             "centred kernels need an odd size")
     _solvable(x.rep, out, "out")
     from ..reps.grid import kernel_rep
-    missing = facts.unreachable_blocks(kernel_rep(g, k, x.rep, approximate=approximate), out)
+    missing = matrix_properties.unreachable_blocks(kernel_rep(g, k, x.rep, approximate=approximate), out)
     if missing:
         raise TypeRuleError("E0201", f"no equivariant {k}x{k} kernel reaches {_blocks_text(out, missing)} from `{x.rep}`",
                             "out", "the kernel constraint has only the zero solution")
@@ -354,18 +354,18 @@ def _global_pool(g, ins, attrs):
 def _add_const(g, ins, attrs):
     x = ins["x"]
     need_tensor(x, "x")
-    if not facts.is_scalars(x.rep):
+    if not matrix_properties.is_scalars(x.rep):
         raise TypeRuleError("E0303", f"adding a constant to `{x.rep}` is not equivariant", "x", "not invariant scalars",
                             notes=["a constant is fixed by the group; only invariant channels may be shifted"])
     return x, {}
 
 
 def _product_rep(a: Rep, b: Rep, sym: str) -> Rep:
-    if a.size == 1 and facts.is_scalars(a):
+    if a.size == 1 and matrix_properties.is_scalars(a):
         return b
-    if b.size == 1 and facts.is_scalars(b):
+    if b.size == 1 and matrix_properties.is_scalars(b):
         return a
-    if facts.is_scalars(a) and a == b:
+    if matrix_properties.is_scalars(a) and a == b:
         return a
     raise TypeRuleError("E0304", f"`{sym}` of `{a}` and `{b}` is not equivariant", "b",
                         "elementwise products need one invariant scalar on one side",
@@ -386,7 +386,7 @@ def _div(g, ins, attrs):
     a, b = ins["a"], ins["b"]
     need_tensor(a, "a")
     need_tensor(b, "b")
-    if not facts.is_scalars(b.rep):
+    if not matrix_properties.is_scalars(b.rep):
         raise TypeRuleError("E0304", f"division by non-scalar `{b.rep}`", "b", "not invariant scalars")
     return tensor(_product_rep(a.rep, b.rep, "/"), same_placement("b", a, b)), {}
 
@@ -395,7 +395,7 @@ def _div(g, ins, attrs):
 def _pow(g, ins, attrs):
     x = ins["x"]
     need_tensor(x, "x")
-    if not facts.is_scalars(x.rep):
+    if not matrix_properties.is_scalars(x.rep):
         raise TypeRuleError("E0304", f"`**` on `{x.rep}` is not equivariant", "x", "powers act on invariant scalars only",
                             hints=["take a power of an invariant such as inner(x, x)"])
     return x, {}

@@ -1,6 +1,6 @@
 """Compile the generated kernels for a GPU target without a GPU, and report their static resources.
 
-    python -m eqdsl.backends.triton.inspect_kernels [--arch 90] [--dtype float32] [--block-b 32] [--workers 8] [problem ...]
+    python -m eqdsl.benchmarks.inspect_kernels [--arch 90] [--dtype float32] [--block-b 32] [--workers 8] [problem ...]
 
 Triton lowers a kernel to PTX in-process and its wheel ships ``ptxas``, so the
 whole pipeline up to the cubin runs on a machine without a GPU.  For each
@@ -24,7 +24,7 @@ import time
 
 def descriptor(problem: str):
     """The suite problem's descriptor, exactly as `eqc bench` runs it (uvu: one output block per path)."""
-    from eqdsl.benchmarks import suite
+    from . import suite
 
     p = suite.PROBLEMS[problem]
     return suite.descriptor(p), "shared" if p.shared else "row"
@@ -56,7 +56,8 @@ def inspect(problem: str, arch: int = 90, dtype: str = "float32", block_b: int =
     os.environ.pop("TRITON_INTERPRET", None)  # compiled kernels, not interpreted ones
     import torch
 
-    from . import _plan, codegen, precompile
+    from ..backends.triton import codegen, precompile
+    from ..backends.triton.per_row import _plan
 
     desc, weights = descriptor(problem)
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
@@ -85,7 +86,7 @@ def inspect(problem: str, arch: int = 90, dtype: str = "float32", block_b: int =
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    from eqdsl.benchmarks import suite
+    from . import suite
     ap.add_argument("problems", nargs="*", default=list(suite.PROBLEMS))
     ap.add_argument("--arch", type=int, default=90)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
