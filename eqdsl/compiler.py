@@ -1,6 +1,7 @@
 """The front-end pipeline as straight-line code: load, parse, check, then the IR passes (verified between them)."""
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ def _check(path, text, overrides, verify_ir, passes, fuse) -> FrontEndResult:
     if verify_ir is None:
         verify_ir = os.environ.get("EQDSL_VERIFY", "") not in ("", "0")
     if result.ok:
-        check = verify if verify_ir else None
-        result.models = [run_passes(m, PASSES if passes else (), fuse=fuse, verify=check) for m in result.models]
+        result.models = [run_passes(m, PASSES if passes else (), fuse=fuse,
+                                    verify=functools.partial(verify, memo={}) if verify_ir else None)
+                         for m in result.models]
     return result

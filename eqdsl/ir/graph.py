@@ -2,7 +2,7 @@
 
 Node ids are assigned in the order the checker creates nodes, so the same spec
 always gives the same graph.  Each node carries:
-  op      the name of an entry in eqdsl.check.ops.OPS
+  op      the name of an entry in eqdsl.ir.ops.OPS
   type    its ValueType
   attrs   static attributes (output reps, modes, activations, descriptors...)
   span    where in the spec it comes from
@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from ..check.types import ValueType
+from .types import ValueType
 from ..diagnostics import Span
 
 
@@ -35,8 +35,11 @@ class LayerGraph:
         self.nodes = _Nodes()
         self._pred: dict[str, dict[str, list[dict]]] = {}  # v -> u -> attributes of each u -> v edge
         self._succ: dict[str, dict[str, list[dict]]] = {}
+        self._order: list[str] | None = None  # the topological order, until a node or an edge is added
 
     def add_node(self, node: str, **attrs) -> None:
+        if node not in self.nodes:
+            self._order = None
         self.nodes.setdefault(node, {}).update(attrs)
         self._pred.setdefault(node, {})
         self._succ.setdefault(node, {})
@@ -45,6 +48,7 @@ class LayerGraph:
         for n in (u, v):
             if n not in self.nodes:
                 self.add_node(n)
+        self._order = None
         self._succ[u].setdefault(v, []).append(attrs)
         self._pred[v].setdefault(u, []).append(attrs)
 
@@ -69,7 +73,14 @@ class LayerGraph:
                 for a in edges]
 
     def topological_order(self) -> list[str]:
-        """Kahn's algorithm, the smallest ready node id first (deterministic); raises on a cycle."""
+        """Kahn's algorithm, the smallest ready node id first (deterministic); raises on a cycle.
+
+        Computed once per shape of the graph: every pass and every verification asks for it."""
+        if self._order is None:
+            self._order = self._kahn()
+        return list(self._order)
+
+    def _kahn(self) -> list[str]:
         indegree = {n: sum(len(e) for e in self._pred[n].values()) for n in self.nodes}
         ready = [n for n, d in indegree.items() if d == 0]
         heapq.heapify(ready)
@@ -119,3 +130,23 @@ class ModelIR:
     def order(self) -> list[str]:
         """Deterministic topological order (ties broken by node id)."""
         return self.graph.topological_order()
+
+
+_LEAVES = (str, int, float, bool, type(None))
+
+
+def frozen(value):
+    """A hashable stand-in for an attribute value (dicts, lists and sets of hashable leaves)."""
+    if type(value) in _LEAVES:
+        return value
+    if isinstance(value, dict):
+        return tuple(sorted((k, frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(frozen(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(frozen(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from .graph import LayerGraph, ModelIR
+from .graph import LayerGraph, ModelIR, frozen
 
 # Ops whose value depends only on their inputs and attributes and that own no parameters: two such nodes
 # with the same op, inputs and attributes compute the same tensor, so one may stand for both.
@@ -39,21 +39,6 @@ def rebuild(ir: ModelIR, keep: list[str], inputs_of: Callable[[str], list[tuple[
                    outputs=[(name, rename.get(node, node)) for name, node in ir.outputs])
 
 
-def _frozen(value):
-    """A hashable stand-in for an attribute value (dicts, lists and sets of hashable leaves)."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v) for v in value)
-    if isinstance(value, (set, frozenset)):
-        return frozenset(_frozen(v) for v in value)
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value
-
-
 def eliminate_common_subexpressions(ir: ModelIR) -> ModelIR:
     """Pure nodes computing what an earlier node computes are replaced by it (the NequIP spec's three
     Bessel bases of the same distances become one)."""
@@ -64,7 +49,7 @@ def eliminate_common_subexpressions(ir: ModelIR) -> ModelIR:
         d = ir.node(node)
         if d["op"] in PURE_OPS:
             key = (d["op"], tuple((port, rename.get(src, src)) for port, src in ir.inputs_of(node)),
-                   _frozen(d["attrs"]), str(d["type"]))
+                   frozen(d["attrs"]), str(d["type"]))
             if key in seen:
                 rename[node] = seen[key]
                 continue
@@ -133,14 +118,15 @@ PASSES: tuple[tuple[str, Callable[[ModelIR], ModelIR], bool], ...] = (
 
 def run_passes(ir: ModelIR, passes=PASSES, *, fuse: bool = True,
                verify: Callable[[ModelIR], None] | None = None) -> ModelIR:
-    """The passes in order; `verify` (the IR verifier) runs on the input and after each pass."""
+    """The passes in order; `verify` (the IR verifier) runs on the input and after each pass that changed
+    something (a pass with nothing to do returns its input itself, and no pass modifies its input)."""
     if verify is not None:
         verify(ir)
     for name, run, is_fusion in passes:
         if is_fusion and not fuse:
             continue
-        ir = run(ir)
-        if verify is not None:
+        before, ir = ir, run(ir)
+        if verify is not None and ir is not before:
             try:
                 verify(ir)
             except AssertionError as err:

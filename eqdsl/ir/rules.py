@@ -10,6 +10,13 @@ from .ops import Op
 _FAMILY_RULES = {"irreps": ("eqdsl.ir.ops", "OPS"), "matrix": ("eqdsl.ir.matrix_ops", "MATRIX_OPS")}
 
 
+_LOADED: dict[str, dict[str, Op]] = {}
+
+
 def rules_for(group) -> dict[str, Op]:
-    module, name = _FAMILY_RULES[group.rep_family]
-    return getattr(importlib.import_module(module), name)
+    family = group.rep_family
+    rules = _LOADED.get(family)
+    if rules is None:
+        module, name = _FAMILY_RULES[family]
+        rules = _LOADED[family] = getattr(importlib.import_module(module), name)
+    return rules

@@ -15,7 +15,14 @@ class IRVerificationError(AssertionError):
     pass
 
 
-def verify(ir: ModelIR) -> None:
+def verify(ir: ModelIR, memo: dict | None = None) -> None:
+    """Raise IRVerificationError unless every node's stored type and derived attributes are what its rule
+    gives for its inputs.
+
+    `memo` (a dict kept across the verifications of one model, after each pass) remembers, per node id, the
+    op, input types and attributes its rule last saw and what it gave: rules are pure functions of those,
+    so a node that a pass left as it was is compared with its rule's answer without running the rule again.
+    """
     g = group_from_recipe(ir.group_recipe)
     registry = rules_for(g)
     graph = ir.graph
@@ -27,10 +34,16 @@ def verify(ir: ModelIR) -> None:
         ins = {port: graph.nodes[src]["type"] for port, src in ir.inputs_of(node)}
         if op.param("xs") is not None:
             ins = {"xs": [ins[f"xs.{i}"] for i in range(data["attrs"]["xs"])]}
-        try:
-            vtype, derived = op.infer(g, ins, data["attrs"])
-        except ops.TypeRuleError as err:
-            raise IRVerificationError(f"{node} ({data['op']} at {data['span']}): {err.code} {err.message}") from None
+        seen = memo.get(node) if memo is not None else None
+        if seen is not None and seen[0] == data["op"] and seen[1] == ins and seen[2] == data["attrs"]:
+            vtype, derived = seen[3]
+        else:
+            try:
+                vtype, derived = op.infer(g, ins, data["attrs"])
+            except ops.TypeRuleError as err:
+                raise IRVerificationError(f"{node} ({data['op']} at {data['span']}): {err.code} {err.message}") from None
+            if memo is not None:
+                memo[node] = (data["op"], ins, dict(data["attrs"]), (vtype, derived))
         if vtype != data["type"]:
             raise IRVerificationError(f"{node} ({data['op']}): stored type {data['type']} but inputs give {vtype}")
         for key, value in derived.items():

@@ -12,6 +12,7 @@ Modes (e3nn's connection modes):
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from math import prod, sqrt
 
@@ -152,7 +153,14 @@ def describe(group, in1: Irreps, in2: Irreps, mode: str, out: Irreps | None = No
     """The descriptor of `tensor_product(a, b, mode = ..., filter = keep) [-> out]` (no validation here).
 
     mode is the spec's name: "uvw", "uvu" or "full".  ``keep`` is an iterable of irreps or None.
+    Descriptors are immutable values, so each is built once per process: the checker, the IR
+    verifier (after every pass) and every generated module's constructor ask for the same ones.
     """
+    return _describe(group, in1, in2, mode, out, tuple(keep) if keep is not None else None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _describe(group, in1: Irreps, in2: Irreps, mode: str, out: Irreps | None, keep: tuple | None):
     keep = list(keep) if keep is not None else None
     if mode == "uvw":
         return fully_connected(group, in1, in2, out)

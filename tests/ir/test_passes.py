@@ -5,7 +5,7 @@ import pytest
 
 from eqdsl.compiler import check_file
 from eqdsl.ir.passes import (PASSES, eliminate_common_subexpressions, eliminate_dead_code, fuse_message_passing,
-                             run_passes)
+                             rebuild, run_passes)
 from eqdsl.ir.printer import format_model
 from eqdsl.ir.verify import IRVerificationError, verify
 
@@ -112,6 +112,22 @@ def test_the_verifier_runs_after_each_pass_and_names_the_one_that_broke_types():
         run_passes(ir, [("a broken pass", swap_first_linear_input, False)], verify=verify)
     run_passes(ir, [("a broken pass", swap_first_linear_input, False)])  # unverified, nothing notices
 
+
+
+def test_the_memoized_verifier_still_compares_every_node():
+    """With the memo kept across passes (what the compiler does), a node a pass damaged without changing its
+    op, inputs or attributes is still caught: the rule's remembered answer is compared with the stored type."""
+    def retype_a_linear_layer(ir):
+        out = rebuild(ir, ir.order(), ir.inputs_of)  # a copy to damage
+        node = next(n for n in out.order() if out.node(n)["op"] == "linear")
+        out.node(node)["type"] = out.node(dict(out.inputs)["pos"])["type"]
+        return out
+
+    ir, memo = raw("nequip.eq", layers=1), {}
+    run_passes(ir, PASSES, verify=lambda m: verify(m, memo))
+    assert memo  # the rules' answers were kept
+    with pytest.raises(IRVerificationError, match="after a broken pass: .*stored type"):
+        run_passes(ir, [("a broken pass", retype_a_linear_layer, False)], verify=lambda m: verify(m, memo))
 
 def test_compiled_models_have_been_through_every_pass():
     result = check_file(ROOT / "specs" / "nequip.eq", verify_ir=True)
