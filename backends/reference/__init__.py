@@ -8,6 +8,7 @@ from .autograd import forces, grad
 from .activations import ACTIVATIONS, get_activation, normalize2mom, second_moment_scale
 from .gate import Gate, NormActivation
 from .graph_ops import gather, pool, scatter
+from .inputs import check_inputs
 from .invariants import dot, norm
 from .linear import Linear
 from .mlp import MLP
@@ -17,7 +18,7 @@ from .tensor_product import TensorProduct
 
 __all__ = [
     "ACTIVATIONS", "get_activation", "normalize2mom", "second_moment_scale",
-    "Gate", "NormActivation", "gather", "pool", "scatter", "dot", "forces", "grad", "norm",
+    "Gate", "NormActivation", "check_inputs", "gather", "pool", "scatter", "dot", "forces", "grad", "norm",
     "Linear", "MLP", "bessel_basis", "gaussian_basis", "polynomial_cutoff", "radial_embedding",
     "SphericalHarmonics", "spherical_harmonics", "TensorProduct",
 ]

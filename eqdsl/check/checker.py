@@ -38,7 +38,7 @@ def _group_declarations():
 # Names the generated Python module uses for itself (see eqdsl/codegen).
 GENERATED_NAMES = {"self", "batch", "num_graphs", "num_nodes", "create_graph", "backend", "torch", "rt", "rt_grad",
                    "TensorProductLayer", "G", "Irreps",
-                   "tpd", "Optional", "Dict", "annotations"}
+                   "tpd", "Optional", "Dict", "annotations", "check_inputs"}
 # Generated temporaries are named n0012 or h_n0012; inputs may not look like them.
 GENERATED_PATTERN = re.compile(r"^(.*_)?n\d+$")
 

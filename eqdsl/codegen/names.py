@@ -12,7 +12,8 @@ from ..reps.irreps import Irreps
 # What a generated module defines or imports itself: no local or constant may take these.
 MODULE_NAMES = frozenset({"self", "torch", "rt", "rt_grad", "rg", "rc", "tpd", "G", "GROUPS", "Irreps", "parse_rep",
                           "group_from_recipe", "TensorProductLayer", "Dict", "Optional", "annotations",
-                          "src", "dst", "num_nodes", "num_edges", "batch", "num_graphs", "create_graph", "backend"})
+                          "src", "dst", "num_nodes", "num_edges", "batch", "num_graphs", "create_graph", "backend",
+                          "check_inputs"})
 
 
 class LocalNames:

@@ -8,7 +8,11 @@ spec lines are stripped of anything that could end a comment.
 """
 from __future__ import annotations
 
+import math
+
+from ..groups.recipe import group_from_recipe
 from ..ir.graph import ModelIR
+from ..reps.family import family_of
 from .lowering import lowering_table
 from .names import LocalNames, RepConstants
 
@@ -143,9 +147,10 @@ class _ModelWriter:
         compile_time = {k: v for k, v in ir.params.items() if k not in self.float_params}
         lines.append(f"    COMPILE_TIME_PARAMETERS = {compile_time!r}")
         lines.append("")
-        ctor = ", ".join([p for p in [params] if p] + ['backend: str = "auto"'])
+        ctor = ", ".join([p for p in [params] if p] + ['backend: str = "auto"', "check_inputs: bool = True"])
         lines.append(f"    def __init__(self, *, {ctor}):")
         lines.append("        super().__init__()")
+        lines.append("        self.check_inputs = bool(check_inputs)  # forward() checks its inputs (shapes, dtypes, ranges)")
         if self.ir.group_recipe[0] == "irreps":
             lines.append("        # tensor products: 'auto' (Triton on CUDA tensors, the reference on CPU), 'reference' or 'triton'")
         else:
@@ -158,7 +163,7 @@ class _ModelWriter:
         lines += [f"        {line}" for line in self.init]
         lines.append("")
         lines.append(f"    def forward({sig}) -> Dict[str, torch.Tensor]:")
-        body = []
+        body = self._input_check(inputs, sig)
         if graph_input is not None:
             body.append(f"src, dst = {graph_input}[0], {graph_input}[1]")
         if node_inputs:
@@ -199,20 +204,61 @@ class _ModelWriter:
         group = self.ir.group if self.ir.group_recipe[0] == "irreps" else self.ir.group_recipe
         lines = [f"GROUP = {group!r}",
                  f"INPUTS = {tuple(row(n, t) for n, t in inputs)!r}",
-                 f"OUTPUTS = {tuple(outs)!r}"]
+                 f"OUTPUTS = {tuple(outs)!r}",
+                 f"INPUT_LAYOUT = {self._input_layout(inputs)!r}"]
+        if any(t.placement == "grid" for _, t in inputs):  # image sides: a multiple of the product of the poolings
+            lines.append(f"GRID_MULTIPLE = {self._grid_multiple()!r}")
         if self.approximate:  # spec lines of layers that are only approximately equivariant (eqc check reports them)
             where = tuple((op, f"{self.ir.node(n)['span'].file}:{self.ir.node(n)['span'].line}") for op, n in self.approximate)
             lines.append(f"APPROXIMATE = {where!r}")
         return lines
+
+    def _input_layout(self, inputs) -> tuple:
+        """Per input: (name, kind, placement, width, representation, spec line), for rt.check_inputs."""
+        dim = self._point_dim()
+        rows = []
+        for name, node in self.ir.inputs:
+            t, span = self.ir.node(node)["type"], self.ir.node(node)["span"]
+            width = dim if t.kind == "point" else (t.rep.dim if t.rep is not None else None)
+            where = f"{span.file}:{span.line}" if span is not None else self.ir.name
+            rows.append((name, t.kind, t.placement, width, str(t.rep) if t.rep is not None else None, where))
+        return tuple(rows)
+
+    def _grid_multiple(self) -> int:
+        """What image sides must be a multiple of: the product of the pooling sizes along any path."""
+        factor: dict[str, int] = {}
+        for node in self.ir.order():
+            d = self.ir.node(node)
+            f = 1
+            for _, src in self.ir.inputs_of(node):
+                f = math.lcm(f, factor[src])
+            if d["op"] in ("avg_pool2d", "max_pool2d"):
+                f *= d["attrs"]["size"]
+            factor[node] = f
+        return math.lcm(1, *factor.values())
+
+    def _input_check(self, inputs, sig: str) -> list[str]:
+        """The first lines of forward(): the inputs checked against INPUT_LAYOUT unless check_inputs=False."""
+        names = ", ".join(f"{name!r}: {name}" for name, _ in inputs)
+        has_nodes = any(t.placement in ("node", "edge") or t.kind == "graph" for _, t in inputs)
+        args = [f"{{{names}}}", "module=self"]
+        if "batch: " in sig:
+            args += ["batch=batch", "num_graphs=num_graphs"]
+        if "num_nodes: " in sig:
+            args.append("num_nodes=num_nodes")
+        if not has_nodes:
+            args.append("graph_rows='batch'")
+        if any(t.placement == "grid" for _, t in inputs):
+            args.append("grid_multiple=self.GRID_MULTIPLE")
+        return ["if self.check_inputs:", f"    rt.check_inputs(self.INPUT_LAYOUT, {', '.join(args)})"]
 
     def _device_expr(self, inputs) -> str:
         first = next(name for name, t in inputs if t.kind != "graph")
         return f"{first}.device"
 
     def _point_dim(self) -> int:
-        from ..groups.recipe import group_from_recipe
         g = group_from_recipe(self.ir.group_recipe)
-        return g.dim if self.ir.group_recipe[0] != "irreps" else 3
+        return family_of(g).point_dim(g)
 
     def _docstring(self, inputs) -> list[str]:
         ir = self.ir

@@ -69,7 +69,17 @@ CHILD = textwrap.dedent("""
     ga = torch.autograd.grad(loss_a, list(ref.parameters()))
     gb = torch.autograd.grad(loss_b, list(tri.parameters()))
     assert max(float((x - y).abs().max()) for x, y in zip(ga, gb)) < 1e-9
-    print("ok", len(calls), sorted(set(calls)))
+    # a wrong input stops at the module's own check, with its name, before any kernel runs
+    launched = len(calls)
+    name = next(n for n, kind, *_ in cls.INPUTS if kind != "graph")
+    wide = torch.cat([sample.inputs[name], sample.inputs[name][:, :1]], 1)
+    try:
+        tri(**{**sample.inputs, name: wide}, **sample.kwargs)
+        raise AssertionError("a wrong input was accepted")
+    except ValueError as e:
+        assert str(e).startswith(name + ": expected ["), e
+    assert len(calls) == launched
+    print("ok", launched, sorted(set(calls)))
 """)
 
 

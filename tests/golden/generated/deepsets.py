@@ -34,10 +34,12 @@ class DeepSets(torch.nn.Module):
     GROUP = ('builtin', 'S8')
     INPUTS = (('x', 'tensor', '3*V', 'graph'),)
     OUTPUTS = (('y', 'tensor', 'scalar', 'graph'),)
+    INPUT_LAYOUT = (('x', 'tensor', 'graph', 24, '3*V', 'specs/deepsets.eq:12'),)
     COMPILE_TIME_PARAMETERS = {'layers': 2}
 
-    def __init__(self, *, backend: str = "auto"):
+    def __init__(self, *, backend: str = "auto", check_inputs: bool = True):
         super().__init__()
+        self.check_inputs = bool(check_inputs)  # forward() checks its inputs (shapes, dtypes, ranges)
         # the solved maps of matrix groups run on the reference runtime only: no silent substitute for 'triton'
         if backend not in ('auto', 'reference'):
             raise ValueError(f"backend={backend!r}: this model has no Triton kernels (layers of a matrix group); "
@@ -49,6 +51,8 @@ class DeepSets(torch.nn.Module):
         self.mlp_0012 = rt.MLP([32, 32, 1], act='relu')
 
     def forward(self, x) -> Dict[str, torch.Tensor]:
+        if self.check_inputs:
+            rt.check_inputs(self.INPUT_LAYOUT, {'x': x}, module=self, graph_rows='batch')
         # specs/deepsets.eq:14: h = relu(linear(x, bias = true) -> Members)
         linear_1 = self.linear_0001(x)
         h = rt.ACTIVATIONS['relu'](linear_1)

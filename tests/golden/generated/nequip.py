@@ -44,10 +44,12 @@ class NequIP(torch.nn.Module):
     GROUP = 'O3'
     INPUTS = (('species', 'tensor', '4x0e', 'node'), ('pos', 'point', None, 'node'), ('edges', 'graph', None, None))
     OUTPUTS = (('energy', 'tensor', '1x0e', 'graph'), ('forces', 'tensor', '1x1o', 'node'))
+    INPUT_LAYOUT = (('species', 'tensor', 'node', 4, '4x0e', 'specs/nequip.eq:19'), ('pos', 'point', 'node', 3, None, 'specs/nequip.eq:20'), ('edges', 'graph', None, None, None, 'specs/nequip.eq:21'))
     COMPILE_TIME_PARAMETERS = {'layers': 3}
 
-    def __init__(self, *, cutoff: float = 5.0, avg_neighbors: float = 12.0, backend: str = "auto"):
+    def __init__(self, *, cutoff: float = 5.0, avg_neighbors: float = 12.0, backend: str = "auto", check_inputs: bool = True):
         super().__init__()
+        self.check_inputs = bool(check_inputs)  # forward() checks its inputs (shapes, dtypes, ranges)
         # tensor products: 'auto' (Triton on CUDA tensors, the reference on CPU), 'reference' or 'triton'
         self.param_cutoff = float(cutoff)
         self.param_avg_neighbors = float(avg_neighbors)
@@ -71,6 +73,8 @@ class NequIP(torch.nn.Module):
         self.mlp_0044 = rt.MLP([16, 16, 1], act='silu')
 
     def forward(self, species, pos, edges, *, batch: Optional[torch.Tensor] = None, num_graphs: Optional[int] = None) -> Dict[str, torch.Tensor]:
+        if self.check_inputs:
+            rt.check_inputs(self.INPUT_LAYOUT, {'species': species, 'pos': pos, 'edges': edges}, module=self, batch=batch, num_graphs=num_graphs)
         src, dst = edges[0], edges[1]
         num_nodes = species.shape[0]
         if batch is None:

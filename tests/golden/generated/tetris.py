@@ -51,10 +51,12 @@ class Tetris(torch.nn.Module):
     GROUP = 'O3'
     INPUTS = (('pos', 'point', None, 'node'), ('edges', 'graph', None, None), ('ones', 'tensor', '1x0e', 'node'))
     OUTPUTS = (('logits', 'tensor', '6x0e+1x0o', 'graph'),)
+    INPUT_LAYOUT = (('pos', 'point', 'node', 3, None, 'specs/tetris.eq:20'), ('edges', 'graph', None, None, None, 'specs/tetris.eq:21'), ('ones', 'tensor', 'node', 1, '1x0e', 'specs/tetris.eq:22'))
     COMPILE_TIME_PARAMETERS = {}
 
-    def __init__(self, *, backend: str = "auto"):
+    def __init__(self, *, backend: str = "auto", check_inputs: bool = True):
         super().__init__()
+        self.check_inputs = bool(check_inputs)  # forward() checks its inputs (shapes, dtypes, ranges)
         # tensor products: 'auto' (Triton on CUDA tensors, the reference on CPU), 'reference' or 'triton'
         self.sh_0007 = rt.SphericalHarmonics(2, normalize=True)
         self.mlp_0009 = rt.MLP([8, 32, 3], act='silu')
@@ -72,6 +74,8 @@ class Tetris(torch.nn.Module):
         self.linear_0030 = rt.Linear(H3, IRREPS_6x0e_1x0o, bias=False)
 
     def forward(self, pos, edges, ones, *, batch: Optional[torch.Tensor] = None, num_graphs: Optional[int] = None) -> Dict[str, torch.Tensor]:
+        if self.check_inputs:
+            rt.check_inputs(self.INPUT_LAYOUT, {'pos': pos, 'edges': edges, 'ones': ones}, module=self, batch=batch, num_graphs=num_graphs)
         src, dst = edges[0], edges[1]
         num_nodes = pos.shape[0]
         if batch is None:
