@@ -16,18 +16,21 @@ OPTIONAL = {
     "cuequivariance": ("cuequivariance-torch", "anchors"),
     "cuequivariance_torch": ("cuequivariance-torch", "anchors"),
     "openequivariance": ("openequivariance", "anchors"),
-    "ase": ("ase", "examples"),
+    "ase": ("ase", "examples"),  # also in `atoms`: eqdsl.ase names that extra itself
+    "vesin": ("vesin", "atoms"),
     "tqdm": ("tqdm", "examples"),
 }
 
 
-def missing_package(module: str, what: str) -> str | None:
-    """One line saying that `what` needs `module` and how to install it; None for a package not listed here."""
+def missing_package(module: str, what: str, extra: str | None = None) -> str | None:
+    """One line saying that `what` needs `module` and how to install it; None for a package not listed here.
+
+    `extra` names the extra to install where it is not the one OPTIONAL lists (a package in several)."""
     top = module.partition(".")[0]
     known = OPTIONAL.get(top)
     if known is None:
         return None
-    dist, extra = known
+    dist, extra = known[0], extra or known[1]
     if extra is None:
         return f"{what} needs `{top}`, a dependency of eqdsl that is not installed: pip install {dist}"
     return f'{what} needs `{top}`, which is not installed: pip install "eqdsl[{extra}]" (or pip install {dist})'

@@ -243,7 +243,8 @@ class Potential(torch.nn.Module):
         return torch.zeros(num_graphs, dtype=species.dtype, device=species.device).index_add(0, batch, species @ self.e0)
 
     def forward(self, species, pos, edges, batch, num_graphs: int) -> Dict[str, torch.Tensor]:
-        out = self.net(species, pos, edges, batch=batch, num_graphs=num_graphs)
+        shift = pos.new_zeros(edges.shape[1], 3)  # clusters, not periodic cells: every edge within the cluster
+        out = self.net(species, pos, edges, shift, batch=batch, num_graphs=num_graphs)
         energy = self.scale * out["energy"].squeeze(-1) + self.reference_energy(species, batch, num_graphs)
         return {"energy": energy, "forces": self.scale * out["forces"]}
 

@@ -23,8 +23,9 @@ model MACE(cutoff = 5.0, layers = 2, avg_neighbors = 10.0) {
     input  species : Species  @node
     input  pos     : position @node
     input  edges   : graph
+    input  shift   : 1x1o     @edge                # periodic image of each dst, S @ cell (zeros for molecules)
 
-    r = pos[dst] - pos[src]
+    r = pos[dst] - pos[src] + shift
     d = norm(r)
     Y = spherical_harmonics(r, lmax = L)
 

@@ -19,8 +19,9 @@ model NequIP(cutoff = 5.0, layers = 3, avg_neighbors = 12.0) {
     input  species : Species   @node
     input  pos     : position  @node             # a point: only differences are vectors
     input  edges   : graph                       # src/dst index pairs from the caller
+    input  shift   : 1x1o      @edge             # periodic image of each dst, S @ cell (zeros for molecules)
 
-    r = pos[dst] - pos[src]                      # 1x1o, translation invariant by construction
+    r = pos[dst] - pos[src] + shift              # 1x1o, translation invariant by construction
     d = norm(r)
     Y = spherical_harmonics(r, lmax = L)         # 0e + 1o + 2e
 

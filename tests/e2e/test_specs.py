@@ -69,7 +69,7 @@ def test_generated_source_is_byte_identical_across_hash_seeds(spec):
 def test_check_detects_broken_translation_equivariance():
     """Mutate generated NequIP code so edge vectors use one endpoint only: eqc check's function must notice."""
     compiled = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=1)
-    source = compiled.source.replace("r = pos_dst - pos_src", "r = pos_dst - 0.0 * pos_src")
+    source = compiled.source.replace("= pos_dst - pos_src", "= pos_dst - 0.0 * pos_src")
     assert source != compiled.source
     namespace = {}
     exec(compile(source, "<mutated>", "exec"), namespace)

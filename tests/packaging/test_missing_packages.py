@@ -62,3 +62,15 @@ def test_the_triton_backend_without_triton_raises_its_own_error():
                                  "except codegen.TritonUnavailable as err:\n    print(type(err).__name__, err)\n")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("TritonNotInstalled the Triton backend needs `triton`")
+
+
+def test_the_calculator_and_neighbour_lists_name_the_atoms_extra():
+    """Library calls, not commands: the error is a ModuleNotFoundError whose message is the one line."""
+    for module, code in [("ase", "from eqdsl.ase import Calculator"),
+                         ("vesin", "from ase.build import bulk\nfrom eqdsl.atoms import neighbour_list\n"
+                                   "neighbour_list(bulk('Cu'), 4.0)")]:
+        proc = run_without(module, code)
+        assert proc.returncode != 0
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("ModuleNotFoundError:") and f"needs `{module}`" in last, proc.stderr
+        assert 'pip install "eqdsl[atoms]"' in last, last
