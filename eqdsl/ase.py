@@ -50,6 +50,19 @@ def _calculator_class():
                 raise ValueError(f"{type(model).__name__} has no cutoff parameter: pass cutoff= (the neighbour-list radius)")
             self.cutoff = float(cutoff)
 
+        @classmethod
+        def from_checkpoint(cls, path, *, spec=None, model_class=None, species: Optional[Sequence[str]] = None,
+                            dtype: Optional[torch.dtype] = None, device="cpu", **kwargs):
+            """A calculator for a model saved with eqdsl.checkpoint.save (see eqdsl.checkpoint.load for spec=,
+            model_class=, dtype= and device=); `species` defaults to the one saved with it (save(..., species=))."""
+            from . import checkpoint
+
+            model = checkpoint.load(path, spec=spec, model_class=model_class, dtype=dtype, device=device)
+            species = species if species is not None else checkpoint.read(path)["extra"].get("species")
+            if species is None:
+                raise ValueError(f"{path} records no species: pass species=[...] (the elements of the one-hot columns)")
+            return cls(model, species, **kwargs)
+
         def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
             super().calculate(atoms, properties, system_changes)
             inputs = atoms_to_inputs(self.model, self.atoms, self.species, self.cutoff)

@@ -51,7 +51,8 @@ def generate_source(result, command: str | None = None) -> str:
     """The Python module for every model of a checked spec (a FrontEndResult)."""
     group = result.models[0].group if result.models else "O3"
     recipe = result.models[0].group_recipe if result.models else ("irreps", "O3")
-    fields = dict(version=__version__, spec=safe_comment(result.main), digest=spec_digest(result.sources),
+    digest = spec_digest(result.sources)
+    fields = dict(version=__version__, spec=safe_comment(result.main), digest=digest,
                   command=safe_comment(command or f"eqc compile {result.main}"))
     header = PREAMBLE.format(**fields)
     if recipe[0] == "irreps":
@@ -59,7 +60,7 @@ def generate_source(result, command: str | None = None) -> str:
     else:
         header += MATRIX_GROUP_RUNTIME.format(group_name=safe_comment(group), recipe=recipe)
     reps = RepConstants(taken=[m.name for m in result.models])
-    classes = [lower_model(m, result.sources, reps) for m in result.models]
+    classes = [lower_model(m, result.sources, reps, (str(result.main), digest)) for m in result.models]
     names = ", ".join(repr(m.name) for m in result.models)
     constants = "\n# representations\n" + "\n".join(reps.lines) + "\n" if reps.lines else ""
     return header + constants + "\n\n" + "\n\n".join(classes) + f"\n\n__all__ = [{names}]\n"

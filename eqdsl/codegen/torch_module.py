@@ -27,8 +27,9 @@ def _float(x: float) -> str:
 
 
 class _ModelWriter:
-    def __init__(self, ir: ModelIR, sources: dict[str, str], reps: RepConstants):
+    def __init__(self, ir: ModelIR, sources: dict[str, str], reps: RepConstants, origin: tuple[str, str]):
         self.ir = ir
+        self.origin = origin  # (the spec's path as given, the sha256 of it and its imports)
         self.sources = sources
         self.reps = reps
         self.var: dict[str, str] = {}
@@ -146,6 +147,10 @@ class _ModelWriter:
         lines += [f"    {line}" for line in self._metadata(inputs)]
         compile_time = {k: v for k, v in ir.params.items() if k not in self.float_params}
         lines.append(f"    COMPILE_TIME_PARAMETERS = {compile_time!r}")
+        lines.append(f"    FLOAT_PARAMETERS = {tuple(self.float_params)!r}  # constructor arguments, as self.param_<name>")
+        # what a checkpoint records and is checked against on loading (eqdsl.checkpoint)
+        lines.append(f"    SPEC = {self.origin[0]!r}")
+        lines.append(f"    SPEC_SHA256 = {self.origin[1]!r}")
         lines.append("")
         ctor = ", ".join([p for p in [params] if p] + ['backend: str = "auto"', "check_inputs: bool = True"])
         lines.append(f"    def __init__(self, *, {ctor}):")
@@ -288,6 +293,7 @@ def _shape(t, point_dim: int = 3, graph_rows: str = "num_graphs") -> str:
     return f"[{rows}, {t.rep.dim}] features {t.rep} @{t.placement}"
 
 
-def lower_model(ir: ModelIR, sources: dict[str, str], reps: RepConstants) -> str:
-    """The class of one model; the representations it uses are added to `reps` (module-level constants)."""
-    return _ModelWriter(ir, sources, reps).write()
+def lower_model(ir: ModelIR, sources: dict[str, str], reps: RepConstants, origin: tuple[str, str]) -> str:
+    """The class of one model; the representations it uses are added to `reps` (module-level constants).
+    `origin` is (spec path, spec sha256), written into the class for checkpoints."""
+    return _ModelWriter(ir, sources, reps, origin).write()

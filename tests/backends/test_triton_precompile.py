@@ -428,7 +428,7 @@ def test_a_generated_model_compiles_every_kernel_before_its_first_training_step(
         edges = pairs[pairs[:, 0] != pairs[:, 1]].T.contiguous()
         steps = []
         for step in range(2):
-            out = net(species, pos, edges, batch=torch.zeros(n, dtype=torch.long), num_graphs=1)
+            out = net(species, pos, edges, torch.zeros(edges.shape[1], 3), batch=torch.zeros(n, dtype=torch.long), num_graphs=1)
             (out["energy"].sum() + (out["forces"] ** 2).sum()).backward()
             steps.append({k: len(v) for k, v in compiled.items()})
         kernels = {name for name, _, _ in device.launches}

@@ -3,6 +3,9 @@ forces and stress (checked against finite differences), the ASE calculator with 
 integrators, and the errors for input no potential can answer."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +190,56 @@ def test_species_must_match_the_model_and_stress_needs_a_cell(model):
     tetris = eqdsl.compile_file(ROOT / "specs" / "tetris.eq").model_class()()
     with pytest.raises(TypeError, match="is not a potential"):
         Calculator(tetris, SPECIES, cutoff=CUTOFF)
+
+
+FORCE_CHECK = """
+import os, sys
+os.environ["TRITON_INTERPRET"] = "1"  # before triton is imported: the kernels run on the CPU
+import numpy as np, torch
+from ase.build import bulk
+import eqdsl
+from eqdsl.atoms import atoms_to_inputs, energy_forces_stress
+backend = sys.argv[1]
+cls = eqdsl.compile_file(sys.argv[2], layers=1).model_class()
+torch.manual_seed(0)
+model = cls(cutoff=3.0, avg_neighbors=12.0, backend=backend).double()
+atoms = bulk("Cu", "fcc", a=3.6, cubic=True)  # 4 atoms, periodic: every atom sees images of the others
+atoms.positions += np.random.default_rng(0).normal(0.0, 0.08, atoms.positions.shape)
+species = ["Cu", "Ni", "H", "O"]
+inputs = atoms_to_inputs(model, atoms, species, 3.0)
+pos_name = inputs.positions
+out = energy_forces_stress(model, inputs, stress=False)
+h, worst = 1e-5, 0.0
+for a, k in [(0, 0), (1, 2), (3, 1)]:
+    e = []
+    for sign in (1, -1):
+        moved = atoms.copy()
+        moved.positions[a, k] += sign * h
+        e.append(float(energy_forces_stress(model, atoms_to_inputs(model, moved, species, 3.0), stress=False)["energy"][0]))
+    fd = -(e[0] - e[1]) / (2 * h)
+    worst = max(worst, abs(fd - float(out["forces"][a, k])) / (1e-3 + abs(fd)))
+assert worst < 1e-6, ("forces are not -dE/dpos", worst)
+kwargs = dict(inputs.kwargs)
+pos = kwargs[pos_name].clone().requires_grad_(True)
+kwargs[pos_name] = pos
+forces = model(**kwargs)["forces"]
+rows = [torch.autograd.grad(forces.reshape(-1)[i], pos, retain_graph=True)[0].reshape(-1) for i in range(pos.numel())]
+hessian = -torch.stack(rows)
+asym = float((hessian - hessian.T).abs().max() / hessian.abs().max())
+assert asym < 1e-10, ("Hessian not symmetric", asym)
+print("ok", worst, asym)
+"""
+
+
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_forces_are_the_energy_gradient_and_the_hessian_is_symmetric_on_every_backend(backend):
+    """Finite differences of the energy against the forces, and d(forces)/d(positions) symmetric, on a periodic
+    cell: on the reference and on the Triton kernels (Triton's interpreter on the CPU), in a child process so
+    that the interpreter is on before triton is imported."""
+    if backend == "triton":
+        pytest.importorskip("triton")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-c", FORCE_CHECK, backend, str(ROOT / "specs" / "nequip.eq")], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("ok")

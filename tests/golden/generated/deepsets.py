@@ -36,6 +36,9 @@ class DeepSets(torch.nn.Module):
     OUTPUTS = (('y', 'tensor', 'scalar', 'graph'),)
     INPUT_LAYOUT = (('x', 'tensor', 'graph', 24, '3*V', 'specs/deepsets.eq:12'),)
     COMPILE_TIME_PARAMETERS = {'layers': 2}
+    FLOAT_PARAMETERS = ()  # constructor arguments, as self.param_<name>
+    SPEC = 'specs/deepsets.eq'
+    SPEC_SHA256 = '9f5bf309eb342eb30adee3320205674e874f195786c96c2603248078cdbe4197'
 
     def __init__(self, *, backend: str = "auto", check_inputs: bool = True):
         super().__init__()

@@ -47,6 +47,9 @@ class NequIP(torch.nn.Module):
     OUTPUTS = (('energy', 'tensor', '1x0e', 'graph'), ('forces', 'tensor', '1x1o', 'node'))
     INPUT_LAYOUT = (('species', 'tensor', 'node', 4, '4x0e', 'specs/nequip.eq:19'), ('pos', 'point', 'node', 3, None, 'specs/nequip.eq:20'), ('edges', 'graph', None, None, None, 'specs/nequip.eq:21'), ('shift', 'tensor', 'edge', 3, '1x1o', 'specs/nequip.eq:22'))
     COMPILE_TIME_PARAMETERS = {'layers': 3}
+    FLOAT_PARAMETERS = ('cutoff', 'avg_neighbors')  # constructor arguments, as self.param_<name>
+    SPEC = 'specs/nequip.eq'
+    SPEC_SHA256 = 'dd4b6ed5bb1808825a4401688a58a0defdae35a94762a8aa2bc9f503a3533ca2'
 
     def __init__(self, *, cutoff: float = 5.0, avg_neighbors: float = 12.0, backend: str = "auto", check_inputs: bool = True):
         super().__init__()

@@ -53,6 +53,9 @@ class Tetris(torch.nn.Module):
     OUTPUTS = (('logits', 'tensor', '6x0e+1x0o', 'graph'),)
     INPUT_LAYOUT = (('pos', 'point', 'node', 3, None, 'specs/tetris.eq:20'), ('edges', 'graph', None, None, None, 'specs/tetris.eq:21'), ('ones', 'tensor', 'node', 1, '1x0e', 'specs/tetris.eq:22'))
     COMPILE_TIME_PARAMETERS = {}
+    FLOAT_PARAMETERS = ()  # constructor arguments, as self.param_<name>
+    SPEC = 'specs/tetris.eq'
+    SPEC_SHA256 = 'b85951ac98c2921e14269bae0d71fe3e3c3e570c5d09b9fa72c59a08cb739a82'
 
     def __init__(self, *, backend: str = "auto", check_inputs: bool = True):
         super().__init__()
