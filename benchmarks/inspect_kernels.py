@@ -56,14 +56,14 @@ def inspect(problem: str, arch: int = 90, dtype: str = "float32", block_b: int =
     os.environ.pop("TRITON_INTERPRET", None)  # compiled kernels, not interpreted ones
     import torch
 
-    from ..backends.triton import codegen, precompile
+    from ..backends.triton import kernel_cache, precompile
     from ..backends.triton.per_row import _plan
 
     desc, weights = descriptor(problem)
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
     plan = _plan(desc, torch_dtype, weights, block_b, block_c, num_warps, num_stages)
     plan.module  # generates (or loads) the source
-    src_lines = codegen.source_path(plan.key).read_text().count("\n")
+    src_lines = kernel_cache.source_path(plan.key).read_text().count("\n")
     all_jobs = precompile.plan_jobs(plan, "forward_backward", torch_dtype, 1)
     jobs = [j for t in targets for j in all_jobs if j.name.startswith(f"tp_target_{t}__")]
     n_workers = n_workers or precompile.workers(len(jobs))

@@ -30,9 +30,9 @@ explicit values, ``tune=False``, the CPU and the interpreter use fixed ones.
 """
 from __future__ import annotations
 
-from . import autotune, codegen, fused, per_row, precompile  # noqa: F401  (submodules as attributes)
+from . import autotune, codegen, fused, kernel_cache, per_row, precompile  # noqa: F401  (submodules as attributes)
 from .autotune import DEFAULT_CONFIG, Config
-from .codegen import TritonModeError, TritonUnavailable
+from .kernel_cache import TritonModeError, TritonUnavailable
 from .fused import conv, tuned_conv
 from .launch import LaunchChooser
 from .module import TritonTensorProduct

@@ -13,7 +13,7 @@ whatever compilation is left: this and the batch are recorded as *compile* time)
 the fastest is kept.  The result (chosen config, every candidate's time or error, tune
 seconds, compile seconds) is written as JSON under ``tuning_dir()``, which is
 ``<kernel cache>/../triton_tuning``: ``$EQDSL_CACHE/triton_tuning`` or
-``~/.cache/eqdsl/triton_tuning`` (``codegen.cache_dir`` decides the root).  Another process
+``~/.cache/eqdsl/triton_tuning`` (``kernel_cache.cache_dir`` decides the root).  Another process
 with the same key reads the file and measures nothing; its kernels come from the source cache
 (``codegen``) and Triton's binary cache.
 
@@ -49,7 +49,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
-from . import codegen
+from . import codegen, kernel_cache
 
 TUNER_VERSION = 1
 ENTRY_FORMAT = "eqdsl-triton-tuning"
@@ -230,7 +230,7 @@ class TuneResult:
 
 def tuning_dir() -> Path:
     """Next to the kernel source cache: ``$EQDSL_CACHE/triton_tuning`` or ``~/.cache/eqdsl/triton_tuning``."""
-    return codegen.cache_dir().parent / "triton_tuning"
+    return kernel_cache.cache_dir().parent / "triton_tuning"
 
 
 def cuda_event_timer(fn: Callable[[], object], config: Config, warmup: int = 3, repeat: int = 10) -> float:

@@ -56,23 +56,13 @@ contiguous rows; weights flat per row ([rows, weight_numel]) or shared
 shared weights the "w" kernel writes one partial sum per program
 ([programs, weight_numel]); the caller sums them (deterministic, no atomics).
 
-Sources are cached: in memory per process, and on disk as
-``<cache>/tp_<sha256 prefix>.py`` where the hash covers the descriptor (irreps, paths,
-path weights), dtype, weight mode, block size, this generator's version and the
-Triton version; a second process imports the file and generates nothing.
-The cache directory is ``$EQDSL_CACHE/triton`` when ``EQDSL_CACHE`` is set,
-else ``$XDG_CACHE_HOME/eqdsl/triton`` (default ``~/.cache/eqdsl/triton``).
+Loading and caching the sources: ``kernel_cache.py``.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
-import sys
-import tempfile
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 from eqdsl.reps.so3 import wigner_3j
@@ -84,9 +74,6 @@ WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")
 SLOTS = ("x1", "x2", "g", "w")  # canonical order of kernel arguments
 CG_EPS = 1e-12  # |C| below this is a structural zero (the real-basis 3j come out exact to ~1e-16)
-
-# stats for tests and curiosity: how many sources this process generated / loaded from disk
-STATS = {"generated": 0, "loaded_from_disk": 0}
 
 
 # The fused convolution family: the slots whose rows are nodes, the row variable the kernels use for them,
@@ -593,115 +580,3 @@ def generate(key: KernelKey) -> str:
         out(1, f"{name!r}: {ks!r},")
     out(0, "}")
     return "\n".join(out.lines) + "\n"
-
-
-# -----------------------------------------------------------------------------
-# caches
-# -----------------------------------------------------------------------------
-
-_MEMO: dict = {}
-_LOCK = threading.Lock()
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("EQDSL_CACHE")
-    if root:
-        return Path(root) / "triton"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "eqdsl" / "triton"
-
-
-def source_path(key: KernelKey) -> Path:
-    """Where the source for `key` lives (written on first use)."""
-    return cache_dir() / f"tp_{key.digest()[:32]}.py"
-
-
-def _interpret() -> bool:
-    try:
-        from triton import knobs
-        return bool(knobs.runtime.interpret)
-    except (ImportError, AttributeError):
-        return os.environ.get("TRITON_INTERPRET", "0") == "1"
-
-
-class TritonUnavailable(RuntimeError):
-    """The Triton backend cannot run here (CPU tensors without the interpreter, or a TritonModeError)."""
-
-
-class TritonNotInstalled(TritonUnavailable, ModuleNotFoundError):
-    """The `triton` package is missing: also a ModuleNotFoundError, which eqc reports as one line."""
-
-    def __init__(self):
-        from eqdsl.extras import missing_package
-        super().__init__(missing_package("triton", "the Triton backend"))
-        self.name = "triton"
-
-
-class TritonModeError(TritonUnavailable):
-    """TRITON_INTERPRET now disagrees with its value when triton was first imported."""
-
-
-def triton_import_mode() -> str:
-    """'interpret' or 'compile': how triton's own @jit library functions (tl.cdiv, the tl.sum combiners)
-    were created.  Triton decorates them once, at its first import, following TRITON_INTERPRET then."""
-    import triton.language.standard as std
-    from triton.runtime.interpreter import InterpretedFunction
-
-    return "interpret" if isinstance(std.cdiv, InterpretedFunction) else "compile"
-
-
-def check_triton_mode() -> None:
-    """Raise TritonModeError unless TRITON_INTERPRET now matches how triton was imported.
-
-    Interpreted kernels that reduce (tl.sum) fail inside a process whose triton was
-    imported without the interpreter, and compiled kernels fail in one imported with it.
-    """
-    now = "interpret" if _interpret() else "compile"
-    then = triton_import_mode()
-    if now != then:
-        raise TritonModeError(
-            f"TRITON_INTERPRET is {'1' if now == 'interpret' else 'unset/0'} now, but triton was first imported "
-            f"{'with' if then == 'interpret' else 'without'} it; Triton fixes its own library functions at import, "
-            "so set (or unset) TRITON_INTERPRET before the first `import triton` of the process (e.g. at the very "
-            "top of the program or test module), or run in a separate process.")
-
-
-def load(key: KernelKey):
-    """The module holding the kernels for `key` (generated, or read from the disk cache).
-
-    Memoized per process; the memo also keys on TRITON_INTERPRET, because
-    ``@triton.jit`` decides at decoration time whether a kernel is interpreted.
-    """
-    try:
-        import triton  # noqa: F401
-    except ImportError as e:
-        raise TritonNotInstalled() from e
-    check_triton_mode()
-    memo_key = (key.digest(), _interpret())
-    with _LOCK:
-        mod = _MEMO.get(memo_key)
-        if mod is not None:
-            return mod
-        path = source_path(key)
-        expected_header = '"""Generated by eqdsl.backends.triton.codegen -- do not edit.\n\n' + key.canonical()
-        try:
-            ok = path.read_text().startswith(expected_header)
-        except OSError:
-            ok = False
-        if ok:
-            STATS["loaded_from_disk"] += 1
-        else:
-            src = generate(key)
-            STATS["generated"] += 1
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                f.write(src)
-            os.replace(tmp, path)  # atomic: concurrent processes write identical text
-        name = f"eqdsl_triton_gen_{path.stem}_{'interp' if memo_key[1] else 'jit'}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod  # triton looks functions' source up through their module
-        spec.loader.exec_module(mod)
-        _MEMO[memo_key] = mod
-        return mod

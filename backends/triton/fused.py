@@ -33,7 +33,7 @@ from typing import Optional
 
 import torch
 
-from . import codegen, precompile
+from . import codegen, kernel_cache, precompile
 from .launch import weight_mode, workload
 from .per_row import _DTYPES, _check_device, _Plan, _plan, compile_candidates
 
@@ -51,7 +51,7 @@ class _ConvPlan:
     @property
     def module(self):
         if self._mod is None:
-            self._mod = codegen.load(self.key)
+            self._mod = kernel_cache.load(self.key)
         return self._mod
 
     def launch(self, target: str, part: str, operands: tuple[torch.Tensor, ...], src: torch.Tensor,

@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from . import autotune, codegen
+from . import autotune, kernel_cache
 from .autotune import DEFAULT_CONFIG, Config
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
@@ -80,7 +80,7 @@ class LaunchChooser:
         """Why this call cannot be tuned (None: it can): only compiled kernels on CUDA give timings."""
         if like.device.type != "cuda":
             return f"{like.device.type} tensors: timings there mean nothing"
-        if codegen._interpret():
+        if kernel_cache.interpreting():
             return "TRITON_INTERPRET is on: timings there mean nothing"
         return None
 

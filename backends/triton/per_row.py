@@ -13,9 +13,10 @@ import torch
 from eqdsl.reps.tp import TensorProductDescriptor
 
 from ..reference.tensor_product import broadcast_leads, flat_call
-from . import codegen, precompile
+from . import kernel_cache, precompile
 from .autotune import Config
-from .codegen import KernelKey, TritonUnavailable, kernel_slots
+from .codegen import KernelKey, kernel_slots
+from .kernel_cache import TritonUnavailable
 from .launch import LaunchChooser, weight_mode, workload
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
@@ -32,7 +33,7 @@ def triton_available() -> bool:
 def _check_device(t: torch.Tensor) -> None:
     if t.device.type == "cuda":
         return
-    if t.device.type == "cpu" and codegen._interpret():
+    if t.device.type == "cpu" and kernel_cache.interpreting():
         return
     if t.device.type == "cpu":
         raise TritonUnavailable(
@@ -50,7 +51,7 @@ def _ahead_key(tag: str, like: torch.Tensor, rows: int) -> tuple:
 
 def _compiles_ahead(like: torch.Tensor) -> bool:
     """Whether launches on `like`'s device compile kernels (CUDA; the interpreter compiles nothing)."""
-    return like.device.type == "cuda" and not codegen._interpret()
+    return like.device.type == "cuda" and not kernel_cache.interpreting()
 
 
 def compile_candidates(tp, like: torch.Tensor, rows: int, tag: str, configs, jobs: Callable) -> None:
@@ -84,7 +85,7 @@ class _Plan:
     @property
     def module(self):
         if self._mod is None:
-            self._mod = codegen.load(self.key)
+            self._mod = kernel_cache.load(self.key)
         return self._mod
 
     def slots(self, target: str) -> tuple[str, ...]:

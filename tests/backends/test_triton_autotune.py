@@ -21,7 +21,7 @@ from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imp
 )
 
 from eqdsl.backends.reference import TensorProduct
-from eqdsl.backends.triton import TritonTensorProduct, autotune, codegen, launch
+from eqdsl.backends.triton import TritonTensorProduct, autotune, kernel_cache, launch
 from eqdsl.backends.triton.autotune import CANDIDATES, DEFAULT_CONFIG, Config, Tuner
 from eqdsl.groups.o3 import O3
 from eqdsl.reps import tp
@@ -203,7 +203,7 @@ def test_unwritable_cache_dir_warns_and_still_tunes(tmp_path):
 def test_tuning_dir_is_next_to_the_kernel_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("EQDSL_CACHE", str(tmp_path))
     assert autotune.tuning_dir() == tmp_path / "triton_tuning"
-    assert codegen.cache_dir() == tmp_path / "triton"
+    assert kernel_cache.cache_dir() == tmp_path / "triton"
 
 
 _SUBPROCESS_TUNE = textwrap.dedent("""

@@ -18,7 +18,7 @@ from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imp
 from eqdsl.backends import triton as triton_backend
 from eqdsl.backends.reference import graph_ops
 from eqdsl.backends.tensor_product import TensorProductLayer
-from eqdsl.backends.triton import TritonUnavailable, codegen, fused
+from eqdsl.backends.triton import TritonUnavailable, codegen, fused, kernel_cache
 from eqdsl.groups.o3 import O3
 from eqdsl.reps import tp
 
@@ -276,7 +276,7 @@ def test_fused_kernel_source_gathers_and_scatters_atomically(weights):
             assert "tl.store(T" not in text
         else:  # x2 and w are per edge
             assert "tl.atomic_add" not in text and "tl.store(T" in text
-    mod = codegen.load(key)
+    mod = kernel_cache.load(key)
     assert {k for k in mod.KERNELS if not k.endswith("_weighted")} == set(by_op)
     assert key.digest() != codegen.KernelKey(desc, "float32", weights, 16).digest()
 
@@ -354,7 +354,7 @@ def test_fused_kernels_compile_for_sm90_without_a_gpu(tmp_path):
         import triton
         from triton.backends.compiler import GPUTarget
         from triton.compiler import ASTSource
-        from eqdsl.backends.triton import codegen
+        from eqdsl.backends.triton import codegen, kernel_cache
         from eqdsl.groups.o3 import O3
         from eqdsl.reps import tp
         from eqdsl.reps.irreps import Irreps
@@ -365,7 +365,7 @@ def test_fused_kernels_compile_for_sm90_without_a_gpu(tmp_path):
                  (tp.fully_connected(O3, in1, in2, I("2x0e+1x1o")), "float32", "shared")]
         n = 0
         for desc, dtype, weights in cases:
-            mod = codegen.load(codegen.KernelKey(desc, dtype, weights, 16, fused=True))
+            mod = kernel_cache.load(codegen.KernelKey(desc, dtype, weights, 16, fused=True))
             ptr = "*fp64" if dtype == "float64" else "*fp32"
             names = sorted({f for op, ks in mod.KERNELS.items() for f, _ in ks})
             atomics = {f for op in ("tp_conv_g", "tp_conv_x1") for f, _ in mod.KERNELS[op]}

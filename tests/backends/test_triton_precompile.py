@@ -18,7 +18,7 @@ from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imp
 )
 
 import eqdsl.backends.triton as tri
-from eqdsl.backends.triton import TritonTensorProduct, autotune, codegen, fused, precompile
+from eqdsl.backends.triton import TritonTensorProduct, autotune, codegen, fused, kernel_cache, precompile
 from eqdsl.backends.triton.autotune import Config, Tuner
 from eqdsl.groups.o3 import O3
 from eqdsl.reps import tp
@@ -142,7 +142,7 @@ def test_compile_ahead_runs_once_per_mode_and_device(monkeypatch):
     plan = _plan(cfg=Config(16, 8, 2))
     plan.module  # loaded while the interpreter flag is still the real one
     plan._compiled_ahead.clear()
-    monkeypatch.setattr(codegen, "_interpret", lambda: False)
+    monkeypatch.setattr(kernel_cache, "interpreting", lambda: False)
     jobs = lambda mode: lambda: precompile.plan_jobs(plan, mode, torch.float32, 40)  # noqa: E731
     for _ in range(2):
         plan.compile_ahead("forward", FakeCuda, 40, jobs("forward"))
@@ -150,7 +150,7 @@ def test_compile_ahead_runs_once_per_mode_and_device(monkeypatch):
     plan.compile_ahead("forward_backward", FakeCuda, 41, jobs("forward_backward"))
     assert [c[0] for c in calls] == [sorted(_kernels(plan, "g")), sorted(_kernels(plan, ("g", "x1", "x2", "w")))]
     assert calls[0][1] == torch.device("cuda", 0)
-    monkeypatch.setattr(codegen, "_interpret", lambda: True)  # the interpreter compiles nothing
+    monkeypatch.setattr(kernel_cache, "interpreting", lambda: True)  # the interpreter compiles nothing
     plan.compile_ahead("forward", type("X", (), {"device": torch.device("cuda", 1)}), 1, jobs("forward"))
     assert len(calls) == 2
 

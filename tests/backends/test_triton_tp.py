@@ -18,7 +18,7 @@ from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imp
 )
 
 from eqdsl.backends.reference import TensorProduct
-from eqdsl.backends.triton import TritonTensorProduct, TritonUnavailable, codegen
+from eqdsl.backends.triton import TritonTensorProduct, TritonUnavailable, codegen, kernel_cache
 from eqdsl.groups.o3 import O3
 from eqdsl.reps import tp
 from eqdsl.reps.so3 import wigner_3j
@@ -148,7 +148,7 @@ def test_large_descriptors_split_into_several_kernels(monkeypatch, shared):
     """Above MAX_TERMS_PER_KERNEL unrolled products, target blocks go to separate kernels (launched in turn)."""
     monkeypatch.setattr(codegen, "MAX_TERMS_PER_KERNEL", 12)
     desc = DESCS["mixed"]
-    mod = codegen.load(codegen.KernelKey(desc, "float64", "shared" if shared else "row", 2))
+    mod = kernel_cache.load(codegen.KernelKey(desc, "float64", "shared" if shared else "row", 2))
     assert all(len(mod.KERNELS[f"tp_target_{t}"]) > 1 for t in ("g", "x1", "x2", "w"))
     check_against_reference(desc, shared, lead=(5,))
 
@@ -190,10 +190,10 @@ def test_kernel_size_limit_override(monkeypatch):
     desc = DESCS["uvw"]
     monkeypatch.delenv("EQDSL_TRITON_MAX_TERMS", raising=False)
     key = codegen.KernelKey(desc, "float64", "row", 2)
-    default_digest, n_default = key.digest(), len(codegen.load(key).KERNELS["tp_target_g"])
+    default_digest, n_default = key.digest(), len(kernel_cache.load(key).KERNELS["tp_target_g"])
     monkeypatch.setenv("EQDSL_TRITON_MAX_TERMS", "6")
     assert key.digest() != default_digest and "max_terms 6" in key.canonical()
-    assert len(codegen.load(key).KERNELS["tp_target_g"]) > n_default
+    assert len(kernel_cache.load(key).KERNELS["tp_target_g"]) > n_default
     assert len(codegen.generate(key).split("more paths added")) > 1
     for bad in ("0", "-3", "many"):
         monkeypatch.setenv("EQDSL_TRITON_MAX_TERMS", bad)
@@ -277,8 +277,8 @@ def test_cpu_without_interpreter_raises(monkeypatch):
 def test_interpreter_switched_off_after_import_raises(monkeypatch):
     """Compiled kernels cannot be built in a process whose triton was imported for the interpreter."""
     monkeypatch.setenv("TRITON_INTERPRET", "0")
-    with pytest.raises(codegen.TritonModeError, match="first imported"):
-        codegen.load(codegen.KernelKey(DESCS["uvu"], "float32", "row"))
+    with pytest.raises(kernel_cache.TritonModeError, match="first imported"):
+        kernel_cache.load(codegen.KernelKey(DESCS["uvu"], "float32", "row"))
 
 
 def test_argument_errors():
@@ -329,7 +329,7 @@ def test_disk_cache_used_by_a_second_process(tmp_path):
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     script = textwrap.dedent("""
         import torch
-        from eqdsl.backends.triton import TritonTensorProduct, codegen
+        from eqdsl.backends.triton import TritonTensorProduct, kernel_cache
         from eqdsl.groups.o3 import O3
         from eqdsl.reps import tp
         from eqdsl.reps.irreps import Irreps
@@ -337,7 +337,7 @@ def test_disk_cache_used_by_a_second_process(tmp_path):
         desc = tp.channelwise(O3, I("1x0e+1x1o"), I("1x1o"))
         m = TritonTensorProduct(desc, False, block_b=4)
         y = m(torch.randn(3, 4), torch.randn(3, 3), torch.randn(3, desc.weight_numel))
-        print(codegen.STATS["generated"], codegen.STATS["loaded_from_disk"])
+        print(kernel_cache.STATS["generated"], kernel_cache.STATS["loaded_from_disk"])
     """)
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
             for _ in range(2)]
@@ -357,7 +357,7 @@ def test_kernels_compile_for_sm90_without_a_gpu(tmp_path):
         import triton
         from triton.backends.compiler import GPUTarget
         from triton.compiler import ASTSource
-        from eqdsl.backends.triton import codegen
+        from eqdsl.backends.triton import codegen, kernel_cache
         from eqdsl.groups.o3 import O3
         from eqdsl.reps import tp
         from eqdsl.reps.irreps import Irreps
@@ -371,7 +371,7 @@ def test_kernels_compile_for_sm90_without_a_gpu(tmp_path):
                  (tp.channelwise(O3, I("3x0e+5x1o"), I("0e+1o")), "float32", "row")]
         n = 0
         for desc, dtype, weights in cases:
-            mod = codegen.load(codegen.KernelKey(desc, dtype, weights, 4))
+            mod = kernel_cache.load(codegen.KernelKey(desc, dtype, weights, 4))
             ptr = "*fp64" if dtype == "float64" else "*fp32"
             names = {fname for ks in mod.KERNELS.values() for fname, _ in ks}
             for fn in (getattr(mod, fname) for fname in sorted(names)):
@@ -390,7 +390,7 @@ def test_kernels_compile_for_sm90_without_a_gpu(tmp_path):
 
 def test_memory_cache_and_interpret_flag():
     key = codegen.KernelKey(DESCS["uvu"], "float32", "row", 32)
-    a, b = codegen.load(key), codegen.load(key)
+    a, b = kernel_cache.load(key), kernel_cache.load(key)
     assert a is b
     fname, _ = a.KERNELS["tp_target_g"][0]
     assert type(getattr(a, fname)).__name__ == ("InterpretedFunction" if INTERPRET else "JITFunction")

@@ -33,13 +33,13 @@ finally:
     else:
         os.environ["TRITON_INTERPRET"] = _OLD_INTERPRET
 
-from eqdsl.backends.triton import codegen  # noqa: E402
+from eqdsl.backends.triton import kernel_cache  # noqa: E402
 from eqdsl.groups.o3 import O3  # noqa: E402
 from eqdsl.reps.irreps import Irreps  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # triton was imported earlier in this process without the interpreter: these modules must run alone
-WRONG_MODE = INTERPRET and codegen.triton_import_mode() != "interpret"
+WRONG_MODE = INTERPRET and kernel_cache.triton_import_mode() != "interpret"
 WRONG_MODE_REASON = ("triton was imported in this process before TRITON_INTERPRET=1 could be set; "
                      "run this file in its own process")
 

@@ -57,9 +57,9 @@ def test_eqc_check_on_the_triton_backend_without_triton():
 
 
 def test_the_triton_backend_without_triton_raises_its_own_error():
-    proc = run_without("triton", "from eqdsl.backends.triton import codegen\n"
-                                 "try:\n    codegen.load(None)\n"
-                                 "except codegen.TritonUnavailable as err:\n    print(type(err).__name__, err)\n")
+    proc = run_without("triton", "from eqdsl.backends.triton import kernel_cache\n"
+                                 "try:\n    kernel_cache.load(None)\n"
+                                 "except kernel_cache.TritonUnavailable as err:\n    print(type(err).__name__, err)\n")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("TritonNotInstalled the Triton backend needs `triton`")
 
