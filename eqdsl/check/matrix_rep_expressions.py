@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from ..reps import matrix_reps
+from ..reps import matrix_reps, permutation_reps
 from ..syntax import ast
 from .values import RepValue
 
@@ -57,7 +57,7 @@ def _evaluate(checker, expr, scope) -> matrix_reps.Rep:
             if not G.is_finite:
                 checker.fail("E0209", f"`regular` needs a finite group; {G.name} is continuous", expr.span,
                         "no regular representation", hints=["regular representations exist for groups such as C8, D4, S5"])
-            return matrix_reps.Regular(G)
+            return permutation_reps.Regular(G)
     if isinstance(expr, (ast.Num, ast.Name)):
         n = checker.eval_static(expr, scope, "representation")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:

@@ -12,7 +12,8 @@ import numpy as np
 import scipy.linalg
 
 from eqdsl.groups.matrix import MatrixGroup
-from eqdsl.reps.matrix_reps import Frequency, Permutation, Rep, Sum, Tensor, Trivial
+from eqdsl.reps.matrix_reps import Frequency, Rep, Sum, Tensor, Trivial
+from eqdsl.reps.permutation_reps import Permutation
 from eqdsl.reps.solve import solve
 
 _GRID_GROUPS = "C2, C4, D1, D2 or D4"

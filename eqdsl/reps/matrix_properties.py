@@ -14,7 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import solve as _solve
-from .matrix_reps import Permutation, Regular, Rep, Sum, Tensor, Trivial
+from .matrix_reps import Rep, Sum, Tensor, Trivial
+from .permutation_reps import Permutation, Regular
 
 _TOL = 1e-9
 

@@ -10,8 +10,9 @@ import re
 
 from ..groups.matrix import MatrixGroup
 from .matrix_reps import (
-    Det, Regular, Rep, RepSyntaxError, Trivial, Vector, direct_sum, dual, frequency, power, scalars, tensor,
+    Det, Rep, RepSyntaxError, Trivial, Vector, direct_sum, dual, frequency, power, scalars, tensor,
 )
+from .permutation_reps import Regular
 
 __all__ = ["parse_rep", "RepSyntaxError"]
 

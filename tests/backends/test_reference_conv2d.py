@@ -13,7 +13,8 @@ from eqdsl.backends.reference.conv2d import (
 )
 from eqdsl.groups.builtin import GL, O2, SL, SO, SO2, cyclic, dihedral
 from eqdsl.reps import matrix_properties
-from eqdsl.reps.matrix_reps import Permutation, Sum, Tensor
+from eqdsl.reps.matrix_reps import Sum, Tensor
+from eqdsl.reps.permutation_reps import Permutation
 from eqdsl.reps.matrix_rep_syntax import parse_rep
 from eqdsl.reps.solve import count_equivariant_finite, invariant_basis, solve
 

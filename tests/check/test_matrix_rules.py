@@ -5,7 +5,8 @@ from hypothesis import strategies as st
 
 from eqdsl.groups.builtin import SO, cyclic, dihedral, lorentz, symmetric
 from eqdsl.reps import matrix_properties
-from eqdsl.reps.matrix_reps import Regular, Trivial, Vector, direct_sum, power, tensor
+from eqdsl.reps.matrix_reps import Trivial, Vector, direct_sum, power, tensor
+from eqdsl.reps.permutation_reps import Regular
 from eqdsl.reps.solve import count_equivariant_finite, solve
 
 FINITE = [cyclic(4), dihedral(4), symmetric(4)]

@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from eqdsl.groups.builtin import SL, SO, O, cyclic, dihedral, lorentz, symmetric
 from eqdsl.groups.matrix import expm
 from eqdsl.reps.matrix_reps import (
-    Dual, Permutation, Power, Regular, RepSyntaxError, Sum, Tensor, Trivial, Vector,
+    Dual, Power, RepSyntaxError, Sum, Tensor, Trivial, Vector,
 )
 from eqdsl.reps.matrix_rep_syntax import parse_rep
+from eqdsl.reps.permutation_reps import Permutation, Regular
 from eqdsl.reps.irreps import IrrepsSyntaxError
 
 GROUPS = [SO(3), O(2), lorentz(), SL(2), dihedral(4), symmetric(3)]

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from eqdsl.groups.builtin import O, SO, O2, SO2, cyclic, dihedral, lorentz, symmetric
 from eqdsl.groups.matrix import expm
 from eqdsl.reps import matrix_properties
-from eqdsl.reps.matrix_reps import Det, Frequency, Regular, Tensor, Trivial, Vector, frequency
+from eqdsl.reps.matrix_reps import Det, Frequency, Tensor, Trivial, Vector, frequency
+from eqdsl.reps.permutation_reps import Regular
 from eqdsl.reps.matrix_rep_syntax import parse_rep
 from eqdsl.reps.solve import solve
 

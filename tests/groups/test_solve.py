@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eqdsl.groups.builtin import GL, SL, SO, O, SU2, Sp, cyclic, dihedral, lorentz, symmetric
-from eqdsl.reps.matrix_reps import Permutation, Regular, Trivial, Vector
+from eqdsl.reps.matrix_reps import Trivial, Vector
+from eqdsl.reps.permutation_reps import Permutation, Regular
 from eqdsl.reps.matrix_rep_syntax import parse_rep
 from eqdsl.reps.solve import (
     DENSE_MAX, BasisCache, NoEquivariantMap, bilinear_basis, canonicalize_basis, count_equivariant_finite,
