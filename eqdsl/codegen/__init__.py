@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 
+from ..groups.recipe import group_from_recipe
+from ..reps.family import family_of
 from ..version import __version__
 from .names import RepConstants
 from .torch_module import lower_model, safe_comment
@@ -59,7 +61,7 @@ def generate_source(result, command: str | None = None) -> str:
         header += IRREPS_RUNTIME.format(group=group)
     else:
         header += MATRIX_GROUP_RUNTIME.format(group_name=safe_comment(group), recipe=recipe)
-    reps = RepConstants(taken=[m.name for m in result.models])
+    reps = RepConstants(family_of(group_from_recipe(recipe)), taken=[m.name for m in result.models])
     classes = [lower_model(m, result.sources, reps, (str(result.main), digest)) for m in result.models]
     names = ", ".join(repr(m.name) for m in result.models)
     constants = "\n# representations\n" + "\n".join(reps.lines) + "\n" if reps.lines else ""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 
-from ..reps.irreps import Irreps
 
 # What a generated module defines or imports itself: no local or constant may take these.
 MODULE_NAMES = frozenset({"self", "torch", "rt", "rt_grad", "rg", "rc", "tpd", "G", "GROUPS", "Irreps", "parse_rep",
@@ -41,7 +40,8 @@ class RepConstants:
     `HIDDEN = Irreps.parse('32x0e+32x1o+32x2e', G)` for `rep Hidden = ...`, `IRREPS_4x0e_2x1o` (or `IRREPS_3`, `REP_3`)
     for one the spec does not name."""
 
-    def __init__(self, taken=()):
+    def __init__(self, family, taken=()):
+        self.family = family  # the group's RepFamily: how generated code rebuilds a rep, and names it
         self.taken = set(MODULE_NAMES) | set(taken)
         self.by_text: dict[str, str] = {}
         self.lines: list[str] = []
@@ -51,22 +51,22 @@ class RepConstants:
         name = self.by_text.get(text)
         if name is not None:
             return name
-        name = self._unique(self._base(rep, text, spec_name))
+        name = self._unique(self._base(text, spec_name))
         self.by_text[text] = name
-        parse = "Irreps.parse" if isinstance(rep, Irreps) else "parse_rep"
-        self.lines.append(f"{name} = {parse}({text!r}, G)")
+        self.lines.append(f"{name} = {self.family.source_parse}({text!r}, G)")
         return name
 
-    def _base(self, rep, text: str, spec_name: str | None) -> str:
+    def _base(self, text: str, spec_name: str | None) -> str:
         if spec_name and spec_name.isascii() and spec_name.isidentifier():
             return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", spec_name).upper()  # GateIn -> GATE_IN
-        described = "IRREPS_" + text.replace("+", "_") if isinstance(rep, Irreps) else ""
+        prefix = self.family.constant_prefix
+        described = f"{prefix}_" + text.replace("+", "_") if self.family.names_constants_by_text else ""
         if described.isidentifier() and len(described) <= 40:
             return described
-        return "IRREPS" if isinstance(rep, Irreps) else "REP"
+        return prefix
 
     def _unique(self, base: str) -> str:
-        if base not in ("IRREPS", "REP") and base not in self.taken:
+        if base != self.family.constant_prefix and base not in self.taken:
             name = base
         else:  # taken, or no better name: BASE_1, BASE_2, ...
             k = 1

@@ -1,7 +1,6 @@
 """A readable listing of the typed layer graph (`eqc compile --emit ir`)."""
 from __future__ import annotations
 
-from ..reps.irreps import Irreps
 from ..reps.tp import TensorProductDescriptor
 from .graph import ModelIR
 
@@ -11,8 +10,6 @@ _HIDDEN_ATTRS = {"type", "name", "open", "xs", "scalars", "gates", "gated", "sha
 def _attr(value) -> str:
     if isinstance(value, TensorProductDescriptor):
         return f"{len(value.paths)} paths, {value.weight_numel} weights"
-    if isinstance(value, Irreps):
-        return str(value)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, tuple):

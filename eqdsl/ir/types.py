@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..reps.irreps import Irreps
+
+if TYPE_CHECKING:  # matrix-group reps load scipy: named for the annotation only
+    from ..reps.matrix_reps import Rep as MatrixRep
 
 PLACEMENTS = ("node", "edge", "graph", "grid")
 
@@ -12,11 +16,12 @@ PLACEMENTS = ("node", "edge", "graph", "grid")
 class ValueType:
     """kind: 'tensor' (features in a representation), 'point' (positions), 'graph' (edge index).
 
-    ``rep`` is None for a tensor whose size is still open: an invariant MLP output
-    whose last size is taken from the tensor product it feeds as weights.
+    ``rep`` is the value's representation in its group's family (``Irreps`` for O(3)/SO(3), a
+    ``matrix_reps.Rep`` for matrix groups), or None for a tensor whose size is still open: an
+    invariant MLP output whose last size is taken from the tensor product it feeds as weights.
     """
     kind: str
-    rep: Irreps | None
+    rep: Irreps | MatrixRep | None
     placement: str | None
 
     def __str__(self) -> str:
@@ -33,13 +38,13 @@ class ValueType:
         return self.kind == "tensor" and self.rep is None
 
 
-def tensor(rep: Irreps, placement: str | None) -> ValueType:
+def tensor(rep: Irreps | MatrixRep, placement: str | None) -> ValueType:
     return ValueType("tensor", rep, placement)
 
 
 def same_rep(a, b) -> bool:
-    """Equal as data layouts: neighbouring equal blocks may be split differently (irreps);
-    representations of matrix groups are compared in their canonical form."""
-    if isinstance(a, Irreps) and isinstance(b, Irreps):
-        return a.simplify() == b.simplify()
-    return a == b
+    """Equal as data layouts: neighbouring equal blocks may be split differently (irreps); both
+    families' ``simplify()`` gives the form in which equal layouts are equal values."""
+    if a is None or b is None:
+        return a is b
+    return a.simplify() == b.simplify()

@@ -19,6 +19,11 @@ from .irreps import Irreps
 
 class RepFamily(Protocol):
     name: str
+    # generated code: the call that rebuilds a rep from its string (with the module's group G), the
+    # prefix of constants the spec does not name, and whether the string itself can name them (IRREPS_1x1o)
+    source_parse: str
+    constant_prefix: str
+    names_constants_by_text: bool
 
     def parse(self, text: str, group):
         """The representation `text` writes (its ``str()`` form), raising IrrepsSyntaxError."""
@@ -41,6 +46,7 @@ class RepFamily(Protocol):
 
 class IrrepsFamily:
     name = "irreps"
+    source_parse, constant_prefix, names_constants_by_text = "Irreps.parse", "IRREPS", True
 
     def parse(self, text: str, group) -> Irreps:
         return Irreps.parse(text, group)
@@ -65,6 +71,7 @@ class IrrepsFamily:
 
 class MatrixFamily:
     name = "matrix"
+    source_parse, constant_prefix, names_constants_by_text = "parse_rep", "REP", False
 
     def parse(self, text: str, group):
         from .matrix_rep_syntax import parse_rep

@@ -60,6 +60,11 @@ class Rep:
     __slots__ = ("_hash",)
     _dual_is_itself = False  # leaves whose matrices are orthogonal (rho(g)^{-T} = rho(g)): dual(rep) is rep
 
+    def simplify(self) -> "Rep":
+        """The form in which equal layouts compare equal: reps are built canonical, so the rep itself
+        (the protocol Irreps.simplify answers for irreps)."""
+        return self
+
     # -- value semantics --------------------------------------------------------
     def _key(self) -> tuple:
         raise NotImplementedError

@@ -1,7 +1,10 @@
 """Names in generated modules: the spec's own, unique, never one of the module's."""
 from eqdsl.codegen.names import MODULE_NAMES, LocalNames, RepConstants
 from eqdsl.groups import O3
+from eqdsl.reps.family import family_of
 from eqdsl.reps.irreps import Irreps
+
+IRREPS = family_of(O3)
 
 
 def test_locals_keep_the_spec_name_first_and_number_the_rest():
@@ -18,7 +21,7 @@ def test_locals_never_take_a_module_name_or_a_name_already_given():
 
 
 def test_rep_constants_are_named_after_the_spec_and_built_once():
-    reps = RepConstants(taken=["GATE_IN"])  # e.g. a model class of that name
+    reps = RepConstants(IRREPS, taken=["GATE_IN"])  # e.g. a model class of that name
     hidden = Irreps.parse("32x0e+32x1o", O3)
     assert reps.constant(hidden, "Hidden") == "HIDDEN"
     assert reps.constant(Irreps.parse("32x0e+32x1o", O3), "Other") == "HIDDEN"  # one constant per rep
@@ -31,5 +34,15 @@ def test_rep_constants_are_named_after_the_spec_and_built_once():
 
 
 def test_a_rep_named_like_the_group_constant_gets_another_name():
-    reps = RepConstants()
+    reps = RepConstants(IRREPS)
     assert reps.constant(Irreps.parse("2x0e", O3), "g") == "G_1"
+
+
+def test_matrix_group_constants_are_parsed_back_by_their_family():
+    from eqdsl.groups.builtin import symmetric
+    from eqdsl.reps.matrix_reps import Vector
+
+    group = symmetric(4)
+    reps = RepConstants(family_of(group))
+    assert reps.constant(Vector(group)) == "REP_1" and reps.constant(Vector(group) * 2, "Pair") == "PAIR"
+    assert reps.lines == ["REP_1 = parse_rep('V', G)", "PAIR = parse_rep('2*V', G)"]
