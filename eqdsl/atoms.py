@@ -17,7 +17,7 @@ convention (positive under tension), in energy per volume of the model's units.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -37,7 +37,7 @@ class AtomsInputs:
     shift: Optional[str]               # the name of the edge-shift input (None for a model without one)
     edge_graph: torch.Tensor           # [E] the structure each edge belongs to
     volumes: torch.Tensor              # [G] cell volumes (NaN where a structure is not periodic in 3 directions)
-    num_atoms: list = field(default_factory=list)
+    num_atoms: list                    # [G] atoms per structure
 
 
 def potential_inputs(model) -> dict:

@@ -136,9 +136,10 @@ class _ModelWriter:
         params = ", ".join(f"{p}: float = {_float(ir.params[p])}" for p in self.float_params)
         sig_inputs = [name for name, _ in inputs]
         extra = []
+        takes_num_nodes = not node_inputs and (self.needs["graph"] or self.needs["batch"])
         if self.needs["batch"]:  # pooling over nodes or edges needs to know which graph each row belongs to
             extra += ["batch: Optional[torch.Tensor] = None", "num_graphs: Optional[int] = None"]
-        if not node_inputs and (self.needs["graph"] or self.needs["batch"]):
+        if takes_num_nodes:
             extra += ["num_nodes: int = 0"]
         sig = ", ".join(["self"] + sig_inputs + (["*"] + extra if extra else []))
         lines = [f"class {ir.name}(torch.nn.Module):"]
@@ -168,7 +169,7 @@ class _ModelWriter:
         lines += [f"        {line}" for line in self.init]
         lines.append("")
         lines.append(f"    def forward({sig}) -> Dict[str, torch.Tensor]:")
-        body = self._input_check(inputs, sig)
+        body = self._input_check(inputs, takes_batch=self.needs["batch"], takes_num_nodes=takes_num_nodes)
         if graph_input is not None:
             body.append(f"src, dst = {graph_input}[0], {graph_input}[1]")
         if node_inputs:
@@ -242,14 +243,14 @@ class _ModelWriter:
             factor[node] = f
         return math.lcm(1, *factor.values())
 
-    def _input_check(self, inputs, sig: str) -> list[str]:
+    def _input_check(self, inputs, takes_batch: bool, takes_num_nodes: bool) -> list[str]:
         """The first lines of forward(): the inputs checked against INPUT_LAYOUT unless check_inputs=False."""
         names = ", ".join(f"{name!r}: {name}" for name, _ in inputs)
         has_nodes = any(t.placement in ("node", "edge") or t.kind == "graph" for _, t in inputs)
         args = [f"{{{names}}}", "module=self"]
-        if "batch: " in sig:
+        if takes_batch:
             args += ["batch=batch", "num_graphs=num_graphs"]
-        if "num_nodes: " in sig:
+        if takes_num_nodes:
             args.append("num_nodes=num_nodes")
         if not has_nodes:
             args.append("graph_rows='batch'")
