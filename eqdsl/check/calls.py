@@ -6,8 +6,9 @@ A part of ``Checker`` (``checker.py``), which supplies evaluation (``eval_value`
 """
 from __future__ import annotations
 
-from ..ir import ops
+from ..ir import type_rules
 from ..ir.activations import PARITY
+from ..ir.irreps_rules import tp_descriptor
 from ..ir.types import tensor
 from ..reps.irreps import Irreps
 from ..syntax import ast
@@ -30,7 +31,7 @@ class CallBinding:
                           call.span, "a representation, not a value")
             known = [n for n in self.ops if n not in INTERNAL_OPS] + [n for n, v in scope_items(scope) if isinstance(v, Block)]
             self.fail("E0103", f"unknown layer or function `{call.func}`", call.func_span, "not defined",
-                      hints=ops.suggest(call.func, known))
+                      hints=type_rules.suggest(call.func, known))
         values, attrs = self._bind(op, call, scope, ctx)
         if op.name == "grad" and ctx.ir.node(values["x"][0].id)["op"] != "input":
             self.fail("E0603", "grad differentiates with respect to a model input", values["x"][1], "not an input",
@@ -75,8 +76,8 @@ class CallBinding:
         if a[0].type.kind != "tensor" or b[0].type.kind != "tensor" or a[0].type.rep is None or b[0].type.rep is None:
             return
         try:
-            d = ops.tp_descriptor(self.group, a[0].type.rep, b[0].type.rep, attrs)
-        except ops.TypeRuleError:
+            d = tp_descriptor(self.group, a[0].type.rep, b[0].type.rep, attrs)
+        except type_rules.TypeRuleError:
             return  # reported by the tensor product's own rule
         node = ctx.ir.node(w[0].id)
         node["attrs"]["out"] = Irreps.of([(d.weight_numel, self.group.trivial)])
@@ -85,7 +86,7 @@ class CallBinding:
         ctx.open_mlps.pop(w[0].id, None)
         values["weights"] = (Node(w[0].id, node["type"]), w[1])
 
-    def _bind(self, op: ops.Op, call: ast.Call, scope, ctx):
+    def _bind(self, op: type_rules.Op, call: ast.Call, scope, ctx):
         values, attrs = {}, {}
         positional = [p for p in op.params if not p.keyword_only]
         args = list(call.args)
@@ -113,7 +114,7 @@ class CallBinding:
             p = op.param(kw.name)
             if p is None or p.kind in ("values*", "ints*"):
                 self.fail("E0104", f"`{op.name}` has no argument `{kw.name}`", kw.name_span, "unknown argument",
-                          hints=ops.suggest(kw.name, [q.name for q in op.params]) + [_signature(op)])
+                          hints=type_rules.suggest(kw.name, [q.name for q in op.params]) + [_signature(op)])
             if kw.name in seen or kw.name in attrs or kw.name in values:
                 self.fail("E0104", f"argument `{kw.name}` given twice", kw.name_span, "repeated")
             seen.add(kw.name)
@@ -121,14 +122,14 @@ class CallBinding:
         for p in op.params:
             if p.name in values or p.name in attrs or p.kind in ("values*", "ints*"):
                 continue
-            if p.default is ops.REQUIRED:
+            if p.default is type_rules.REQUIRED:
                 self.fail("E0104", f"`{op.name}` is missing its argument `{p.name}`", call.span, "missing argument",
                           hints=[_signature(op)])
             if p.kind != "value":
                 attrs[p.name] = p.default
         return values, attrs
 
-    def _bind_one(self, p: ops.Param, expr, values, attrs, scope, ctx):
+    def _bind_one(self, p: type_rules.Param, expr, values, attrs, scope, ctx):
         if p.kind == "value":
             values[p.name] = (self._as_node(self.eval_value(expr, scope, ctx), expr, ctx), expr.span)
         elif p.kind == "int":
@@ -148,7 +149,7 @@ class CallBinding:
             if not isinstance(expr, ast.Name) or expr.name not in options:
                 shown = expr.name if isinstance(expr, ast.Name) else "this"
                 self.fail("E0108", f"`{shown}` is not a valid `{p.name}`", expr.span, f"choose one of: {', '.join(options)}",
-                          hints=ops.suggest(shown, options))
+                          hints=type_rules.suggest(shown, options))
             attrs[p.name] = expr.name
         else:
             raise TypeError(p.kind)
@@ -162,7 +163,7 @@ class CallBinding:
             ins = {"xs": [ins[f"xs.{i}"] for i in range(attrs["xs"])]}
         try:
             vtype, derived = op.infer(self.group, ins, attrs)
-        except ops.TypeRuleError as err:
+        except type_rules.TypeRuleError as err:
             self._rule_error(err, values, arg_spans, span, out_expr)
         node = ctx.ir.add(opname, vtype, {**attrs, **derived}, span,
                           inputs=[(name, n.id) for name, (n, _) in values.items()], scope=ctx.scope_label)
@@ -172,7 +173,7 @@ class CallBinding:
                 self._rule_error(err, values, arg_spans, span, out_expr)
         return Node(node, vtype)
 
-    def _rule_error(self, err: ops.TypeRuleError, values, arg_spans, span, out_expr):
+    def _rule_error(self, err: type_rules.TypeRuleError, values, arg_spans, span, out_expr):
         """Report a rule's error at the argument it names (or the call)."""
         spans = {name: s for name, (_, s) in values.items()}
         if arg_spans:
@@ -198,7 +199,7 @@ class CallBinding:
         for kw in call.kwargs:
             if kw.name not in names:
                 self.fail("E0104", f"block `{decl.name}` has no parameter `{kw.name}`", kw.name_span, "unknown argument",
-                          hints=ops.suggest(kw.name, names))
+                          hints=type_rules.suggest(kw.name, names))
             if kw.name in bound:
                 self.fail("E0104", f"argument `{kw.name}` given twice", kw.name_span, "repeated")
             bound[kw.name] = (self.eval_value(kw.value, scope, ctx), kw.value)
@@ -239,14 +240,14 @@ class CallBinding:
 
 
 
-def _signature(op: ops.Op) -> str:
+def _signature(op: type_rules.Op) -> str:
     parts = []
     for p in op.params:
         if p.kind == "values*":
             parts.append(f"{p.name}...")
         elif p.kind == "ints*":
             parts.append("sizes...")
-        elif p.default is ops.REQUIRED:
+        elif p.default is type_rules.REQUIRED:
             parts.append(p.name)
         else:
             parts.append(f"{p.name} = {p.default if not isinstance(p.default, bool) else str(p.default).lower()}")

@@ -18,9 +18,8 @@ import re
 from ..diagnostics import DiagnosticSink, Span
 from ..groups import GROUPS
 from ..groups.recipe import recipe_of
-from ..ir import ops
+from ..ir import ops, type_rules
 from ..ir.graph import ModelIR
-from ..ir.rules import rules_for
 from ..ir.types import PLACEMENTS, ValueType, same_rep, tensor
 from ..syntax import ast
 from . import rep_expressions
@@ -64,7 +63,7 @@ class Checker(CallBinding):
     @property
     def ops(self) -> dict:
         """The typing rules of this spec's group family (matrix groups' rules load scipy, so only when used)."""
-        return rules_for(self.group)
+        return ops.ops_for(self.group)
 
     # -- errors ---------------------------------------------------------------------------
     def fail(self, code, message, span, label="", notes=(), hints=()):
@@ -211,7 +210,7 @@ class Checker(CallBinding):
         return self.reps.evaluate(self, expr, scope)
 
     def _unknown_name(self, expr: ast.Name, scope: Scope):
-        hints = ops.suggest(expr.name, scope.visible() | {"src", "dst"})
+        hints = type_rules.suggest(expr.name, scope.visible() | {"src", "dst"})
         if expr.name in ("src", "dst"):
             self.fail("E0502", f"`{expr.name}` needs a graph input", expr.span, "no graph in this model",
                       hints=["declare the edge index: input edges : graph"])
@@ -321,7 +320,7 @@ class Checker(CallBinding):
         placement = texpr.placement
         if placement is not None and placement not in PLACEMENTS:
             self.fail("E0108", f"unknown placement `@{placement}`", texpr.placement_span, "not a placement",
-                      hints=ops.suggest(placement, PLACEMENTS) + ["placements: @node, @edge, @graph, @grid"])
+                      hints=type_rules.suggest(placement, PLACEMENTS) + ["placements: @node, @edge, @graph, @grid"])
         if placement == "grid" and not self.reps.images:
             self.fail("E0308", f"images (@grid) need a group acting on the plane, not {self.group.name}",
                       texpr.placement_span, "no grid action",

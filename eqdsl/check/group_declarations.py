@@ -16,7 +16,7 @@ import numpy as np
 from ..groups import GROUPS
 from ..groups import builtin
 from ..groups.matrix import GroupTooLarge, MatrixGroup
-from ..ir.ops import suggest
+from ..ir.type_rules import suggest
 from ..syntax import ast
 
 MAX_GROUP_DIM = 64

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from ..reps import matrix_properties
 from ..reps.matrix_reps import Trivial
-from ..ir.matrix_ops import _blocks_text
+from ..ir.matrix_rules import blocks_text
 from .irrep_sets import Undecomposable, irrep_sets
-from ..ir.ops import TypeRuleError
+from ..ir.type_rules import TypeRuleError
 
 _EMPTY = frozenset()
 # Ops whose every output block carries what the same block of their input "x" carries.
@@ -152,7 +152,7 @@ class SupportTracker:
         return full, None  # nonlinear functions, MLPs, constants: anything their representation holds
 
     def _product(self, node, ins):
-        """Elementwise products (matrix_ops._product_rep): one scalar times anything, or scalars times
+        """Elementwise products (matrix_rules.MatrixRules.product): one scalar times anything, or scalars times
         scalars; zero where a factor is."""
         a, b = ins["a"], ins["b"]
         ports = ports_of(self.ir, node)
@@ -190,7 +190,7 @@ class SupportTracker:
     # -- errors -------------------------------------------------------------------------------------
     def _map_error(self, node, op, ins, attrs, zero, feeds) -> TypeRuleError:
         sets, rep = self.sets, self.ir.node(node)["type"].rep
-        blocks = _blocks_text(rep, zero)
+        blocks = blocks_text(rep, zero)
         hints = []
         inputs = ports_of(self.ir, node)
         first = matrix_properties.blocks(rep)[zero[0]]

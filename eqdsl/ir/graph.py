@@ -2,7 +2,7 @@
 
 Node ids are assigned in the order the checker creates nodes, so the same spec
 always gives the same graph.  Each node carries:
-  op      the name of an entry in eqdsl.ir.ops.OPS
+  op      the name of an entry in eqdsl.ir.ops.OPS (ops_for(group))
   type    its ValueType
   attrs   static attributes (output reps, modes, activations, descriptors...)
   span    where in the spec it comes from

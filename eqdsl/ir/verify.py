@@ -6,9 +6,8 @@ failure here is a compiler bug, never a user error, so it raises.
 from __future__ import annotations
 
 from ..groups.recipe import group_from_recipe
-from . import ops
+from . import ops, type_rules
 from .graph import ModelIR
-from .rules import rules_for
 
 
 class IRVerificationError(AssertionError):
@@ -24,7 +23,7 @@ def verify(ir: ModelIR, memo: dict | None = None) -> None:
     so a node that a pass left as it was is compared with its rule's answer without running the rule again.
     """
     g = group_from_recipe(ir.group_recipe)
-    registry = rules_for(g)
+    registry = ops.ops_for(g)
     graph = ir.graph
     for node in ir.order():
         data = graph.nodes[node]
@@ -40,7 +39,7 @@ def verify(ir: ModelIR, memo: dict | None = None) -> None:
         else:
             try:
                 vtype, derived = op.infer(g, ins, data["attrs"])
-            except ops.TypeRuleError as err:
+            except type_rules.TypeRuleError as err:
                 raise IRVerificationError(f"{node} ({data['op']} at {data['span']}): {err.code} {err.message}") from None
             if memo is not None:
                 memo[node] = (data["op"], ins, dict(data["attrs"]), (vtype, derived))

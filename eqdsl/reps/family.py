@@ -7,7 +7,7 @@
 
 Both kinds of value answer ``dim`` and ``str()``, and parse back from their string form;
 what differs (how to parse, the scalars, the vector, the matrix of an element, a random
-element) is asked of the family here, so no caller branches on the kind of group.  The
+element, the direct sum) is asked of the family here, so no caller branches on the kind of group.  The
 matrix family loads numpy and scipy, so it is imported only when such a group is used.
 """
 from __future__ import annotations
@@ -37,6 +37,9 @@ class RepFamily(Protocol):
     def point_dim(self, group) -> int:
         """The dimension of the space positions live in."""
 
+    def direct_sum(self, reps):
+        """The representation of the concatenation of values carrying `reps`, in order."""
+
     def action(self, rep, element):
         """The matrix (numpy, [rep.dim, rep.dim]) by which `element` (of the defining representation) acts."""
 
@@ -59,6 +62,12 @@ class IrrepsFamily:
 
     def point_dim(self, group) -> int:
         return 3
+
+    def direct_sum(self, reps) -> Irreps:
+        total = Irreps(())
+        for rep in reps:
+            total = total + rep
+        return total
 
     def action(self, rep: Irreps, element):
         from . import so3  # numpy: only when numbers are asked for, not when a spec compiles
@@ -87,6 +96,10 @@ class MatrixFamily:
 
     def point_dim(self, group) -> int:
         return group.dim
+
+    def direct_sum(self, reps):
+        from .matrix_reps import direct_sum
+        return direct_sum(*reps)
 
     def action(self, rep, element):
         return rep.rho(element)

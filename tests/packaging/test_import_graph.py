@@ -96,7 +96,7 @@ def layer(name: str) -> int | None:
 
 def test_the_scanner_sees_relative_and_local_imports():
     edges = graph()
-    assert "eqdsl.reps.irreps" in edges["eqdsl.ir.ops"]  # from ..reps.irreps import Irreps
+    assert "eqdsl.reps.irreps" in edges["eqdsl.ir.irreps_rules"]  # from ..reps.irreps import Irreps
     assert "eqdsl.reps.so3" in edges["eqdsl.reps.family"]  # a local import inside a method
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

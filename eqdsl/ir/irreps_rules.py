@@ -1,0 +1,276 @@
+"""How groups with irreps (O3, SO3) answer the typing rules' questions: selection rules, Schur's
+lemma between copies of the same irrep, parities of pointwise functions.  Pure algebra, no numpy.
+
+``RULES`` implements ``type_rules.FamilyRules``; the ops only this family has (tensor products,
+spherical harmonics, dot, grad) keep their rule here under their own name.
+"""
+from __future__ import annotations
+
+from ..reps import tp as tpd
+from ..reps.irreps import Irreps
+from .activations import PARITY
+from .type_rules import FamilyRules, TypeRuleError, need_tensor, same_placement
+from .types import ValueType, same_rep, tensor
+
+
+def _fmt(irs) -> str:
+    return ", ".join(str(i) for i in irs) if irs else "nothing"
+
+
+def arrow_rep(rep: Irreps) -> str:
+    """A representation as written after `->`: sums need parentheses."""
+    return f"({' + '.join(str(m) for m in rep)})" if len(rep) > 1 else str(rep)
+
+
+def _nearest(wanted, candidates):
+    same_l = [c for c in candidates if c.l == wanted.l]
+    if same_l:
+        return same_l[0]
+    return min(candidates, key=lambda c: abs(c.l - wanted.l)) if candidates else None
+
+
+def _channels(rep: Irreps) -> list:
+    return [ir for mul, ir in rep for _ in range(mul)]
+
+
+def _with_parity(g, ir, p):
+    return type(ir)(ir.l, ir.p * p) if g.has_reflections else ir
+
+
+def _block_scalars(g, rep: Irreps) -> Irreps:
+    return Irreps.of([(m.mul, g.trivial) for m in rep]).simplify()
+
+
+def act_output(g, rep: Irreps, act: str, where: str) -> Irreps:
+    """The rep of act(x) applied channelwise, or the equivariance error."""
+    parity = PARITY[act]
+    out = []
+    for mul, ir in rep:
+        res = g.pointwise(ir, parity)
+        if res is None:
+            if ir.is_scalar:
+                raise TypeRuleError("E0302", f"`{act}` is not odd, so it cannot act on pseudoscalars `{mul}x{ir}`",
+                                    where, f"`{ir}` changes sign under reflections",
+                                    notes=[f"`{act}` has parity: {parity}; on {ir} only odd functions keep the parity"],
+                                    hints=["use an odd function such as tanh, or abs(...) to make it invariant"])
+            raise TypeRuleError("E0301", f"pointwise `{act}` on non-scalar features `{mul}x{ir}`", where,
+                                "a pointwise function does not commute with rotations here",
+                                notes=["pointwise functions may only touch scalar channels"],
+                                hints=["use gate(...) or norm_activation(...) for non-scalar channels"])
+        out.append((mul, res))
+    return Irreps.of(out)
+
+
+def tp_descriptor(g, a: Irreps, b: Irreps, attrs: dict):
+    """Build the descriptor for tensor_product's attributes, or raise the selection-rule error."""
+    mode, out, keep = attrs["mode"], attrs.get("out"), attrs.get("filter")
+    if out is not None and keep is not None:
+        raise TypeRuleError("E0104", "give either `-> R` or `filter = R`, not both", "filter")
+    reach = tpd.reachable(g, a, b)
+    if out is not None:
+        for mul, ir in out:
+            if ir not in reach:
+                near = _nearest(ir, reach)
+                notes = [f"reachable here: {_fmt(reach)}"]
+                label = _selection_label(g, a, b, ir)
+                raise TypeRuleError("E0203", f"tensor product cannot produce `{mul}x{ir}` from `{a} (x) {b}`", "out",
+                                    label, notes=notes,
+                                    hints=[f"did you mean `{mul}x{near}`?"] if near is not None else [])
+        d = tpd.describe(g, a, b, mode, out=out)
+        if mode == "uvu":
+            fed = {p.i_out for p in d.paths}
+            for i, (mul, ir) in enumerate(out):
+                if i not in fed:
+                    muls = sorted({x.mul for x in a if any(ir in g.product(x.ir, y.ir) for y in b)})
+                    raise TypeRuleError("E0208", f"channelwise (uvu) product cannot fill `{mul}x{ir}`", "out",
+                                        "no input block with this multiplicity reaches it",
+                                        notes=["uvu keeps the channels of the first input: mul_out must equal mul_in1",
+                                               f"multiplicities of the first input that reach {ir}: {_fmt(muls)}"],
+                                        hints=[f"use {muls[0]}x{ir}" if muls else "use mode = uvw"])
+        if mode == "full" and not same_rep(d.irreps_out, out):
+            raise TypeRuleError("E0204", f"the full tensor product gives `{d.irreps_out}`, not `{out}`", "out",
+                                "declared type differs", hints=["use filter = R to keep some irreps of a full product"])
+        return d
+    keep_irs = keep.irreps_set() if keep is not None else None
+    if mode == "uvw":
+        raise TypeRuleError("E0104", "a fully connected (uvw) tensor product needs its output: `tensor_product(...) -> R`",
+                            None, "output representation missing")
+    d = tpd.describe(g, a, b, mode, keep=keep_irs)
+    if not d.paths:
+        raise TypeRuleError("E0203", f"tensor product `{a} (x) {b}` produces nothing with this filter", "filter",
+                            "no allowed path", notes=[f"reachable here: {_fmt(reach)}"])
+    return d
+
+
+def _selection_label(g, a: Irreps, b: Irreps, ir) -> str:
+    for x in a:
+        for y in b:
+            if x.ir.l + y.ir.l >= ir.l >= abs(x.ir.l - y.ir.l):
+                return f"parity: {g.selection_note(x.ir, y.ir)}"
+    top = max(x.ir.l for x in a) + max(y.ir.l for y in b) if len(a) and len(b) else 0
+    return f"l = {ir.l} is out of reach: at most {top} here"
+
+
+class IrrepsRules(FamilyRules):
+    def need_invariant(self, t: ValueType, where: str, what: str, code: str = "E0305") -> None:
+        need_tensor(t, where)
+        bad = [str(x) for x in t.rep if not x.ir.is_trivial]
+        if bad:
+            raise TypeRuleError(code, f"{what} must be invariant scalars, got `{t.rep}`", where,
+                                f"not invariant: {', '.join(bad)}",
+                                hints=["make them invariant first, e.g. with norm(...) or dot(...)"])
+
+    def check_max(self, x: ValueType, what: str) -> None:
+        bad = [str(m) for m in x.rep if not m.ir.is_trivial]
+        if bad:
+            raise TypeRuleError("E0503", f"{what} over `{x.rep}` is not equivariant", "x",
+                                f"not invariant: {', '.join(bad)}",
+                                notes=["a componentwise maximum does not commute with rotations or reflections"],
+                                hints=["use sum or mean, or take max over invariant scalars only"])
+
+    def linear_map(self, g, rep_in: Irreps, rep_out: Irreps) -> dict:
+        have = rep_in.irreps_set()
+        for mul, ir in rep_out:
+            if ir not in have:
+                near = _nearest(ir, have)
+                raise TypeRuleError(
+                    "E0201", f"linear map cannot produce `{mul}x{ir}` from `{rep_in}`", "out",
+                    f"no `{ir}` in the input",
+                    notes=["Schur's lemma: an equivariant linear map only connects copies of the same irrep",
+                           f"input irreps: {_fmt(have)}"],
+                    hints=([f"did you mean `{mul}x{near}`?"] if near is not None else [])
+                    + ["create new irreps with a tensor product first"])
+        return {}
+
+    def check_bias(self, g, rep_out: Irreps, attrs: dict) -> None:
+        if attrs.get("bias") and not any(m.ir.is_trivial for m in rep_out):
+            raise TypeRuleError("E0201", "bias needs an invariant output channel", "bias",
+                                f"`{rep_out}` has no invariant scalars", hints=["drop `bias = true`"])
+
+    def pointwise(self, g, rep: Irreps, act: str, where: str) -> Irreps:
+        return act_output(g, rep, act, where)
+
+    def gate(self, g, rep_in: Irreps, out: Irreps, attrs: dict) -> dict:
+        scalars = Irreps(tuple(m for m in out if m.ir.is_scalar))
+        gated = Irreps(tuple(m for m in out if not m.ir.is_scalar))
+        if out.simplify() != (scalars + gated).simplify():
+            raise TypeRuleError("E0206", f"gate output `{out}` must list its scalars before the gated irreps", "out",
+                                "scalars after non-scalars", hints=[f"write -> {arrow_rep(scalars + gated)}"])
+        gates = Irreps.of([(gated.num_irreps, g.trivial)]) if gated.num_irreps else Irreps(())
+        expected = scalars + gates + gated
+        if not same_rep(rep_in, expected):
+            n = gated.num_irreps
+            raise TypeRuleError("E0206", f"gate -> `{out}` needs input `{expected.simplify()}`, got `{rep_in}`", "x",
+                                f"expected {scalars.num_irreps} scalars, {n} gates, then {gated or 'nothing'}",
+                                notes=[f"one gate scalar per gated irrep: {gated or 'none'} has {n} irreps, so {n} gates",
+                                       "gate scalars sit between the activated scalars and the gated irreps"],
+                                hints=[f"produce it with linear(...) -> {arrow_rep(expected.simplify())}"])
+        acts = tuple(attrs["act"] if m.ir.is_trivial else attrs["odd_act"] for m in scalars)
+        for m, act in zip(scalars, acts):
+            act_output(g, Irreps((m,)), act, "act" if m.ir.is_trivial else "odd_act")
+        act_output(g, gates, attrs["gate_act"], "gate_act")
+        return {"scalars": scalars, "gates": gates, "gated": gated, "scalar_acts": acts}
+
+    def norm(self, g, rep: Irreps) -> tuple:
+        return _block_scalars(g, rep), {}
+
+    def mlp_output(self, g, x: ValueType, out, attrs: dict) -> tuple:
+        if out is None:
+            if not attrs.get("open"):
+                raise TypeRuleError("E0104", "mlp needs its output: mlp(x, hidden...) -> Kx0e", None)
+            return ValueType("tensor", None, x.placement), {}
+        if not out.is_invariant() or out.dim == 0:
+            raise TypeRuleError("E0305", f"an MLP produces invariant scalars, not `{out}`", "out", "not invariant scalars",
+                                hints=[f"write -> {max(out.num_irreps, 1)}x{g.trivial}"])
+        return tensor(Irreps.of([(out.dim, g.trivial)]), x.placement), {}
+
+    def check_shiftable(self, x: ValueType) -> None:
+        bad = [str(m) for m in x.rep if not m.ir.is_trivial]
+        if bad:
+            raise TypeRuleError("E0303", f"adding a constant to `{x.rep}` is not equivariant", "x",
+                                f"not invariant: {', '.join(bad)}",
+                                notes=["a constant is fixed by the group; only invariant channels may be shifted"])
+
+    def product(self, g, a: Irreps, b: Irreps, sym: str, where: str) -> Irreps:
+        if len(a) == 1 and a[0].mul == 1 and a[0].ir.is_scalar:
+            return Irreps.of([(m.mul, _with_parity(g, m.ir, a[0].ir.p)) for m in b])
+        if len(b) == 1 and b[0].mul == 1 and b[0].ir.is_scalar:
+            return Irreps.of([(m.mul, _with_parity(g, m.ir, b[0].ir.p)) for m in a])
+        if a.is_scalar() and b.is_scalar() and a.dim == b.dim:
+            return Irreps.of([(1, _with_parity(g, x, y.p)) for x, y in zip(_channels(a), _channels(b))]).simplify()
+        raise TypeRuleError("E0304", f"`{sym}` of `{a}` and `{b}` is not equivariant", where,
+                            "elementwise products need scalars on one side",
+                            notes=["allowed: one scalar times anything, or scalars times scalars of equal size"],
+                            hints=["use tensor_product(a, b) -> R for products of non-scalar features"])
+
+    def check_divisor(self, b: ValueType) -> None:
+        if not b.rep.is_scalar():
+            raise TypeRuleError("E0304", f"division by non-scalar `{b.rep}`", "b", "not a scalar")
+
+    def power(self, g, x: ValueType, k: float) -> ValueType:
+        if x.rep.is_invariant():
+            return x
+        if x.rep.is_scalar() and float(k).is_integer():
+            return tensor(Irreps.of([(m.mul, _with_parity(g, g.trivial, m.ir.p ** int(k))) for m in x.rep]), x.placement)
+        raise TypeRuleError("E0304", f"`**` on `{x.rep}` is not equivariant", "x", "powers act on scalars only",
+                            hints=["take a power of a norm instead"])
+
+    # -- the ops only irreps groups have ---------------------------------------------------------------
+    def tensor_product(self, g, ins, attrs):
+        a, b, w = ins["a"], ins["b"], ins.get("weights")
+        need_tensor(a, "a")
+        need_tensor(b, "b")
+        place = same_placement("b", a, b)
+        d = tp_descriptor(g, a.rep, b.rep, attrs)
+        if w is not None:
+            if attrs["mode"] == "full":
+                raise TypeRuleError("E0205", "a full tensor product has no weights", "weights", "remove this")
+            if w.is_open:
+                raise TypeRuleError("E0205", "the weights' size was not resolved", "weights")
+            self.need_invariant(w, "weights", "tensor-product weights", code="E0205")
+            if w.rep.dim != d.weight_numel:
+                raise TypeRuleError("E0205", f"the tensor product needs {d.weight_numel} weights, got `{w.rep}`",
+                                    "weights", f"{w.rep.dim} values",
+                                    notes=[f"{d}"],
+                                    hints=[f"produce {d.weight_numel}x0e, e.g. mlp(..., {d.weight_numel}), or leave the MLP's last size open"])
+            place = same_placement("weights", a, b, w)
+        return tensor(d.irreps_out, place), {"descriptor": d, "shared_weights": w is None and attrs["mode"] != "full"}
+
+    def dot(self, g, ins, attrs):
+        a, b = ins["a"], ins["b"]
+        need_tensor(a, "a")
+        need_tensor(b, "b")
+        if not same_rep(a.rep, b.rep):
+            raise TypeRuleError("E0202", f"dot needs equal representations, got `{a.rep}` and `{b.rep}`", "b",
+                                f"this is `{b.rep}`")
+        return tensor(_block_scalars(g, a.rep), same_placement("b", a, b)), {}
+
+    def spherical_harmonics(self, g, ins, attrs):
+        x = ins["x"]
+        need_tensor(x, "x", "the argument of spherical_harmonics")
+        vec = Irreps.of([(1, g.vector)])
+        if not same_rep(x.rep, vec):
+            raise TypeRuleError("E0202", f"spherical_harmonics takes one vector `{vec}`, got `{x.rep}`", "x",
+                                f"this is `{x.rep}`", hints=["pass an edge vector such as pos[dst] - pos[src]"])
+        if not 0 <= attrs["lmax"] <= 12:
+            raise TypeRuleError("E0108", f"lmax = {attrs['lmax']} is outside 0..12", "lmax")
+        return tensor(Irreps.harmonics(g, attrs["lmax"]), x.placement), {}
+
+    def grad(self, g, ins, attrs):
+        y, x = ins["y"], ins["x"]
+        need_tensor(y, "y")
+        if len(y.rep) != 1 or y.rep[0].mul != 1 or not y.rep[0].ir.is_scalar:
+            raise TypeRuleError("E0603", f"grad differentiates a single scalar, got `{y.rep}`", "y",
+                                f"this is `{y.rep}`", hints=["reduce to one scalar first, e.g. sum_nodes(linear(h) -> 1x0e)"])
+        p = y.rep[0].ir.p
+        if x.kind == "point":
+            rep = Irreps.of([(1, _with_parity(g, g.vector, p))])
+        elif x.kind == "tensor" and x.rep is not None:
+            rep = Irreps.of([(m.mul, _with_parity(g, m.ir, p)) for m in x.rep])
+        else:
+            raise TypeRuleError("E0603", "grad differentiates with respect to positions or features", "x",
+                                f"this is a {x.kind}")
+        return tensor(rep, x.placement), {}
+
+
+RULES = IrrepsRules()
