@@ -53,6 +53,7 @@ class Checker(CallBinding):
         self.group_span = None
         self.globals = Scope()
         self.overrides = dict(overrides or {})
+        self.overridden_consts: dict = {}  # const name -> the value given for it (-D), recorded in every model
         self._def_spans: dict = {}  # (id(scope), name) -> where it was defined, for duplicate-definition notes
 
     @property
@@ -121,7 +122,8 @@ class Checker(CallBinding):
 
     def _const(self, decl: ast.ConstDecl):
         if decl.name in self.overrides:
-            return Static(self.overrides.pop(decl.name))
+            self.overridden_consts[decl.name] = self.overrides.pop(decl.name)
+            return Static(self.overridden_consts[decl.name])
         return Static(self.eval_static(decl.value, self.globals, "number or bool"))
 
     def _first_note(self, scope: Scope, name: str) -> list[str]:
@@ -227,7 +229,7 @@ class Checker(CallBinding):
         params = {}
         scope = Scope(parent=self.globals)
         ir = ModelIR(decl.name, self.group.name, params, span=decl.span, group_recipe=recipe_of(self.group),
-                     rep_names=self._rep_names())
+                     rep_names=self._rep_names(), consts=dict(self.overridden_consts))
         ctx = ModelContext(ir)
         ctx.support = self.reps.support_tracker(self.group, ir)
         self._ctx = ctx

@@ -146,7 +146,8 @@ class _ModelWriter:
         lines += [f"    {line}" if line else "" for line in self._docstring(inputs)]
         lines.append("")
         lines += [f"    {line}" for line in self._metadata(inputs)]
-        compile_time = {k: v for k, v in ir.params.items() if k not in self.float_params}
+        # what rebuilds this class: overridden constants and the parameters not taken by the constructor
+        compile_time = {**ir.consts, **{k: v for k, v in ir.params.items() if k not in self.float_params}}
         lines.append(f"    COMPILE_TIME_PARAMETERS = {compile_time!r}")
         lines.append(f"    FLOAT_PARAMETERS = {tuple(self.float_params)!r}  # constructor arguments, as self.param_<name>")
         # what a checkpoint records and is checked against on loading (eqdsl.checkpoint)

@@ -108,6 +108,7 @@ class ModelIR:
     span: Span | None = None
     group_recipe: tuple = ("irreps", "O3")  # rebuilds the group (eqdsl.groups.recipe)
     rep_names: dict[str, str] = field(default_factory=dict)  # canonical text of a rep -> the spec's name for it
+    consts: dict[str, object] = field(default_factory=dict)  # constants the compile overrode (-D): compile-time parameters too
     _next: int = 0
 
     def add(self, op: str, vtype: ValueType, attrs: dict, span: Span | None,

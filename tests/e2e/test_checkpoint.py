@@ -63,6 +63,19 @@ def test_loading_into_another_model_names_both(tmp_path):
         checkpoint.load(path, spec=edited)
 
 
+def test_overridden_constants_are_compile_time_parameters(tmp_path):
+    # -D L=3 changes the layers without changing the spec's text: the checkpoint must rebuild that model
+    model = eqdsl.compile_file(NEQUIP, layers=1, L=3).model_class()(cutoff=4.5).double()
+    assert type(model).COMPILE_TIME_PARAMETERS == {"L": 3, "layers": 1}
+    path = tmp_path / "m.pt"
+    checkpoint.save(model, path)
+    loaded = checkpoint.load(path, spec=NEQUIP)
+    a, b = outputs(model), outputs(loaded)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(checkpoint.CheckpointMismatch, match="L=3"):
+        checkpoint.load(path, model_class=eqdsl.compile_file(NEQUIP, layers=1).model_class())
+
+
 def test_a_file_that_is_not_a_checkpoint_is_a_clear_error(tmp_path):
     plain = tmp_path / "weights.pt"
     torch.save(trained().state_dict(), plain)
