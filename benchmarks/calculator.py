@@ -8,7 +8,9 @@ One run, on one machine: a cubic fcc copper cell repeated ``--repeat`` times alo
 * ASE's EMT (energy, forces, stress): the classical potential the model would replace;
 * eqdsl.ase.Calculator (a fresh calculation each call: neighbour list, inputs, model, stress);
 * the neighbour list alone (vesin, through eqdsl.atoms.neighbour_list);
-* the model alone on prepared inputs (energy_forces_stress: the forward, forces and strain derivative).
+* the model alone on prepared inputs (energy_forces_stress: the forward, forces and strain derivative);
+* the same with the module also taking its own forces (gradient outputs kept on, a second backward pass):
+  what energy_forces_stress cost before it switched them off.
 
 The calculator's overhead is its time over the model alone.
 """
@@ -77,6 +79,11 @@ def main(argv=None) -> None:
             ("eqdsl.ase.Calculator", _median_ms(calculator_call(ours), args.calls)),
             ("neighbour list (vesin)", _median_ms(lambda: neighbour_list(atoms, args.cutoff), args.calls)),
             ("model alone (energy, forces, stress)", _median_ms(lambda: energy_forces_stress(model, inputs), args.calls))]
+    if cls.GRADIENT_OUTPUTS:
+        both = cls(cutoff=args.cutoff).to(dtype)
+        both.load_state_dict(model.state_dict())
+        both.GRADIENT_OUTPUTS = ()  # hides them from energy_forces_stress: the module computes its forces too
+        rows.append(("model alone, its own forces kept on", _median_ms(lambda: energy_forces_stress(both, inputs), args.calls)))
     edges = inputs.kwargs[next(r[0] for r in cls.INPUT_LAYOUT if r[1] == "graph")].shape[1]
     print(f"machine: {platform.machine()} CPU, {torch.get_num_threads()} threads; torch {torch.__version__}; "
           f"{args.spec} ({cls.COMPILE_TIME_PARAMETERS}), {args.dtype}; {len(atoms)} atoms, {edges} edges, "

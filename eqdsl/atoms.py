@@ -17,6 +17,7 @@ convention (positive under tension), in energy per volume of the model's units.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -169,6 +170,21 @@ def atoms_to_inputs(model, structures, species: Sequence[str], cutoff: float,
                        torch.as_tensor(volumes, dtype=dtype, device=device), [len(a) for a in structures])
 
 
+@contextmanager
+def without_gradient_outputs(model):
+    """The model's forward() leaves out the outputs it computes from grad(...) (its forces): for callers
+    that differentiate the energy themselves, so that no backward pass runs twice."""
+    if not getattr(model, "GRADIENT_OUTPUTS", ()):
+        yield model
+        return
+    before = model.gradient_outputs
+    model.gradient_outputs = False
+    try:
+        yield model
+    finally:
+        model.gradient_outputs = before
+
+
 def energy_forces_stress(model, inputs: AtomsInputs, stress: bool = True, training: bool = False) -> dict:
     """{'energy': [G], 'forces': [N, 3], 'stress': [G, 3, 3] (with `stress`)} of a potential.
 
@@ -189,7 +205,7 @@ def energy_forces_stress(model, inputs: AtomsInputs, stress: bool = True, traini
         kwargs[inputs.shift] = shift + torch.einsum("ei,eij->ej", shift, eps[inputs.edge_graph])
     else:
         kwargs[inputs.positions] = pos
-    with torch.enable_grad():
+    with torch.enable_grad(), without_gradient_outputs(model):
         out = model(**kwargs)
         energy = out["energy"].reshape(num_graphs)
         wrt = [pos, eps] if stress else [pos]

@@ -36,6 +36,7 @@ class _ModelWriter:
         self.names = LocalNames(name for name, _ in ir.inputs)
         self.init: list[str] = []
         self.body: list[str] = []
+        self.gradient_body: list[str] = []  # what grad(...) gives and all that depends on it (gradient outputs)
         self.float_params = self._float_params()
         self.needs = {"graph": False, "batch": False, "grad": set()}
         self.approximate: list[tuple[str, str]] = []  # (op, node) of layers declared approximately equivariant
@@ -82,20 +83,33 @@ class _ModelWriter:
 
     # -- lowering -------------------------------------------------------------------------
     def write(self) -> str:
-        last_line = None
+        # values computed from a gradient come after all others, in their own section of forward(), so a
+        # caller that differentiates the energy itself (stress, export) can leave them out
+        self.from_gradient = self._from_gradient()
+        last_line = {False: None, True: None}
         for node in self.ir.order():
             d = self.ir.node(node)
             name = self._assign_name(node)
             if d["op"] == "input":
                 continue
+            section = node in self.from_gradient
+            body = self.gradient_body if section else self.body
             span = d["span"]
             where = (span.file, span.line, d["scope"]) if span is not None else None  # a new comment per iteration
-            if where != last_line and span is not None:
-                self.body.append(f"# {self._origin(span, d['scope'])}")
-                last_line = where
+            if where != last_line[section] and span is not None:
+                body.append(f"# {self._origin(span, d['scope'])}")
+                last_line[section] = where
             expr = self.lower(node, d)
-            self.body.append(f"{name} = {expr}")
+            body.append(f"{name} = {expr}")
         return self._assemble()
+
+    def _from_gradient(self) -> set:
+        """The nodes that are grad(...) or read one."""
+        found = set()
+        for node in self.ir.order():
+            if self.ir.node(node)["op"] == "grad" or any(src in found for _, src in self.ir.inputs_of(node)):
+                found.add(node)
+        return found
 
     def _origin(self, span, scope: str = "") -> str:
         """`file:line: the spec line`, with the block call / repeat iteration an inlined line belongs to."""
@@ -150,14 +164,20 @@ class _ModelWriter:
         compile_time = {**ir.consts, **{k: v for k, v in ir.params.items() if k not in self.float_params}}
         lines.append(f"    COMPILE_TIME_PARAMETERS = {compile_time!r}")
         lines.append(f"    FLOAT_PARAMETERS = {tuple(self.float_params)!r}  # constructor arguments, as self.param_<name>")
+        gradient_outputs = tuple(name for name, node in ir.outputs if node in self.from_gradient)
+        lines.append(f"    GRADIENT_OUTPUTS = {gradient_outputs!r}  # outputs computed from grad(...): left out with gradient_outputs=False")
         # what a checkpoint records and is checked against on loading (eqdsl.checkpoint)
         lines.append(f"    SPEC = {self.origin[0]!r}")
         lines.append(f"    SPEC_SHA256 = {self.origin[1]!r}")
         lines.append("")
-        ctor = ", ".join([p for p in [params] if p] + ['backend: str = "auto"', "check_inputs: bool = True"])
+        ctor = ", ".join([p for p in [params] if p] + ['backend: str = "auto"', "check_inputs: bool = True"]
+                         + (["gradient_outputs: bool = True"] if self.needs["grad"] else []))
         lines.append(f"    def __init__(self, *, {ctor}):")
         lines.append("        super().__init__()")
         lines.append("        self.check_inputs = bool(check_inputs)  # forward() checks its inputs (shapes, dtypes, ranges)")
+        if self.needs["grad"]:
+            lines.append("        # False: forward() leaves out GRADIENT_OUTPUTS, for callers that differentiate the energy themselves")
+            lines.append("        self.gradient_outputs = bool(gradient_outputs)")
         if self.ir.group_recipe[0] == "irreps":
             lines.append("        # tensor products: 'auto' (Triton on CUDA tensors, the reference on CPU), 'reference' or 'triton'")
         else:
@@ -186,20 +206,32 @@ class _ModelWriter:
             body.append("    raise ValueError('pass num_graphs together with batch (it fixes the output shape)')")
         if self.needs["grad"]:
             body.append("create_graph = torch.is_grad_enabled()  # keep the graph for training on gradients")
-            body.append("with torch.enable_grad():")
-            inner = []
+            body.append("with torch.set_grad_enabled(create_graph or self.gradient_outputs):")
+            inner = ["if self.gradient_outputs:"]
             for name in sorted(self.needs["grad"]):
-                inner.append(f"if not {name}.requires_grad:")
-                inner.append("    if torch.compiler.is_compiling():")
-                inner.append(f"        raise RuntimeError({('under torch.compile, pass ' + name + ' with requires_grad=True: this model differentiates with respect to it')!r})")
-                inner.append(f"    {name} = {name}.detach().requires_grad_(True)")
+                inner.append(f"    if not {name}.requires_grad:")
+                inner.append("        if torch.compiler.is_compiling():")
+                inner.append(f"            raise RuntimeError({('under torch.compile, pass ' + name + ' with requires_grad=True: this model differentiates with respect to it')!r})")
+                inner.append(f"        {name} = {name}.detach().requires_grad_(True)")
             inner += self.body
+            inner.append("if self.gradient_outputs:")
+            inner += ["    " + line for line in self.gradient_body]
             body += ["    " + line for line in inner]
         else:
             body += self.body
-        outs = ", ".join(f"{name!r}: {self.name_of(node)}" + (".movedim(-1, 1)" if self.ir.node(node)["type"].placement == "grid" else "")
-                         for name, node in ir.outputs)
-        body.append(f"return {{{outs}}}")
+
+        def out(name, node):
+            return f"{name!r}: {self.name_of(node)}" + (".movedim(-1, 1)" if self.ir.node(node)["type"].placement == "grid" else "")
+        plain = [(name, node) for name, node in ir.outputs if node not in self.from_gradient]
+        from_gradient = [(name, node) for name, node in ir.outputs if node in self.from_gradient]
+        if from_gradient:
+            result = self.names.fresh("outputs")
+            body.append(f"{result} = {{{', '.join(out(n, node) for n, node in plain)}}}")
+            body.append("if self.gradient_outputs:")
+            body += [f"    {result}[{name!r}] = {self.name_of(node)}" for name, node in from_gradient]
+            body.append(f"return {result}")
+        else:
+            body.append(f"return {{{', '.join(out(n, node) for n, node in plain)}}}")
         lines += [f"        {line}" for line in body]
         return "\n".join(lines) + "\n"
 
@@ -279,7 +311,8 @@ class _ModelWriter:
             out.append(f"    {name}: {_shape(t, dim, rows)}")
         out.append("returns a dict:")
         for name, node in ir.outputs:
-            out.append(f"    {name!r}: {_shape(ir.node(node)['type'], dim, rows)}")
+            note = " (left out with gradient_outputs=False)" if node in self.from_gradient else ""
+            out.append(f"    {name!r}: {_shape(ir.node(node)['type'], dim, rows)}{note}")
         out.append('"""')
         return out
 

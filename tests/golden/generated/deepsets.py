@@ -37,6 +37,7 @@ class DeepSets(torch.nn.Module):
     INPUT_LAYOUT = (('x', 'tensor', 'graph', 24, '3*V', 'specs/deepsets.eq:12'),)
     COMPILE_TIME_PARAMETERS = {'layers': 2}
     FLOAT_PARAMETERS = ()  # constructor arguments, as self.param_<name>
+    GRADIENT_OUTPUTS = ()  # outputs computed from grad(...): left out with gradient_outputs=False
     SPEC = 'specs/deepsets.eq'
     SPEC_SHA256 = '9f5bf309eb342eb30adee3320205674e874f195786c96c2603248078cdbe4197'
 

@@ -39,7 +39,7 @@ class NequIP(torch.nn.Module):
         shift: [num_edges, 3] features 1x1o @edge
     returns a dict:
         'energy': [num_graphs, 1] features 1x0e @graph
-        'forces': [num_nodes, 3] features 1x1o @node
+        'forces': [num_nodes, 3] features 1x1o @node (left out with gradient_outputs=False)
     """
 
     GROUP = 'O3'
@@ -48,12 +48,15 @@ class NequIP(torch.nn.Module):
     INPUT_LAYOUT = (('species', 'tensor', 'node', 4, '4x0e', 'specs/nequip.eq:19'), ('pos', 'point', 'node', 3, None, 'specs/nequip.eq:20'), ('edges', 'graph', None, None, None, 'specs/nequip.eq:21'), ('shift', 'tensor', 'edge', 3, '1x1o', 'specs/nequip.eq:22'))
     COMPILE_TIME_PARAMETERS = {'layers': 3}
     FLOAT_PARAMETERS = ('cutoff', 'avg_neighbors')  # constructor arguments, as self.param_<name>
+    GRADIENT_OUTPUTS = ('forces',)  # outputs computed from grad(...): left out with gradient_outputs=False
     SPEC = 'specs/nequip.eq'
     SPEC_SHA256 = 'dd4b6ed5bb1808825a4401688a58a0defdae35a94762a8aa2bc9f503a3533ca2'
 
-    def __init__(self, *, cutoff: float = 5.0, avg_neighbors: float = 12.0, backend: str = "auto", check_inputs: bool = True):
+    def __init__(self, *, cutoff: float = 5.0, avg_neighbors: float = 12.0, backend: str = "auto", check_inputs: bool = True, gradient_outputs: bool = True):
         super().__init__()
         self.check_inputs = bool(check_inputs)  # forward() checks its inputs (shapes, dtypes, ranges)
+        # False: forward() leaves out GRADIENT_OUTPUTS, for callers that differentiate the energy themselves
+        self.gradient_outputs = bool(gradient_outputs)
         # tensor products: 'auto' (Triton on CUDA tensors, the reference on CPU), 'reference' or 'triton'
         self.param_cutoff = float(cutoff)
         self.param_avg_neighbors = float(avg_neighbors)
@@ -87,11 +90,12 @@ class NequIP(torch.nn.Module):
         elif num_graphs is None:
             raise ValueError('pass num_graphs together with batch (it fixes the output shape)')
         create_graph = torch.is_grad_enabled()  # keep the graph for training on gradients
-        with torch.enable_grad():
-            if not pos.requires_grad:
-                if torch.compiler.is_compiling():
-                    raise RuntimeError('under torch.compile, pass pos with requires_grad=True: this model differentiates with respect to it')
-                pos = pos.detach().requires_grad_(True)
+        with torch.set_grad_enabled(create_graph or self.gradient_outputs):
+            if self.gradient_outputs:
+                if not pos.requires_grad:
+                    if torch.compiler.is_compiling():
+                        raise RuntimeError('under torch.compile, pass pos with requires_grad=True: this model differentiates with respect to it')
+                    pos = pos.detach().requires_grad_(True)
             # specs/nequip.eq:24: r = pos[dst] - pos[src] + shift
             pos_dst = rt.gather(pos, dst)
             pos_src = rt.gather(pos, src)
@@ -149,10 +153,14 @@ class NequIP(torch.nn.Module):
             e = self.mlp_0046(linear_6)
             # specs/nequip.eq:34: output energy : 0e @graph = sum_nodes(e)
             energy = rt.pool(e, batch, num_graphs, 'sum')
-            # specs/nequip.eq:35: output forces : 1o @node  = -grad(energy, pos)
-            grad_1 = rt_grad(energy, pos, create_graph)
-            forces = -grad_1
-        return {'energy': energy, 'forces': forces}
+            if self.gradient_outputs:
+                # specs/nequip.eq:35: output forces : 1o @node  = -grad(energy, pos)
+                grad_1 = rt_grad(energy, pos, create_graph)
+                forces = -grad_1
+        outputs = {'energy': energy}
+        if self.gradient_outputs:
+            outputs['forces'] = forces
+        return outputs
 
 
 __all__ = ['NequIP']

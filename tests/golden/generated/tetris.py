@@ -54,6 +54,7 @@ class Tetris(torch.nn.Module):
     INPUT_LAYOUT = (('pos', 'point', 'node', 3, None, 'specs/tetris.eq:20'), ('edges', 'graph', None, None, None, 'specs/tetris.eq:21'), ('ones', 'tensor', 'node', 1, '1x0e', 'specs/tetris.eq:22'))
     COMPILE_TIME_PARAMETERS = {}
     FLOAT_PARAMETERS = ()  # constructor arguments, as self.param_<name>
+    GRADIENT_OUTPUTS = ()  # outputs computed from grad(...): left out with gradient_outputs=False
     SPEC = 'specs/tetris.eq'
     SPEC_SHA256 = 'b85951ac98c2921e14269bae0d71fe3e3c3e570c5d09b9fa72c59a08cb739a82'
 
