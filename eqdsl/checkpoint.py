@@ -85,7 +85,13 @@ def load(path, *, spec=None, model_class=None, model_name: Optional[str] = None,
         from .api import compile_file
 
         compiled = compile_file(Path(spec), **data["compile_time_parameters"])
-        model_class = compiled.model_class(model_name or data["model"])
+        name = model_name or data["model"]
+        if name not in compiled.model_names:
+            raise CheckpointMismatch(
+                f"{path} was saved from {_describe(data['model'], data['spec'], data['spec_sha256'], data['compile_time_parameters'])}"
+                f" but {spec} has no model {name} (models: {', '.join(compiled.model_names)}); load it with the spec "
+                "it was saved from")
+        model_class = compiled.model_class(name)
     check_matches(data, model_class, path)
     model = model_class(**{**data["float_parameters"], **constructor})
     model = model.to(device=device, dtype=dtype or getattr(torch, data["dtype"]))

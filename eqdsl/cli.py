@@ -96,6 +96,34 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    if _front_end(args) is None:
+        return 1
+    from pathlib import Path
+
+    import torch
+
+    from . import checkpoint
+    from .diagnostics import CompileError
+    from .export import ExportError, export_potential
+
+    if not Path(args.checkpoint).is_file():
+        print(f"eqc: {args.checkpoint}: no such checkpoint", file=sys.stderr)
+        return 1
+    try:
+        model = checkpoint.load(args.checkpoint, spec=args.spec, model_name=args.model,
+                                dtype=getattr(torch, args.dtype) if args.dtype else None)
+        path = export_potential(model.eval(), args.output, format=args.format)
+    except (checkpoint.CheckpointMismatch, ExportError) as err:
+        print(f"eqc: {err}", file=sys.stderr)
+        return 1
+    except CompileError as err:  # the spec with the compile-time parameters the checkpoint was saved with
+        print(f"eqc: {args.checkpoint}: the spec does not compile with the checkpoint's parameters:\n{err}", file=sys.stderr)
+        return 1
+    print(f"eqc: {args.spec}: {type(model).__name__} ({args.checkpoint}) -> {path} ({args.format})", file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .benchmarks.command import run  # torch and the benchmark package only when benchmarking
     return run(args)
@@ -126,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="explain a diagnostic code, or list them all")
     e.add_argument("code", nargs="?")
     e.set_defaults(func=cmd_explain)
+
+    x = sub.add_parser("export", help="write a potential with trained weights as a TorchScript, torch.export or "
+                       "AOTInductor file (energy, forces, virial)")
+    x.add_argument("spec")
+    x.add_argument("--checkpoint", required=True, help="the weights (eqdsl.checkpoint.save)")
+    x.add_argument("-o", "--output", required=True, help="the file to write")
+    x.add_argument("--format", choices=["torchscript", "export", "aoti"], default="export",
+                   help="torchscript, torch.export program (default) or AOTInductor package (needs a C++ compiler)")
+    x.add_argument("--dtype", choices=["float32", "float64"], help="default: the checkpoint's")
+    x.add_argument("--model", help="which model of the spec (default: the checkpoint's)")
+    x.set_defaults(func=cmd_export, define=None)
 
     b = sub.add_parser("bench", help="time the tensor-product benchmark suite (eqdsl and the anchors installed)")
     b.add_argument("--batch", type=int, help="rows (edges); default 50000 on CUDA, 2000 on the CPU")
