@@ -300,7 +300,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     threads_before = torch.get_num_threads()
     torch.set_num_threads(max(1, args.threads))
     try:
-        return _run(args, d, t_start)
+        result = _run(args, d, t_start)
+        if d.enabled:  # no rank tears its connections down while another still uses them
+            import torch.distributed as dist
+            dist.barrier()
+        return result
     finally:
         torch.set_num_threads(threads_before)
         if d.enabled:
