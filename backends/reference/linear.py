@@ -79,3 +79,28 @@ class Linear(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.irreps_in} -> {self.irreps_out}, {self.weight_numel} weights, {self.bias_numel} biases"
+
+
+class SelectedLinear(torch.nn.Module):
+    """``linear(x, by = s)``: one equivariant linear map per column of the invariant selector s,
+    y = sum_k s[..., k] W_k x (and s @ biases).  With a one-hot species as s every element has its own
+    weights (NequIP's self-connection, MACE's element-dependent linear maps); any invariant s keeps y
+    equivariant, since the s_k are scalars.  `maps` are K maps of either family (``Linear`` for irreps,
+    ``matrix_maps.EquivariantLinear`` for matrix groups), each initialised as that map alone is."""
+
+    def __init__(self, maps: Sequence[torch.nn.Module]):
+        super().__init__()
+        if not maps:
+            raise ValueError("SelectedLinear needs one map per selector column, got none")
+        self.maps = torch.nn.ModuleList(maps)
+
+    def forward(self, x: torch.Tensor, selector: torch.Tensor) -> torch.Tensor:
+        if selector.shape[-1] != len(self.maps):
+            raise ValueError(f"selector: expected {len(self.maps)} columns (one per map), got {selector.shape[-1]}")
+        y = selector[..., 0:1] * self.maps[0](x)
+        for k in range(1, len(self.maps)):
+            y = y + selector[..., k:k + 1] * self.maps[k](x)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{len(self.maps)} maps selected per row"

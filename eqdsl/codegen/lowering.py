@@ -55,10 +55,17 @@ def _pool(w, node, a, x, ins, t):
 
 
 # -- layers ---------------------------------------------------------------------------------------
+def _selected(w, node, a, x, one_map: str) -> str:
+    """`linear(x, by = s)`: one map per column of s (rt.SelectedLinear), else the map itself."""
+    if "by" not in x:
+        return f"{w.module(node, 'linear', one_map)}({x['x']})"
+    m = w.module(node, "linear", f"rt.SelectedLinear([{one_map} for _ in range({a['selectors']})])")
+    return f"{m}({x['x']}, {x['by']})"
+
+
 @lowers("linear")
 def _linear(w, node, a, x, ins, t):
-    m = w.module(node, "linear", f"rt.Linear({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, bias={a['bias']})")
-    return f"{m}({x['x']})"
+    return _selected(w, node, a, x, f"rt.Linear({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, bias={a['bias']})")
 
 
 @lowers("tensor_product")
@@ -181,9 +188,7 @@ def matrix_group(*ops: str):
 
 @matrix_group("linear")
 def _solved_linear(w, node, a, x, ins, t):
-    m = w.module(node, "linear", f"rg.EquivariantLinear({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, "
-                                 f"bias={a['bias']})")
-    return f"{m}({x['x']})"
+    return _selected(w, node, a, x, f"rg.EquivariantLinear({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, bias={a['bias']})")
 
 
 @matrix_group("bilinear")

@@ -121,16 +121,24 @@ for _r in ("sum", "mean", "max"):
 
 
 # -- linear and bilinear maps ---------------------------------------------------------------------------
-@op("linear", Param("x", "value"), Param("bias", "bool", False, keyword_only=True), out="defines",
+@op("linear", Param("x", "value"), Param("bias", "bool", False, keyword_only=True),
+    Param("by", "value", None, keyword_only=True), out="defines",
     doc="Equivariant linear map, a learned combination of a basis of Hom_G(in, out): between copies of the "
-        "same irrep (Schur's lemma) for irreps groups, the solved basis for matrix groups.")
+        "same irrep (Schur's lemma) for irreps groups, the solved basis for matrix groups.  With `by = s` "
+        "(K invariant scalars per row, e.g. a one-hot species) one map per column of s, combined as "
+        "sum_k s_k W_k x: weights indexed by the element of each atom.")
 def _linear(g, ins, attrs):
-    x, out = ins["x"], attrs["out"]
+    x, out, by = ins["x"], attrs["out"], ins.get("by")
     need_tensor(x, "x")
     rules = family_rules(g)
     derived = rules.linear_map(g, x.rep, out)
     rules.check_bias(g, out, attrs)
-    return tensor(out, x.placement), derived
+    place = x.placement
+    if by is not None:
+        rules.need_invariant(by, "by", "the values that select a linear map's weights")
+        place = same_placement("by", x, by)
+        derived = {**derived, "selectors": by.rep.dim}
+    return tensor(out, place), derived
 
 
 op("tensor_product", Param("a", "value"), Param("b", "value"), Param("weights", "value", None, keyword_only=True),
