@@ -34,7 +34,9 @@ CODES: dict[str, tuple[str, str]] = {
     "E0201": ("Schur's lemma", "An equivariant linear map only connects copies of the same irrep: an output irrep with no "
               "copy in the input would be a silent zero block, so it is an error. Create new irreps with a tensor product."),
     "E0202": ("representation mismatch", "Both sides of +, -, dot(...) and similar must carry the same representation."),
-    "E0203": ("tensor-product selection rule", "For O(3), l1 (x) l2 contains l with |l1-l2| <= l <= l1+l2 and parity p1*p2. "
+    "E0203": ("tensor-product selection rule", "A symmetric contraction of correlation nu reaches an irrep L only if the "
+              "symmetric power Sym^k(V) of one channel's irreps V contains L for some k <= nu (Sym^2(1o) = 0e + 2e, no 1e). "
+              "For O(3), l1 (x) l2 contains l with |l1-l2| <= l <= l1+l2 and parity p1*p2. "
               "A requested output no pair of inputs can reach is an error naming the reachable irreps."),
     "E0204": ("declared type differs", "The representation declared with `-> R`, in an output or on a block parameter differs "
               "from the inferred one."),
@@ -45,7 +47,9 @@ CODES: dict[str, tuple[str, str]] = {
     "E0207": ("value or representation expected", "A representation was used where features are expected, or the reverse, "
               "or a compile-time constant was expected."),
     "E0208": ("channelwise multiplicity", "A channelwise (uvu) tensor product keeps the channels of its first input, so "
-              "each output block's multiplicity must equal that of an input block reaching it."),
+              "each output block's multiplicity must equal that of an input block reaching it. A symmetric "
+              "contraction works channel by channel too: its input is C channels of distinct irreps (one block "
+              "Cx l per irrep) and every output block has those C channels."),
     "E0209": ("invalid irrep", "An irreps literal that the group does not have: O(3) irreps carry parity (1o, 2e), "
               "SO(3) irreps do not (1x1, 16x2)."),
     "E0210": ("block always zero", "For matrix groups whose representations decompose into irreps (SO(2), O(2), Cn, "

@@ -11,6 +11,7 @@ from .graph_ops import gather, pool, scatter
 from .inputs import check_inputs
 from .invariants import dot, norm
 from .linear import Linear, SelectedLinear
+from .symmetric_contraction import SymmetricContraction
 from .mlp import MLP
 from .radial import bessel_basis, gaussian_basis, polynomial_cutoff, radial_embedding
 from .sh import SphericalHarmonics, spherical_harmonics
@@ -19,6 +20,6 @@ from .tensor_product import TensorProduct
 __all__ = [
     "ACTIVATIONS", "get_activation", "normalize2mom", "second_moment_scale",
     "Gate", "NormActivation", "check_inputs", "gather", "pool", "scatter", "dot", "forces", "grad", "norm",
-    "Linear", "SelectedLinear", "MLP", "bessel_basis", "gaussian_basis", "polynomial_cutoff", "radial_embedding",
+    "Linear", "SelectedLinear", "SymmetricContraction", "MLP", "bessel_basis", "gaussian_basis", "polynomial_cutoff", "radial_embedding",
     "SphericalHarmonics", "spherical_harmonics", "TensorProduct",
 ]

@@ -59,7 +59,8 @@ from eqdsl.reps.grid import (  # the geometry (torch-free, used by the type chec
     ring_frequencies, ring_interpolation, ring_points,
 )
 
-from .typed import ExactBuffers, TypedMap
+from .exact import ExactBuffers
+from .typed import TypedMap
 
 __all__ = ["grid_group_ok", "transform_grid", "offset_orbits", "kernel_rep", "kernel_basis", "SteerableConv2d",
            "avg_pool2d", "max_pool2d", "global_mean", "grid_subgroup", "ring_points", "ring_frequencies",

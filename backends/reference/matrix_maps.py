@@ -23,7 +23,8 @@ from eqdsl.reps.solve import NoEquivariantMap, bilinear_basis, invariant_basis, 
 
 from ._blocks import safe_sqrt
 from .activations import resolve
-from .typed import ExactBuffers, TypedMap
+from .exact import ExactBuffers
+from .typed import TypedMap
 
 __all__ = [
     "EquivariantLinear", "Bilinear", "InvariantForm", "GeneralGate",

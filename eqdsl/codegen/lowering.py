@@ -68,6 +68,13 @@ def _linear(w, node, a, x, ins, t):
     return _selected(w, node, a, x, f"rt.Linear({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, bias={a['bias']})")
 
 
+@lowers("symmetric_contraction")
+def _symmetric_contraction(w, node, a, x, ins, t):
+    m = w.module(node, "contraction", f"rt.SymmetricContraction(G, {w.rep(ins['x'].rep)}, {w.rep(a['out'])}, "
+                                      f"correlation={a['correlation']}, selectors={a.get('selectors', 0)})")
+    return f"{m}({x['x']}, {x['by']})" if "by" in x else f"{m}({x['x']})"
+
+
 @lowers("tensor_product")
 def _tensor_product(w, node, a, x, ins, t):
     m = w.tp_module(node, a, ins)

@@ -102,6 +102,21 @@ def tp_descriptor(g, a: Irreps, b: Irreps, attrs: dict):
     return d
 
 
+MAX_CORRELATION = 4  # Sym^5 bases of l <= 3 features would take minutes to build
+
+
+def _symmetric_reach(g, irs: tuple, nu: int):
+    """The irreps some Sym^k(V), k <= nu, contains, up to l = nu * max l of V."""
+    from ..reps.symmetric_power import basis_size
+    top = nu * max(ir.l for ir in irs)
+    candidates = set(irs)
+    frontier = set(irs)
+    for _ in range(nu - 1):
+        frontier = {c for a in frontier for b in irs for c in g.product(a, b) if c.l <= top}
+        candidates |= frontier
+    return [ir for ir in candidates if any(basis_size(g, irs, ir, k) for k in range(1, nu + 1))]
+
+
 def _selection_label(g, a: Irreps, b: Irreps, ir) -> str:
     for x in a:
         for y in b:
@@ -235,6 +250,41 @@ class IrrepsRules(FamilyRules):
                                     hints=[f"produce {d.weight_numel}x0e, e.g. mlp(..., {d.weight_numel}), or leave the MLP's last size open"])
             place = same_placement("weights", a, b, w)
         return tensor(d.irreps_out, place), {"descriptor": d, "shared_weights": w is None and attrs["mode"] != "full"}
+
+    def symmetric_contraction(self, g, ins, attrs):
+        x, out, by, nu = ins["x"], attrs["out"], ins.get("by"), attrs["correlation"]
+        need_tensor(x, "x")
+        if not 1 <= nu <= MAX_CORRELATION:
+            raise TypeRuleError("E0108", f"correlation = {nu} is outside 1..{MAX_CORRELATION}", "correlation",
+                                "the body order of the product basis")
+        channels = {m.mul for m in x.rep}
+        irs = tuple(m.ir for m in x.rep)
+        if len(channels) != 1 or len(set(irs)) != len(irs) or not irs:
+            raise TypeRuleError("E0208", f"a symmetric contraction takes C channels of distinct irreps, got `{x.rep}`",
+                                "x", "blocks of different multiplicity, or an irrep twice",
+                                notes=["each channel is one copy of every irrep of the input, e.g. 16x0e + 16x1o + 16x2e"],
+                                hints=["map to that layout first: linear(x) -> (16x0e + 16x1o + 16x2e)"])
+        (c,) = channels
+        counts = []
+        from ..reps.symmetric_power import basis_size  # numpy: only for models that contract
+        for mul, ir in out:
+            if mul != c:
+                raise TypeRuleError("E0208", f"symmetric contraction keeps the {c} channels of its input, not `{mul}x{ir}`",
+                                    "out", f"{mul} channels", hints=[f"use {c}x{ir}"])
+            per_order = tuple(basis_size(g, irs, ir, k) for k in range(1, nu + 1))
+            if not any(per_order):
+                reach = sorted({r for r in _symmetric_reach(g, irs, nu)})
+                raise TypeRuleError("E0203", f"a symmetric contraction of correlation {nu} cannot produce `{ir}` from "
+                                    f"`{x.rep}`", "out", f"no `{ir}` in Sym^k of one channel for k <= {nu}",
+                                    notes=[f"reachable here: {_fmt(reach)}"])
+            counts.append(per_order)
+        derived = {"channels": c, "basis_sizes": tuple(counts)}
+        place = x.placement
+        if by is not None:
+            self.need_invariant(by, "by", "the values that select a contraction's weights")
+            place = same_placement("by", x, by)
+            derived["selectors"] = by.rep.dim
+        return tensor(out, place), derived
 
     def dot(self, g, ins, attrs):
         a, b = ins["a"], ins["b"]

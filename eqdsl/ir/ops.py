@@ -161,6 +161,13 @@ def _conv(g, ins, attrs):
     return out, derived
 
 
+op("symmetric_contraction", Param("x", "value"), Param("correlation", "int"),
+   Param("by", "value", None, keyword_only=True), out="defines", families=IRREPS,
+   doc="MACE's symmetric contraction: channel by channel, sum over k <= correlation of learned combinations "
+       "of the equivariant maps Sym^k(V) -> L (V: one channel's irreps), weights per element with "
+       "`by = species`.")(_family_rule("symmetric_contraction"))
+
+
 op("bilinear", Param("a", "value"), Param("b", "value"), out="defines", families=MATRIX,
    doc="Equivariant bilinear map y = W(a, b), a learned combination of the solved basis of "
        "Hom_G(a (x) b, out).")(_family_rule("bilinear"))

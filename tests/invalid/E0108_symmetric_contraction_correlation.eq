@@ -1,0 +1,5 @@
+group O3
+model Net {
+    input a : 8x0e + 8x1o @node
+    output y : 8x0e @node = symmetric_contraction(a, correlation = 7) -> 8x0e
+}
