@@ -16,9 +16,10 @@ class ExactBuffers(torch.nn.Module):
         super().__init__()
         self._exact: dict[str, np.ndarray] = {}
 
-    def _exact_buffer(self, name: str, array: np.ndarray) -> None:
+    def _exact_buffer(self, name: str, array: np.ndarray, dtype: torch.dtype | None = None) -> None:
+        """A non-persistent buffer of `array` in `dtype` (default: torch's default dtype)."""
         self._exact[name] = np.array(array, dtype=np.float64)
-        self.register_buffer(name, torch.tensor(self._exact[name], dtype=torch.get_default_dtype()),
+        self.register_buffer(name, torch.tensor(self._exact[name], dtype=dtype or torch.get_default_dtype()),
                              persistent=False)
 
     def _apply(self, fn, *args, **kwargs):

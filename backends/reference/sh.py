@@ -20,6 +20,8 @@ import torch
 
 from eqdsl.reps.so3 import wigner_3j
 
+from .exact import ExactBuffers
+
 
 @functools.lru_cache(maxsize=None)
 def _coupling(l: int) -> np.ndarray:
@@ -53,7 +55,7 @@ def _sh(vec: torch.Tensor, couplings: list[torch.Tensor], lmax: int, normalize: 
     return torch.cat(ys, dim=-1)
 
 
-class SphericalHarmonics(torch.nn.Module):
+class SphericalHarmonics(ExactBuffers):
     """vec [..., 3] -> [Y^0 | Y^1 | ... | Y^lmax], [..., (lmax+1)^2]; coupling tensors are buffers."""
 
     def __init__(self, lmax: int, normalize: bool = True):
@@ -63,8 +65,8 @@ class SphericalHarmonics(torch.nn.Module):
         self.lmax, self.normalize = lmax, normalize
         self.names = []
         for l in range(1, lmax):
-            # float64 and not persistent, as the 3j buffers in tensor_product.py
-            self.register_buffer(f"c{l}", torch.tensor(_coupling(l), dtype=torch.float64), persistent=False)
+            # float64 and not persistent, as the 3j buffers in tensor_product.py; exact again after .float().double()
+            self._exact_buffer(f"c{l}", _coupling(l), dtype=torch.float64)
             self.names.append(f"c{l}")
 
     def forward(self, vec: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from eqdsl.reps.so3 import wigner_3j
 from eqdsl.reps.tp import MODES, TensorProductDescriptor
 
 from ._blocks import split_blocks
+from .exact import ExactBuffers
 
 
 def _check_path(desc: TensorProductDescriptor, p) -> None:
@@ -74,7 +75,7 @@ def _flat(x: torch.Tensor, lead: torch.Size, dim: int) -> torch.Tensor:
     return x.expand(lead + (dim,)).reshape(-1, dim)
 
 
-class TensorProduct(torch.nn.Module):
+class TensorProduct(ExactBuffers):
     def __init__(self, desc: TensorProductDescriptor, shared_weights: bool = True):
         super().__init__()
         self.desc = desc
@@ -84,14 +85,15 @@ class TensorProduct(torch.nn.Module):
             _check_path(desc, p)
         self.slices = desc.weight_slices()
         # one buffer per distinct (l1, l2, l3).  Kept in float64 (cast to the input dtype in forward) so that
-        # building under a float32 default and calling .double() later loses nothing; not persistent
-        # because they are constants of the descriptor, not state.
+        # building under a float32 default and calling .double() later loses nothing, and exact again
+        # after .float().double() (ExactBuffers); not persistent because they are constants of the
+        # descriptor, not state.
         self.cg_names: list[str] = []
         for p in desc.paths:
             ls = (desc.irreps_in1[p.i_in1].ir.l, desc.irreps_in2[p.i_in2].ir.l, desc.irreps_out[p.i_out].ir.l)
             name = "cg_{}_{}_{}".format(*ls)
             if not hasattr(self, name):
-                self.register_buffer(name, torch.tensor(wigner_3j(*ls), dtype=torch.float64), persistent=False)
+                self._exact_buffer(name, wigner_3j(*ls), dtype=torch.float64)
             self.cg_names.append(name)
         if shared_weights and self.weight_numel > 0:
             self.weight = torch.nn.Parameter(torch.randn(self.weight_numel))
