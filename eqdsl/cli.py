@@ -124,6 +124,49 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_nero(args) -> int:
+    result = _front_end(args)
+    if result is None:
+        return 1
+    import torch
+
+    from . import checkpoint
+    from .api import CompiledSpec
+    from .codegen import generate_source
+    from .nero import NeroError, equivariance_along, plot, rotation_path, write_json
+
+    if args.weights is not None and args.define:
+        print("eqc: --weights rebuilds the model the checkpoint was saved from; leave out -D", file=sys.stderr)
+        return 2
+    try:
+        if args.weights is not None:
+            model = checkpoint.load(args.weights, spec=args.spec, model_name=args.model, dtype=torch.float64)
+        else:
+            torch.manual_seed(args.seed)
+            model = CompiledSpec(result, generate_source(result)).model_class(args.model)().double()
+        path = rotation_path(type(model).GROUP, steps=args.steps, axis=args.axis)
+        nero = equivariance_along(model.eval(), path, seed=args.seed)
+        nero.meta.update({"spec": args.spec, "model": type(model).__name__, "weights": args.weights})
+        if args.json:
+            write_json(nero, args.json)
+        if args.output:
+            plot(nero, args.output, title=f"{type(model).__name__} ({args.spec}): {path.description}")
+    except (NeroError, checkpoint.CheckpointMismatch, ValueError) as err:
+        print(f"eqc: {err}", file=sys.stderr)
+        return 1
+    for name, values in nero.errors.items():
+        measured = [v for v in values if v is not None]
+        if measured:
+            worst = max(measured)
+            at = path.angles_deg[values.index(worst)]
+            print(f"  {name:<16} largest relative error {worst:.2e} at {at:g} degrees, smallest {min(measured):.2e}")
+        else:
+            print(f"  {name:<16} not measured (an image output)")
+    written = [p for p in (args.output, args.json) if p]
+    print(f"eqc: {args.spec}: {path.description}" + (f" -> {', '.join(written)}" if written else ""), file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .benchmarks.command import run  # torch and the benchmark package only when benchmarking
     return run(args)
@@ -165,6 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--dtype", choices=["float32", "float64"], help="default: the checkpoint's")
     x.add_argument("--model", help="which model of the spec (default: the checkpoint's)")
     x.set_defaults(func=cmd_export, define=None)
+
+    n = sub.add_parser("nero", help="plot each output's equivariance error along a path of rotations (NERO)")
+    n.add_argument("spec")
+    n.add_argument("-o", "--output", help="the plot (PNG; needs matplotlib)")
+    n.add_argument("--json", help="the angles and errors as JSON")
+    n.add_argument("--weights", help="a checkpoint (eqdsl.checkpoint.save); default: random weights from --seed")
+    n.add_argument("--model", help="which model of the spec (default: the only one)")
+    n.add_argument("--steps", type=int, default=73, help="angles from 0 to 360 degrees (default 73: every 5)")
+    n.add_argument("--axis", choices=["x", "y", "z"], default="z", help="rotation axis for O3/SO3 (default z)")
+    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("-D", "--define", action="append", metavar="NAME=VALUE", help="override a const or model parameter")
+    n.set_defaults(func=cmd_nero)
 
     b = sub.add_parser("bench", help="time the tensor-product benchmark suite (eqdsl and the anchors installed)")
     b.add_argument("--batch", type=int, help="rows (edges); default 50000 on CUDA, 2000 on the CPU")

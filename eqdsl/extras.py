@@ -11,7 +11,7 @@ OPTIONAL = {
     "torch": ("torch", None),
     "scipy": ("scipy", None),
     "triton": ("triton", "triton"),
-    "matplotlib": ("matplotlib", "bench"),
+    "matplotlib": ("matplotlib", "plots"),
     "e3nn": ("e3nn", "bench"),
     "cuequivariance": ("cuequivariance-torch", "anchors"),
     "cuequivariance_torch": ("cuequivariance-torch", "anchors"),

@@ -156,31 +156,41 @@ def equivariance_errors(model, rng: np.random.Generator, trials: int = 3, num_no
     An output that vanishes on the random inputs (max |f(x)| < DEGENERATE) proves nothing: its
     error is reported as infinite so that the check fails loudly instead of passing vacuously.
     """
-    import torch
-
     cls = type(model)
     worst = {name: 0.0 for name, *_ in cls.OUTPUTS}
     for _ in range(trials):
         sample = random_sample(cls, rng, num_nodes=num_nodes)
         t = random_transform(cls.GROUP, rng, sample.num_nodes, grid_exact=_grid_exact(cls))
-        inv_perm = np.argsort(t.perm)
         edge_perm = rng.permutation(sample.num_edges)
-        moved = {}
-        for name, kind, rep, placement in cls.INPUTS:
-            moved[name] = _act(cls.GROUP, kind, rep, placement, sample.inputs[name], t, edge_perm, inv_perm)
-        kwargs = dict(sample.kwargs)
-        moved_kwargs = dict(kwargs)
-        if "batch" in kwargs:
-            moved_kwargs["batch"] = kwargs["batch"][torch.as_tensor(t.perm)]
-        out = model(**sample.inputs, **kwargs)
-        out_moved = model(**moved, **moved_kwargs)
-        for name, kind, rep, placement in cls.OUTPUTS:
-            expected = _act(cls.GROUP, kind, rep, placement, out[name].detach(), t, edge_perm, inv_perm)
-            got = out_moved[name].detach()
-            scale = float(out[name].detach().abs().max()) if out[name].numel() else 0.0
-            err = float((got - expected).abs().max()) if got.numel() else 0.0
-            worst[name] = max(worst[name], err / scale if scale >= DEGENERATE else float("inf"))
+        for name, err in errors_under(model, sample, t, edge_perm).items():
+            worst[name] = max(worst[name], err)
     return worst
+
+
+def errors_under(model, sample: Sample, t: Transform, edge_perm) -> dict[str, float]:
+    """Relative error |f(g x) - g f(x)| / max|f(x)| of each output for one sample and one transform
+    (infinite where the output vanishes on the sample: the comparison would prove nothing)."""
+    import torch
+
+    cls = type(model)
+    inv_perm = np.argsort(t.perm)
+    moved = {}
+    for name, kind, rep, placement in cls.INPUTS:
+        moved[name] = _act(cls.GROUP, kind, rep, placement, sample.inputs[name], t, edge_perm, inv_perm)
+    kwargs = dict(sample.kwargs)
+    moved_kwargs = dict(kwargs)
+    if "batch" in kwargs:
+        moved_kwargs["batch"] = kwargs["batch"][torch.as_tensor(t.perm)]
+    out = model(**sample.inputs, **kwargs)
+    out_moved = model(**moved, **moved_kwargs)
+    errors = {}
+    for name, kind, rep, placement in cls.OUTPUTS:
+        expected = _act(cls.GROUP, kind, rep, placement, out[name].detach(), t, edge_perm, inv_perm)
+        got = out_moved[name].detach()
+        scale = float(out[name].detach().abs().max()) if out[name].numel() else 0.0
+        err = float((got - expected).abs().max()) if got.numel() else 0.0
+        errors[name] = err / scale if scale >= DEGENERATE else float("inf")
+    return errors
 
 
 # Side of the smooth, disk-masked images used to measure approximate equivariance.
