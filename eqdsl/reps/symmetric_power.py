@@ -32,24 +32,27 @@ def _offsets(irs: tuple) -> list[int]:
 
 
 def _independent(candidates: list[np.ndarray], scale: float | None = None) -> np.ndarray:
-    """Modified Gram-Schmidt over the flattened candidates, in order: [n, *shape], orthonormal rows.
-    A residual counts when above TOLERANCE * scale (default: the largest candidate's norm): candidates
-    the symmetrisation annihilated are rounding noise, however large next to their own norm."""
-    if not candidates:
+    """Gram-Schmidt over the flattened candidates, in order (classical, orthogonalised twice: as accurate
+    as the modified form, in matrix products): [n, *shape], orthonormal rows.  A residual counts when
+    above TOLERANCE * scale (default: the largest candidate's norm): candidates the symmetrisation
+    annihilated are rounding noise, however large next to their own norm."""
+    if not len(candidates):
         return np.zeros((0,))
     shape = candidates[0].shape
+    flat = np.stack([np.asarray(c, dtype=np.float64).reshape(-1) for c in candidates])
     if scale is None:
-        scale = max(float(np.linalg.norm(c)) for c in candidates)
-    kept: list[np.ndarray] = []
-    for c in candidates:
-        v = c.reshape(-1).astype(np.float64, copy=True)
-        for _ in range(2):  # twice is enough for orthogonality to rounding
-            for q in kept:
-                v -= (q @ v) * q
+        scale = float(np.linalg.norm(flat, axis=1).max())
+    kept = np.zeros((len(flat), flat.shape[1]))
+    n = 0
+    for v in flat:
+        v = v.copy()
+        for _ in range(2):
+            v -= kept[:n].T @ (kept[:n] @ v)
         norm = np.linalg.norm(v)
         if norm > TOLERANCE * scale:
-            kept.append(v / norm)
-    return np.stack(kept).reshape((len(kept),) + shape) if kept else np.zeros((0,) + shape)
+            kept[n] = v / norm
+            n += 1
+    return kept[:n].reshape((n,) + shape)
 
 
 @functools.lru_cache(maxsize=None)
