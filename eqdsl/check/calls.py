@@ -6,7 +6,7 @@ A part of ``Checker`` (``checker.py``), which supplies evaluation (``eval_value`
 """
 from __future__ import annotations
 
-from ..ir import type_rules
+from ..ir import ops, type_rules
 from ..ir.activations import PARITY
 from ..ir.irreps_rules import tp_descriptor
 from ..ir.types import tensor
@@ -29,6 +29,11 @@ class CallBinding:
             if call.func == "sh":
                 self.fail("E0207", "`sh(L)` names a representation; for the harmonics of a vector use spherical_harmonics(r, lmax = L)",
                           call.span, "a representation, not a value")
+            other = ops.OPS.get(call.func)
+            if other is not None and call.func not in INTERNAL_OPS:  # a layer of the other family of groups
+                self.fail("E0103", f"`{call.func}` is a layer of {ops.FAMILY_GROUPS[other.families[0]]}, not of "
+                          f"{self.group.name}", call.func_span, f"not a layer of {self.group.name}",
+                          hints=[f"for {self.group.name} use {ops.COUNTERPARTS[call.func]}"] if call.func in ops.COUNTERPARTS else [])
             known = [n for n in self.ops if n not in INTERNAL_OPS] + [n for n, v in scope_items(scope) if isinstance(v, Block)]
             self.fail("E0103", f"unknown layer or function `{call.func}`", call.func_span, "not defined",
                       hints=type_rules.suggest(call.func, known))

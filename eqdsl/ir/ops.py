@@ -24,6 +24,10 @@ from .types import ValueType, same_rep, tensor
 IRREPS, MATRIX = ("irreps",), ("matrix",)
 
 OPS: dict[str, Op] = {}
+FAMILY_GROUPS = {"irreps": "irreps groups (O3, SO3)", "matrix": "matrix groups"}
+# what a spec writes instead, in the other family, where an op has a counterpart there
+COUNTERPARTS = {"tensor_product": "bilinear(a, b) -> R", "bilinear": "tensor_product(a, b, ...) -> R",
+                "dot": "inner(a, b)", "inner": "dot(a, b)"}
 
 _FAMILY_RULES = {"irreps": "eqdsl.ir.irreps_rules", "matrix": "eqdsl.ir.matrix_rules"}
 _RULES: dict[str, FamilyRules] = {}
