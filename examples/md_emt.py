@@ -147,7 +147,8 @@ def train(args, train_cells, val_cells):
     torch.manual_seed(args.seed)
     probe = atoms_to_inputs(cls(cutoff=args.cutoff), [c[0] for c in train_cells], SPECIES, args.cutoff)
     avg_neighbors = probe.kwargs["edges"].shape[1] / sum(n_atoms)
-    net = cls(cutoff=args.cutoff, avg_neighbors=avg_neighbors).to(dtype)
+    # the energy alone: forces and stress are energy_forces_stress's derivatives, one backward pass for both
+    net = cls(cutoff=args.cutoff, avg_neighbors=avg_neighbors, gradient_outputs=False).to(dtype)
     model = Scaled(net, e0, scale)
     stress_scale = max(float(np.std([s for *_, s in train_cells])), 1e-6)
     batches = [[train_cells[i] for i in idx] for idx in
