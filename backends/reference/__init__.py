@@ -13,13 +13,13 @@ from .invariants import dot, norm
 from .linear import Linear, SelectedLinear
 from .symmetric_contraction import SymmetricContraction
 from .mlp import MLP
-from .radial import bessel_basis, gaussian_basis, polynomial_cutoff, radial_embedding
+from .radial import bessel_basis, gaussian_basis, polynomial_cutoff, radial_embedding, spline_basis
 from .sh import SphericalHarmonics, spherical_harmonics
 from .tensor_product import TensorProduct
 
 __all__ = [
     "ACTIVATIONS", "get_activation", "normalize2mom", "second_moment_scale",
     "Gate", "NormActivation", "check_inputs", "gather", "pool", "scatter", "dot", "forces", "grad", "norm",
-    "Linear", "SelectedLinear", "SymmetricContraction", "MLP", "bessel_basis", "gaussian_basis", "polynomial_cutoff", "radial_embedding",
+    "Linear", "SelectedLinear", "SymmetricContraction", "MLP", "bessel_basis", "gaussian_basis", "polynomial_cutoff", "radial_embedding", "spline_basis",
     "SphericalHarmonics", "spherical_harmonics", "TensorProduct",
 ]

@@ -34,6 +34,32 @@ def gaussian_basis(d: torch.Tensor, n: int, cutoff: float) -> torch.Tensor:
     return torch.exp(-(((d.unsqueeze(-1) - mu) / step) ** 2)) / 1.12
 
 
+def _cubic_bspline(u: torch.Tensor) -> torch.Tensor:
+    """The uniform cubic B-spline on [0, 4] (C2, piecewise cubic), zero outside."""
+    u1, u2, u3 = u - 1.0, u - 2.0, u - 3.0
+    pieces = torch.where(u < 1.0, u ** 3,
+             torch.where(u < 2.0, -3.0 * u1 ** 3 + 3.0 * u1 ** 2 + 3.0 * u1 + 1.0,
+             torch.where(u < 3.0, 3.0 * u2 ** 3 - 6.0 * u2 ** 2 + 4.0, (1.0 - u3) ** 3)))
+    inside = (u >= 0.0) & (u < 4.0)
+    return torch.where(inside, pieces / 6.0, torch.zeros_like(u))
+
+
+def spline_basis(d: torch.Tensor, n: int, cutoff: float) -> torch.Tensor:
+    """n uniform cubic B-splines B(d / h - k), k = -3 .. n - 4, h = cutoff / n.
+
+    The last one ends at the cutoff, so every function is exactly zero there and beyond with zero first
+    and second derivatives (no envelope needed); on [0, cutoff - 3h] they sum to one.  Learned
+    combinations of them (a following linear or mlp) are smooth radial functions, as splines replace the
+    radial MLP in Facet.
+    """
+    if n < 1:
+        raise ValueError("spline_basis needs n >= 1")
+    h = cutoff / n
+    k = torch.arange(-3, n - 3, dtype=d.dtype, device=d.device)
+    x = torch.clamp(d, max=cutoff).unsqueeze(-1)  # beyond the cutoff every function is 0: keep u bounded
+    return _cubic_bspline(x / h - k)
+
+
 def polynomial_cutoff(d: torch.Tensor, cutoff: float, p: float = 6.0) -> torch.Tensor:
     """NequIP's envelope: 1 - (p+1)(p+2)/2 x^p + p(p+2) x^(p+1) - p(p+1)/2 x^(p+2), x = d/c.
 

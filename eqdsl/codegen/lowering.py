@@ -131,6 +131,11 @@ def _gaussian(w, node, a, x, ins, t):
     return f"rt.gaussian_basis({x['x']}.squeeze(-1), {a['n']}, {w.attr(node, 'cutoff')})"
 
 
+@lowers("spline")
+def _spline(w, node, a, x, ins, t):
+    return f"rt.spline_basis({x['x']}.squeeze(-1), {a['n']}, {w.attr(node, 'cutoff')})"
+
+
 @lowers("envelope")
 def _envelope(w, node, a, x, ins, t):
     return f"rt.polynomial_cutoff({x['x']}.squeeze(-1), {w.attr(node, 'cutoff')}, {float(a['p'])!r}).unsqueeze(-1)"

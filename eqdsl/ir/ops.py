@@ -253,6 +253,8 @@ op("bessel", Param("x", "value"), Param("n", "int", 8), Param("cutoff", "float")
    doc="Bessel radial basis sin(k pi d / c) / d (NequIP), n functions.")(_radial("bessel"))
 op("gaussian", Param("x", "value"), Param("n", "int", 8), Param("cutoff", "float"),
    doc="Gaussian radial basis with n centres on [0, cutoff].")(_radial("gaussian"))
+op("spline", Param("x", "value"), Param("n", "int", 8), Param("cutoff", "float"),
+   doc="n cubic B-splines on [0, cutoff], exactly zero with two zero derivatives at the cutoff.")(_radial("spline"))
 op("envelope", Param("x", "value"), Param("cutoff", "float"), Param("p", "int", 6, keyword_only=True),
    doc="Smooth polynomial cutoff (NequIP), exactly zero beyond the cutoff.")(_radial("envelope"))
 

@@ -16,7 +16,7 @@ from .graph import LayerGraph, ModelIR, frozen
 PURE_OPS = frozenset({
     "gather", "scatter_sum", "scatter_mean", "scatter_max",
     "sum_nodes", "mean_nodes", "max_nodes", "sum_edges", "mean_edges", "max_edges",
-    "norm", "dot", "bessel", "gaussian", "envelope", "spherical_harmonics", "concat",
+    "norm", "dot", "bessel", "gaussian", "spline", "envelope", "spherical_harmonics", "concat",
     "add", "sub", "mul", "div", "neg", "scale", "add_const", "pow",
     "identity", "silu", "relu", "gelu", "sigmoid", "softplus", "exp", "tanh", "sin", "abs", "cos", "square",
     "group_pool", "avg_pool2d", "max_pool2d", "global_pool",
