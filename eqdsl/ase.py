@@ -2,6 +2,7 @@
 
     from eqdsl.ase import Calculator
     atoms.calc = Calculator(model, species=["Cu"], cutoff=5.0)
+    atoms.calc = Calculator.from_exported("cu.pt2", species=["Cu"])   # an artifact of eqc export
     atoms.get_potential_energy(); atoms.get_forces(); atoms.get_stress()
 
 `species` maps chemical symbols to the columns of the model's one-hot species input, in order.
@@ -42,7 +43,8 @@ def _calculator_class():
         def __init__(self, model: torch.nn.Module, species: Sequence[str], cutoff: Optional[float] = None, **kwargs):
             super().__init__(**kwargs)
             self.roles = potential_inputs(model)
-            self.model = model.eval()
+            # a compiled module, or an exported artifact (eqdsl.export.load_exported) that differentiates itself
+            self.model = model.eval() if isinstance(model, torch.nn.Module) else model
             self.species = list(species)
             if cutoff is None:  # the spec's `cutoff` parameter, when it has one
                 cutoff = getattr(model, "param_cutoff", None)
@@ -62,6 +64,13 @@ def _calculator_class():
             if species is None:
                 raise ValueError(f"{path} records no species: pass species=[...] (the elements of the one-hot columns)")
             return cls(model, species, **kwargs)
+
+        @classmethod
+        def from_exported(cls, path, species: Sequence[str], **kwargs):
+            """A calculator running an artifact written by eqdsl.export.export_potential (any format); the
+            cutoff is the one exported with it unless cutoff= is given."""
+            from .export import load_exported
+            return cls(load_exported(path), species, **kwargs)
 
         def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
             super().calculate(atoms, properties, system_changes)

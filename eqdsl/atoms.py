@@ -39,6 +39,7 @@ class AtomsInputs:
     edge_graph: torch.Tensor           # [E] the structure each edge belongs to
     volumes: torch.Tensor              # [G] cell volumes (NaN where a structure is not periodic in 3 directions)
     num_atoms: list                    # [G] atoms per structure
+    cells: Optional[torch.Tensor] = None  # [G, 3, 3] the structures' cells (rows: cell vectors; zeros without one)
 
 
 def potential_inputs(model) -> dict:
@@ -123,7 +124,9 @@ def atoms_to_inputs(model, structures, species: Sequence[str], cutoff: float,
     from .backends.reference.inputs import module_dtype_and_device
 
     roles = potential_inputs(model)
-    model_dtype, model_device = module_dtype_and_device(model)
+    # a compiled module's own dtype and device; an exported potential names its dtype (it runs on the CPU)
+    model_dtype, model_device = (module_dtype_and_device(model) if isinstance(model, torch.nn.Module)
+                                 else (model.dtype, torch.device("cpu")))
     dtype = dtype or model_dtype or torch.get_default_dtype()
     device = device or model_device or "cpu"
     structures = [structures] if not isinstance(structures, (list, tuple)) else list(structures)
@@ -165,9 +168,11 @@ def atoms_to_inputs(model, structures, species: Sequence[str], cutoff: float,
               "num_graphs": len(structures)}
     if roles.get("shift") is not None:
         kwargs[roles["shift"]] = as_float(np.concatenate(parts["shift"]).reshape(-1, 3))
+    cells = np.stack([np.asarray(a.cell.array, dtype=np.float64) for a in structures])
     return AtomsInputs(kwargs, roles["positions"], roles.get("shift"),
                        torch.as_tensor(np.concatenate(parts["edge_graph"]), device=device),
-                       torch.as_tensor(volumes, dtype=dtype, device=device), [len(a) for a in structures])
+                       torch.as_tensor(volumes, dtype=dtype, device=device), [len(a) for a in structures],
+                       as_float(cells))
 
 
 @contextmanager
@@ -189,7 +194,15 @@ def energy_forces_stress(model, inputs: AtomsInputs, stress: bool = True, traini
     """{'energy': [G], 'forces': [N, 3], 'stress': [G, 3, 3] (with `stress`)} of a potential.
 
     The strain eps [G, 3, 3] (zero) enters as pos (1 + eps) and shift (1 + eps) per structure; the stress
-    is dE/deps / volume, symmetrised.  With `training` the results keep their graph (to train on them)."""
+    is dE/deps / volume, symmetrised.  With `training` the results keep their graph (to train on them).
+
+    A potential that takes its own derivatives (an exported one: eqdsl.export.ExportedPotential) answers
+    through its own ``energy_forces_stress(inputs, stress)``."""
+    own = getattr(model, "energy_forces_stress", None)
+    if own is not None and not isinstance(model, torch.nn.Module):
+        if training:
+            raise ValueError(f"{type(model).__name__} is a deployment artifact: it cannot be trained")
+        return own(inputs, stress=stress)
     kwargs = dict(inputs.kwargs)
     pos = kwargs[inputs.positions].detach().requires_grad_(True)
     num_graphs = kwargs["num_graphs"]

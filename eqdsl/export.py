@@ -134,8 +134,9 @@ def trace(model: torch.nn.Module) -> tuple[torch.fx.GraphModule, tuple, dict]:
     inputs = [roles["species"], roles["positions"], roles["edges"]] + ([roles["shift"]] if "shift" in roles else []) + ["batch", "cell"]
     meta = {"model": type(model).__name__, "spec": getattr(model, "SPEC", None),
             "spec_sha256": getattr(model, "SPEC_SHA256", None), "dtype": str(dtype).removeprefix("torch."),
-            "inputs": inputs, "outputs": ["energy", "forces", "virial"], "roles": roles,
-            "input_layout": [list(row) for row in model.INPUT_LAYOUT]}
+            "inputs": inputs, "returns": ["energy", "forces", "virial"], "roles": roles,
+            "input_layout": [list(row) for row in model.INPUT_LAYOUT],
+            "outputs": [list(row) for row in model.OUTPUTS], "cutoff": getattr(model, "param_cutoff", None)}
     return graph, example, meta
 
 
@@ -183,6 +184,33 @@ class ExportedPotential:
     @property
     def dtype(self) -> torch.dtype:
         return getattr(torch, self.metadata["dtype"])
+
+    # what eqdsl.atoms and eqdsl.ase.Calculator read of a potential, as a compiled module has them
+    @property
+    def INPUT_LAYOUT(self) -> tuple:
+        return tuple(tuple(row) for row in self.metadata["input_layout"])
+
+    @property
+    def OUTPUTS(self) -> tuple:
+        return tuple(tuple(row) for row in self.metadata["outputs"])
+
+    @property
+    def param_cutoff(self):
+        return self.metadata.get("cutoff")
+
+    def energy_forces_stress(self, inputs, stress: bool = True) -> dict:
+        """Energy [G], forces [N, 3] and (with `stress`) stress [G, 3, 3] of eqdsl.atoms inputs, with the
+        same conditions as eqdsl.atoms.energy_forces_stress (stress needs 3-periodic cells)."""
+        if stress and torch.isnan(inputs.volumes).any():
+            raise ValueError("stress needs cells periodic in all three directions (a volume); got a structure "
+                             "with pbc not all True")
+        kw, roles = inputs.kwargs, self.metadata["roles"]
+        out = self(kw[roles["species"]], kw[roles["positions"]], kw[roles["edges"]],
+                   kw.get(roles.get("shift")) if "shift" in roles else None, kw["batch"], inputs.cells)
+        result = {"energy": out["energy"], "forces": out["forces"]}
+        if stress:
+            result["stress"] = out["virial"] / inputs.volumes[:, None, None]
+        return result
 
     def __call__(self, species, pos, edges, shift=None, batch=None, cell=None) -> dict:
         """{'energy': [G], 'forces': [N, 3], 'virial': [G, 3, 3], and 'stress' [G, 3, 3] where every

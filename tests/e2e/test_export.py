@@ -157,3 +157,31 @@ def test_eqc_export_names_both_specs_when_the_checkpoint_is_of_another(tmp_path)
     assert "Traceback" not in proc.stderr and "nequip.eq" in proc.stderr and "mace.eq" in proc.stderr
     proc = eqc_export([SPEC, "--checkpoint", tmp_path / "missing.pt", "-o", tmp_path / "m.pt2"], tmp_path)
     assert proc.returncode == 1 and "no such checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_ase_calculator_runs_an_exported_potential(tmp_path):
+    from ase.md.verlet import VelocityVerlet
+    from ase import units
+    from eqdsl.ase import Calculator
+
+    model = model_of(torch.float64)
+    path = export_potential(model, tmp_path / "p.pt2", format="export")
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
+    atoms.rattle(0.05, seed=7)
+    atoms.set_chemical_symbols(["C", "N", "O", "H"] * 2)
+    eager, exported = atoms.copy(), atoms.copy()
+    eager.calc = Calculator(model, SPECIES)
+    exported.calc = Calculator.from_exported(path, SPECIES)
+    assert exported.calc.cutoff == 4.0  # exported with the model
+    assert abs(eager.get_potential_energy() - exported.get_potential_energy()) < 1e-10
+    assert np.abs(eager.get_forces() - exported.get_forces()).max() < 1e-10
+    assert np.abs(eager.get_stress() - exported.get_stress()).max() < 1e-10
+    for a in (eager, exported):
+        a.set_momenta(np.zeros((len(a), 3)))
+        VelocityVerlet(a, 1.0 * units.fs).run(5)
+    assert np.abs(eager.positions - exported.positions).max() < 1e-9
+    mol = molecule("CH3CH2OH")
+    mol.calc = Calculator.from_exported(path, SPECIES)
+    assert np.isfinite(mol.get_forces()).all()
+    with pytest.raises(ValueError, match="periodic"):
+        mol.get_stress()
