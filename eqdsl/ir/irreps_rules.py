@@ -103,6 +103,9 @@ def tp_descriptor(g, a: Irreps, b: Irreps, attrs: dict):
 
 
 MAX_CORRELATION = 4  # Sym^5 bases of l <= 3 features would take minutes to build
+# Product bases with more entries than this (d^nu (2L+1)) are refused: their construction grows past
+# minutes and gigabytes (l <= 3 features at correlation 4: 196608 entries for 1o, 64 s and 4 GB).
+MAX_PRODUCT_ENTRIES = 60_000
 
 
 def _symmetric_reach(g, irs: tuple, nu: int):
@@ -265,6 +268,13 @@ class IrrepsRules(FamilyRules):
                                 notes=["each channel is one copy of every irrep of the input, e.g. 16x0e + 16x1o + 16x2e"],
                                 hints=["map to that layout first: linear(x) -> (16x0e + 16x1o + 16x2e)"])
         (c,) = channels
+        d = sum(ir.dim for ir in irs)
+        for mul, ir in out:
+            if d ** nu * ir.dim > MAX_PRODUCT_ENTRIES:
+                raise TypeRuleError("E0108", f"the product basis of correlation {nu} from `{x.rep}` to `{ir}` has "
+                                    f"{d ** nu * ir.dim} entries ({d}^{nu} x {ir.dim}), more than the "
+                                    f"{MAX_PRODUCT_ENTRIES} the compiler builds", "correlation", "too large",
+                                    hints=["lower the correlation, or the highest l of the contracted features"])
         counts = []
         from ..reps.symmetric_power import basis_size  # numpy: only for models that contract
         for mul, ir in out:
