@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..groups.matrix import MatrixGroup
-from .matrix_reps import Rep
+from .matrix_reps import Rep, _GroupLeaf
 
 __all__ = ["Regular", "Permutation"]
 
@@ -54,20 +54,14 @@ class _FiniteRep(Rep):
         return True
 
 
-class Regular(_FiniteRep):
-    """The left regular representation of a finite group: rho(g) e_h = e_{g h}."""
-    __slots__ = ("_group",)
+class Regular(_GroupLeaf, _FiniteRep):
+    """The left regular representation of a finite group: rho(g) e_h = e_{g h}.  Fixed by its group
+    alone, so built and compared as the other such leaves are (``_GroupLeaf``)."""
+    __slots__ = ()
 
     def __init__(self, group: MatrixGroup):
         self._check_finite(group)
-        object.__setattr__(self, "_group", group)
-
-    def _key(self):
-        return (self._group,)
-
-    @property
-    def group(self):
-        return self._group
+        super().__init__(group)
 
     @property
     def size(self):
