@@ -291,9 +291,7 @@ class IrrepsRules(FamilyRules):
         derived = {"channels": c, "basis_sizes": tuple(counts)}
         place = x.placement
         if by is not None:
-            self.need_invariant(by, "by", "the values that select a contraction's weights")
-            place = same_placement("by", x, by)
-            derived["selectors"] = by.rep.dim
+            place, derived["selectors"] = self.selector(x, by, "a contraction's")
         return tensor(out, place), derived
 
     def dot(self, g, ins, attrs):

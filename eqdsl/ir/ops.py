@@ -139,9 +139,8 @@ def _linear(g, ins, attrs):
     rules.check_bias(g, out, attrs)
     place = x.placement
     if by is not None:
-        rules.need_invariant(by, "by", "the values that select a linear map's weights")
-        place = same_placement("by", x, by)
-        derived = {**derived, "selectors": by.rep.dim}
+        place, width = rules.selector(x, by, "a linear map's")
+        derived = {**derived, "selectors": width}
     return tensor(out, place), derived
 
 

@@ -68,6 +68,12 @@ class FamilyRules:
         """Run `rule`, turning the family's own failures (a constraint too large to solve) into errors."""
         return rule(g, ins, attrs)
 
+    def selector(self, x: ValueType, by: ValueType, whose: str) -> tuple:
+        """`by = s` of a layer with weights per column of s: s must be invariant scalars where x is.
+        The placement of the result and the number of columns."""
+        self.need_invariant(by, "by", f"the values that select {whose} weights")
+        return same_placement("by", x, by), by.rep.dim
+
     def need_invariant(self, t: ValueType, where: str, what: str, code: str = "E0305") -> None:
         raise NotImplementedError
 
