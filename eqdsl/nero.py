@@ -91,35 +91,17 @@ def rotation_path(group, steps: int = 73, axis: str = "z") -> OrbitPath:
                      f"rotations of the plane in {g.name}, {steps} angles from 0 to 360 degrees")
 
 
-def _image_inputs(cls, rng):
-    import torch
-    return {name: testing._smooth_images(rng, 2, testing._irreps(cls.GROUP, rep).dim, testing.SMOOTH_SIZE, torch.float64)
-            for name, kind, rep, placement in cls.INPUTS}
-
-
 def _image_errors(model, path: OrbitPath, rng) -> dict:
     """Image models: @graph outputs under each rotation of smooth images (image outputs: None)."""
-    import torch
-    from .backends.reference.conv2d import rotate_image
-
     cls = type(model)
-    inputs = _image_inputs(cls, rng)
+    inputs = testing.smooth_image_inputs(cls, rng)
     errors = {name: [] for name, *_ in cls.OUTPUTS}
-    with torch.no_grad():
-        base = model(**{k: v.movedim(-1, 1) for k, v in inputs.items()})
-        for g in path.elements:
-            moved = {}
-            for name, kind, rep, placement in cls.INPUTS:
-                rho = torch.as_tensor(testing._family(cls.GROUP).action(testing._irreps(cls.GROUP, rep), g), dtype=torch.float64)
-                moved[name] = rotate_image(inputs[name], g, rho).movedim(-1, 1)
-            out = model(**moved)
-            for name, kind, rep, placement in cls.OUTPUTS:
-                if placement != "graph":
-                    errors[name].append(None)
-                    continue
-                rho = torch.as_tensor(testing._family(cls.GROUP).action(testing._irreps(cls.GROUP, rep), g), dtype=torch.float64)
-                scale = float(base[name].abs().max())
-                err = float((out[name] - base[name] @ rho.T).abs().max())
+    for at_g in testing.image_errors_under(model, inputs, path.elements):
+        for name, measured in at_g.items():
+            if measured is None:
+                errors[name].append(None)
+            else:
+                err, scale = measured
                 errors[name].append(err / scale if scale >= testing.DEGENERATE else float("inf"))
     return errors
 
