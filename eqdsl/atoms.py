@@ -175,6 +175,20 @@ def atoms_to_inputs(model, structures, species: Sequence[str], cutoff: float,
                        as_float(cells))
 
 
+def strained(pos: torch.Tensor, shift: Optional[torch.Tensor], strain: torch.Tensor, batch: torch.Tensor,
+             edge_graph: torch.Tensor) -> tuple:
+    """pos (1 + eps) and shift (1 + eps), with each structure's strain eps [G, 3, 3]: d energy / d eps at
+    eps = 0 is the virial."""
+    pos = pos + torch.einsum("ni,nij->nj", pos, strain[batch])
+    if shift is not None:
+        shift = shift + torch.einsum("ei,eij->ej", shift, strain[edge_graph])
+    return pos, shift
+
+
+def symmetric(virial: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (virial + virial.transpose(1, 2))
+
+
 @contextmanager
 def without_gradient_outputs(model):
     """The model's forward() leaves out the outputs it computes from grad(...) (its forces): for callers
@@ -213,9 +227,8 @@ def energy_forces_stress(model, inputs: AtomsInputs, stress: bool = True, traini
             raise ValueError("stress needs cells periodic in all three directions (a volume); got a structure "
                              "with pbc not all True")
         eps = torch.zeros(num_graphs, 3, 3, dtype=pos.dtype, device=pos.device, requires_grad=True)
-        kwargs[inputs.positions] = pos + torch.einsum("ni,nij->nj", pos, eps[kwargs["batch"]])
-        shift = kwargs[inputs.shift]
-        kwargs[inputs.shift] = shift + torch.einsum("ei,eij->ej", shift, eps[inputs.edge_graph])
+        kwargs[inputs.positions], kwargs[inputs.shift] = strained(pos, kwargs[inputs.shift], eps, kwargs["batch"],
+                                                                  inputs.edge_graph)
     else:
         kwargs[inputs.positions] = pos
     with torch.enable_grad(), without_gradient_outputs(model):
@@ -226,7 +239,7 @@ def energy_forces_stress(model, inputs: AtomsInputs, stress: bool = True, traini
     result = {"energy": energy, "forces": -grads[0]}
     if stress:
         virial = grads[1]
-        result["stress"] = 0.5 * (virial + virial.transpose(1, 2)) / inputs.volumes[:, None, None]
+        result["stress"] = symmetric(virial) / inputs.volumes[:, None, None]
     if not training:
         result = {k: v.detach() for k, v in result.items()}
     return result

@@ -34,7 +34,7 @@ from typing import Optional
 
 import torch
 
-from .atoms import potential_inputs, without_gradient_outputs
+from .atoms import potential_inputs, strained, symmetric, without_gradient_outputs
 from .backends.reference.inputs import check_inputs, module_dtype_and_device
 
 FORMATS = ("torchscript", "export", "aoti")
@@ -63,13 +63,13 @@ class _EnergyAndDerivatives(torch.nn.Module):
         with torch.enable_grad(), without_gradient_outputs(self.model):
             pos = pos.detach().requires_grad_(True)
             strain = torch.zeros_like(cell).requires_grad_(True)
-            kwargs = {self.roles["species"]: species, self.roles["edges"]: edges,
-                      self.roles["positions"]: pos + (pos.unsqueeze(2) * strain[batch]).sum(1)}
+            moved, shift = strained(pos, shift, strain, batch, batch[edges[0]])
+            kwargs = {self.roles["species"]: species, self.roles["edges"]: edges, self.roles["positions"]: moved}
             if shift is not None:
-                kwargs[self.roles["shift"]] = shift + (shift.unsqueeze(2) * strain[batch[edges[0]]]).sum(1)
+                kwargs[self.roles["shift"]] = shift
             energy = self.model(**kwargs, batch=batch, num_graphs=num_graphs)["energy"].reshape(num_graphs)
             minus_forces, virial = torch.autograd.grad(energy.sum(), [pos, strain])
-        return energy.detach(), -minus_forces, 0.5 * (virial + virial.transpose(1, 2))
+        return energy.detach(), -minus_forces, symmetric(virial)
 
 
 def _roles(model) -> dict:
@@ -242,8 +242,9 @@ class ExportedPotential:
         return out
 
 
-def read_metadata(path) -> dict:
-    """The metadata of an artifact written by export_potential, whatever its format."""
+def _read(path) -> tuple[dict, object]:
+    """The artifact's metadata, and the AOTInductor runner where reading it took loading the package
+    (None for the formats that keep it as a file of their archive)."""
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: no such file")
@@ -253,26 +254,30 @@ def read_metadata(path) -> dict:
     with zipfile.ZipFile(path) as z:  # TorchScript and torch.export keep it as an extra file
         for name in z.namelist():
             if name.endswith(f"extra/{METADATA}"):
-                return json.loads(z.read(name))
+                return json.loads(z.read(name)), None
     try:  # AOTInductor keeps it in the compiled model
-
         runner = torch._inductor.aoti_load_package(str(path))
-        return json.loads(runner.get_metadata()[METADATA])
+        return json.loads(runner.get_metadata()[METADATA]), runner
     except Exception:  # noqa: BLE001 - anything else is not an artifact of ours
         raise ExportError(f"{path}: not a potential exported by eqdsl (no {METADATA} in it)") from None
+
+
+def read_metadata(path) -> dict:
+    """The metadata of an artifact written by export_potential, whatever its format."""
+    return _read(path)[0]
 
 
 def load_exported(path, metadata: Optional[dict] = None) -> ExportedPotential:
     """Read an artifact written by export_potential (any format) in this process."""
     path = Path(path)
-    meta = metadata or read_metadata(path)
+    meta, runner = (metadata, None) if metadata is not None else _read(path)
     fmt = meta.get("format")
     if fmt == "torchscript":
         function = torch.jit.load(str(path))
     elif fmt == "export":
         function = torch.export.load(path).module()
     elif fmt == "aoti":
-        function = torch._inductor.aoti_load_package(str(path))
+        function = runner if runner is not None else torch._inductor.aoti_load_package(str(path))
     else:
         raise ExportError(f"{path}: unknown format {fmt!r} in its metadata")
     return ExportedPotential(function, meta, path)
