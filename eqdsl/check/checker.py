@@ -463,7 +463,11 @@ class Checker(CallBinding):
         a = self.eval_value(expr.left, scope, ctx)
         b = self.eval_value(expr.right, scope, ctx)
         if isinstance(a, Static) and isinstance(b, Static):
-            return Static(self.eval_static(expr, scope, "number"))
+            value = self.eval_static(expr, scope, "number")
+            if expr.op == "**" and a.param is not None and b.param is None and isinstance(b.value, (int, float)) \
+                    and not isinstance(b.value, bool):
+                return Static(value, param=a.param, power=a.power * float(b.value))  # still the parameter's value
+            return Static(value)
         if isinstance(a, RepValue) or isinstance(b, RepValue):
             bad = expr.left if isinstance(a, RepValue) else expr.right
             self._as_node(a if isinstance(a, RepValue) else b, bad, ctx)
@@ -511,12 +515,12 @@ class Checker(CallBinding):
         return value.param if isinstance(value, Static) else None
 
     def _note_param(self, attrs, attr, how, expr, scope):
-        """Remember that a float attribute is a model parameter (how: id, neg, inv), so generated
+        """Remember that a float attribute is a model parameter (how: id, neg, inv; of a power of it), so generated
         modules can take it as a constructor argument instead of a baked-in number."""
         value = scope.lookup(expr.name) if isinstance(expr, ast.Name) else None
         param = self._param_of(value)
         if param is not None:
-            attrs.setdefault("param_refs", {})[attr] = (how, param)
+            attrs.setdefault("param_refs", {})[attr] = (how, param, value.power)
 
     def _gather(self, expr: ast.Index, scope, ctx):
         v = self.eval_value(expr.value, scope, ctx)
@@ -557,5 +561,5 @@ def _text(expr) -> str:
 def _with_ref(attrs: dict, how: str, value) -> dict:
     """Attach a parameter reference for attribute "c" when the constant is a model parameter."""
     if isinstance(value, Static) and value.param is not None:
-        attrs["param_refs"] = {"c": (how, value.param)}
+        attrs["param_refs"] = {"c": (how, value.param, value.power)}
     return attrs

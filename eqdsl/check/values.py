@@ -11,6 +11,7 @@ class Static:
     """A compile-time number or boolean (literal, const or model parameter)."""
     value: object
     param: str | None = None  # the model parameter it came from, if any
+    power: float = 1.0        # value is param ** power (`avg_neighbors ** 0.5` stays a parameter's value)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ class _ModelWriter:
         """Model parameters that only feed float attributes: they become constructor arguments."""
         refs = set()
         for node in self.ir.graph.nodes:
-            for how, param in self.ir.node(node)["attrs"].get("param_refs", {}).values():
+            for _, param, _ in self.ir.node(node)["attrs"].get("param_refs", {}).values():
                 refs.add(param)
         return [p for p in self.ir.params if p in refs and isinstance(self.ir.params[p], (int, float))
                 and not isinstance(self.ir.params[p], bool)]
@@ -78,8 +78,9 @@ class _ModelWriter:
         ref = attrs.get("param_refs", {}).get(key)
         if ref is None or ref[1] not in self.float_params:
             return _float(attrs[key])
-        how, param = ref
-        return {"id": f"self.param_{param}", "neg": f"(-self.param_{param})", "inv": f"(1.0 / self.param_{param})"}[how]
+        how, param, power = ref
+        value = f"self.param_{param}" if power == 1.0 else f"self.param_{param} ** {_float(power)}"
+        return {"id": value, "neg": f"(-{value})", "inv": f"(1.0 / {value})"}[how]
 
     # -- lowering -------------------------------------------------------------------------
     def write(self) -> str:
