@@ -169,8 +169,14 @@ def export_potential(model: torch.nn.Module, path, format: str = "export") -> Pa
     if format == "export":
         torch.export.save(program, path, extra_files={METADATA: text})
         return path
+    # cpp.simdlen = 1: scalar C++ loops.  torch 2.13's vectorised CPU code for these graphs (a channelwise
+    # product with l > 0 inputs feeding one with scalar outputs, as NequIP's last layer; a fully connected
+    # product of scalars) writes out of bounds when the row counts are symbolic: the package corrupts the
+    # heap when it runs (tests/e2e/test_export.py), while the same graph eager, exported or compiled without
+    # vectorisation gives the eager numbers
     torch._inductor.aoti_compile_and_package(program, package_path=str(path),
-                                             inductor_configs={"aot_inductor.metadata": {METADATA: text}})
+                                             inductor_configs={"aot_inductor.metadata": {METADATA: text},
+                                                               "cpp.simdlen": 1})
     return path
 
 
