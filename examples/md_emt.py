@@ -64,7 +64,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a smoke test: tiny data, a few steps, a short MD")
     args = p.parse_args(argv)
     if args.quick:
-        args.layers, args.structures, args.test, args.val, args.steps, args.md_steps = 1, 10, 3, 2, 3, 20
+        args.layers, args.structures, args.test, args.val, args.steps, args.md_steps = 2, 10, 3, 2, 3, 20
         args.repeat = 1
     if args.test + args.val >= args.structures:
         p.error("--test and --val leave no training cells")

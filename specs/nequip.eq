@@ -1,36 +1,56 @@
-# NequIP-style interatomic potential: E(3)-equivariant message passing on a radius graph.
-# Energies are invariant (0e), forces are their negative gradient with respect to positions (1o).
+# NequIP as the nequip package (0.19) builds it (nequip.model.NequIPGNNModel); written by
+# eqdsl.interop.nequip.nequip_spec, which eqdsl.interop.nequip.from_nequip compiles to import a
+# trained model's weights.
 group O3
 
 const L = 2
-rep Species = 4x0e                                   # one-hot chemical species
-rep Hidden  = 32x0e + 32x1o + 32x2e
-rep GateIn  = 32x0e + 64x0e + 32x1o + 32x2e          # scalars, one gate per gated irrep, gated irreps
+rep Types = 4x0e        # one-hot over the types, in order (the source's type_names: H, C, N, O)
+rep Embed = 32x0e
+rep GateIn = 32x0e+64x0e+32x1o+32x2e
+rep Features = 32x0e+32x1o+32x2e
 
-# One interaction: convolve neighbour features with the edge harmonics, weights from the distance.
-block interaction(h, Y, d, cutoff, avg_neighbors) {
-    R = mlp(bessel(d, n = 8, cutoff = cutoff) * envelope(d, cutoff = cutoff), 64, 64, act = silu)
-    m = tensor_product(h[src], Y, weights = R, mode = uvu, filter = Hidden)
-    a = scatter_sum(m, dst) / avg_neighbors
-    return gate(linear(a) -> GateIn, act = silu) -> Hidden
+block interaction1(h, Y, radial, avg_neighbors) {
+    x = linear(h) -> Embed
+    m = tensor_product(x[src], Y, weights = mlp(radial, 128, act = silu), mode = uvu, filter = GateIn)
+    y = linear(scatter_sum(m, dst) / avg_neighbors ** 0.5) -> GateIn
+    return gate(y, act = silu, odd_act = tanh, gate_act = silu) -> Features
 }
 
-model NequIP(cutoff = 5.0, layers = 3, avg_neighbors = 12.0) {
-    input  species : Species   @node
-    input  pos     : position  @node             # a point: only differences are vectors
+block interaction2(h, z, Y, radial, avg_neighbors) {
+    x = linear(h) -> Features
+    m = tensor_product(x[src], Y, weights = mlp(radial, 128, act = silu), mode = uvu, filter = GateIn)
+    y = linear(scatter_sum(m, dst) / avg_neighbors ** 0.5) -> GateIn
+    y = y + tensor_product(h, z, mode = uvw) -> GateIn        # self-connection
+    return gate(y, act = silu, odd_act = tanh, gate_act = silu) -> Features
+}
+
+block interaction3(h, z, Y, radial, avg_neighbors) {
+    x = linear(h) -> Features
+    m = tensor_product(x[src], Y, weights = mlp(radial, 128, act = silu), mode = uvu, filter = Embed)
+    y = linear(scatter_sum(m, dst) / avg_neighbors ** 0.5) -> Embed
+    y = y + tensor_product(h, z, mode = uvw) -> Embed        # self-connection
+    return gate(y, act = silu, odd_act = tanh, gate_act = silu) -> Embed
+}
+
+model NequIP(cutoff = 5.0, avg_neighbors = 12.0, layers = 3) {
+    input  species : Types    @node
+    input  pos     : position @node
     input  edges   : graph                       # src/dst index pairs from the caller
-    input  shift   : 1x1o      @edge             # periodic image of each dst, S @ cell (zeros for molecules)
+    input  shift   : 1x1o     @edge              # periodic image of each dst, S @ cell (zeros for molecules)
 
-    r = pos[dst] - pos[src] + shift              # 1x1o, translation invariant by construction
+    r = pos[src] - (pos[dst] + shift)            # NequIP's edge vector: receiving atom to sending atom
     d = norm(r)
-    Y = spherical_harmonics(r, lmax = L)         # 0e + 1o + 2e
+    Y = spherical_harmonics(r, lmax = L)
+    radial = bessel(d, n = 8, cutoff = cutoff) * envelope(d, cutoff = cutoff, p = 6)
 
-    h = linear(species) -> 32x0e
-    h = interaction(h, Y, d, cutoff, avg_neighbors)
-    repeat layers - 1 {
-        h = linear(h) -> Hidden + interaction(h, Y, d, cutoff, avg_neighbors)
+    z = linear(species) -> Embed                 # the type embedding: first features and self-connection attributes
+    h = z
+    h = interaction1(h, Y, radial, avg_neighbors)
+    repeat layers - 2 {
+        h = interaction2(h, z, Y, radial, avg_neighbors)
     }
-    e = mlp(linear(h) -> 16x0e, 16, act = silu) -> 1x0e    # per-atom energy
+    h = interaction3(h, z, Y, radial, avg_neighbors)
+    e = linear(linear(h) -> 1x0e, by = species, bias = true) -> 1x0e    # per-type scale and shift
     output energy : 0e @graph = sum_nodes(e)
     output forces : 1o @node  = -grad(energy, pos)
 }

@@ -142,7 +142,7 @@ def test_torch_compile_fullgraph(spec):
 
 def _compile_and_compare(spec):
     torch._dynamo.reset()
-    overrides = {"layers": 1} if re.search(r"\blayers\s*=", spec.read_text()) else {}
+    overrides = {"layers": 2} if re.search(r"\blayers\s*=", spec.read_text()) else {}
     cls = eqdsl.compile_file(spec, **overrides).model_class()
     torch.manual_seed(0)
     model = cls()

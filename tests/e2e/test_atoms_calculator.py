@@ -29,7 +29,7 @@ CUTOFF = 4.0
 
 
 def potential(spec="nequip", dtype=torch.float64, seed=0):
-    cls = eqdsl.compile_file(ROOT / "specs" / f"{spec}.eq", layers=1).model_class()
+    cls = eqdsl.compile_file(ROOT / "specs" / f"{spec}.eq", layers=2).model_class()
     torch.manual_seed(seed)
     return cls(cutoff=CUTOFF, avg_neighbors=20.0).to(dtype)
 
@@ -200,7 +200,7 @@ from ase.build import bulk
 import eqdsl
 from eqdsl.atoms import atoms_to_inputs, energy_forces_stress
 backend = sys.argv[1]
-cls = eqdsl.compile_file(sys.argv[2], layers=1).model_class()
+cls = eqdsl.compile_file(sys.argv[2], layers=2).model_class()
 torch.manual_seed(0)
 model = cls(cutoff=3.0, avg_neighbors=12.0, backend=backend).double()
 atoms = bulk("Cu", "fcc", a=3.6, cubic=True)  # 4 atoms, periodic: every atom sees images of the others

@@ -51,7 +51,7 @@ CHILD = textwrap.dedent("""
         setattr(module, name, counting)
     counted(tb.per_row, "tensor_product")   # per-edge products
     counted(tb.fused, "conv_tensor_product")  # message passing on the fused kernels
-    overrides = {"layers": 1} if "layers" in open(sys.argv[1]).read() else {}
+    overrides = {"layers": 2} if "layers" in open(sys.argv[1]).read() else {}
     cls = eqdsl.compile_file(sys.argv[1], **overrides).model_class()
     torch.manual_seed(0)
     ref = cls(backend="reference").double()

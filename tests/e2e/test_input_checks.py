@@ -20,7 +20,7 @@ _CLASSES: dict = {}
 
 def model_class(spec: Path):
     if spec not in _CLASSES:
-        overrides = {"layers": 1} if re.search(r"\blayers\s*=", spec.read_text()) else {}
+        overrides = {"layers": 2} if re.search(r"\blayers\s*=", spec.read_text()) else {}
         _CLASSES[spec] = eqdsl.compile_file(spec, **overrides).model_class()
     return _CLASSES[spec]
 

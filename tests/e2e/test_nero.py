@@ -42,7 +42,7 @@ def test_eqc_nero_on_the_c8_classifier_is_exact_at_the_grids_rotations_only(tmp_
 
 def test_an_exact_spec_is_flat_at_rounding_and_matches_the_check(tmp_path):
     torch.manual_seed(0)
-    model = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=1).model_class()().double()
+    model = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=2).model_class()().double()
     path = rotation_path(type(model).GROUP, steps=13, axis="x")
     result = equivariance_along(model, path, seed=3)
     for name, values in result.errors.items():
@@ -98,7 +98,7 @@ def test_eqc_nero_with_trained_weights(tmp_path):
 
     spec = ROOT / "specs" / "nequip.eq"
     torch.manual_seed(5)
-    checkpoint.save(eqdsl.compile_file(spec, layers=1).model_class()(), tmp_path / "w.pt")
+    checkpoint.save(eqdsl.compile_file(spec, layers=2).model_class()(), tmp_path / "w.pt")
     proc = eqc("nero", spec, "--weights", tmp_path / "w.pt", "--json", tmp_path / "n.json", "--steps", "5", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "n.json").read_text())

@@ -68,8 +68,8 @@ def test_generated_source_is_byte_identical_across_hash_seeds(spec):
 
 def test_check_detects_broken_translation_equivariance():
     """Mutate generated NequIP code so edge vectors use one endpoint only: eqc check's function must notice."""
-    compiled = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=1)
-    source = compiled.source.replace("= pos_dst - pos_src", "= pos_dst - 0.0 * pos_src")
+    compiled = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=2)
+    source = compiled.source.replace("= pos_src - add_1", "= pos_src - 0.0 * add_1")
     assert source != compiled.source
     namespace = {}
     exec(compile(source, "<mutated>", "exec"), namespace)
@@ -99,21 +99,25 @@ def test_eqc_check_cli_passes_and_reports(repo_root, capsys):
 
 
 def test_overrides_change_the_model():
-    small = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=1)
-    big = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=3)
-    assert small.source.count("TensorProductLayer(tpd") == 1
-    assert big.source.count("TensorProductLayer(tpd") == 3
+    small = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=2)
+    big = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=4)
+    assert small.source.count("TensorProductLayer(tpd") == 3  # a convolution per layer, self-connections after the first
+    assert big.source.count("TensorProductLayer(tpd") == 7
     with pytest.raises(eqdsl.CompileError, match="names no constant"):
         eqdsl.compile_file(ROOT / "specs" / "nequip.eq", no_such_parameter=2)
 
 
 def test_float_parameters_are_constructor_arguments():
-    cls = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=1).model_class()
+    cls = eqdsl.compile_file(ROOT / "specs" / "nequip.eq", layers=2).model_class()
     sample = random_sample(cls, np.random.default_rng(0))
     a = cls(cutoff=5.0).double()
     b = cls(cutoff=2.0).double()
+    c = cls(cutoff=5.0, avg_neighbors=20.0).double()  # used as avg_neighbors ** 0.5: still a parameter
     b.load_state_dict(a.state_dict())
+    c.load_state_dict(a.state_dict())
     ea = a(**sample.inputs, **sample.kwargs)["energy"]
     eb = b(**sample.inputs, **sample.kwargs)["energy"]
-    assert not torch.allclose(ea, eb)
-    assert cls.COMPILE_TIME_PARAMETERS == {"layers": 1}
+    ec = c(**sample.inputs, **sample.kwargs)["energy"]
+    assert not torch.allclose(ea, eb) and not torch.allclose(ea, ec)
+    assert cls.COMPILE_TIME_PARAMETERS == {"layers": 2}
+    assert cls.FLOAT_PARAMETERS == ("cutoff", "avg_neighbors")

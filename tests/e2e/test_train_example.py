@@ -82,7 +82,7 @@ def test_triton_backend_trains_like_the_reference(tmp_path):
     double backward of the forces) and on the reference: the same losses and test errors up to float32
     rounding.  In subprocesses: TRITON_INTERPRET must be set before the process first imports triton."""
     pytest.importorskip("triton")
-    args = ["--layers", "1", "--structures", "5", "--min-atoms", "8", "--max-atoms", "9", "--steps", "2",
+    args = ["--layers", "2", "--structures", "5", "--min-atoms", "8", "--max-atoms", "9", "--steps", "2",
             "--batch-size", "1", "--val-fraction", "0.2", "--test-fraction", "0.2", "--no-progress"]
     script = ("import json, sys, importlib.util\n"
               f"spec = importlib.util.spec_from_file_location('train_emt_example', {str(SCRIPT)!r})\n"

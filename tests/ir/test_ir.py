@@ -62,8 +62,9 @@ def test_order_is_deterministic_and_topological():
 
 
 def test_listing_names_ops_types_lines_and_scopes():
-    text = format_model(nequip())
-    assert text.startswith("model NequIP(cutoff = 5.0, layers = 2, avg_neighbors = 12.0)  group O3")
+    result = check_file(ROOT / "specs" / "nequip.eq", overrides={"layers": 3})
+    text = format_model(result.models[0])
+    assert text.startswith("model NequIP(cutoff = 5.0, avg_neighbors = 12.0, layers = 3)  group O3")
     assert "conv(x=" in text and "mode=uvu" in text and "gather_index=src, scatter_index=dst" in text
-    assert "(line 13)  [repeat 1/1 > block interaction]" in text
+    assert "(line 20)  [repeat 1/1 > block interaction2]" in text  # the middle layer's first line
     assert "outputs: energy <- n" in text

@@ -31,8 +31,8 @@ def from_text(tmp_path, text: str):
     return result.models[0]
 
 
-def test_cse_computes_the_nequip_radial_basis_once():
-    ir = raw("nequip.eq", layers=3)
+def test_cse_computes_the_mace_radial_basis_once():
+    ir = raw("mace.eq", layers=3)  # each interaction writes bessel(d, ...) * envelope(d, ...) again
     assert ops(ir).count("bessel") == 3 and ops(ir).count("envelope") == 3
     after = eliminate_common_subexpressions(ir)
     assert ops(after).count("bessel") == 1 and ops(after).count("envelope") == 1
@@ -82,10 +82,10 @@ model Dead {
 
 
 def test_fusion_is_a_node_the_listing_shows():
-    ir = raw("nequip.eq", layers=1)
+    ir = raw("nequip.eq", layers=2)
     after = fuse_message_passing(ir)
-    assert "conv" not in ops(ir) and ops(after).count("conv") == 1
-    assert ops(after).count("scatter_sum") == ops(ir).count("scatter_sum") - 1
+    assert "conv" not in ops(ir) and ops(after).count("conv") == 2  # one per interaction
+    assert ops(after).count("scatter_sum") == ops(ir).count("scatter_sum") - 2
     assert "conv(x=" in format_model(after)
     verify(after)
 
@@ -107,7 +107,7 @@ def test_the_verifier_runs_after_each_pass_and_names_the_one_that_broke_types():
         out.node(node)["type"] = out.node(dict(out.inputs)["pos"])["type"]
         return out
 
-    ir = raw("nequip.eq", layers=1)
+    ir = raw("nequip.eq", layers=2)
     with pytest.raises(IRVerificationError, match="after a broken pass"):
         run_passes(ir, [("a broken pass", swap_first_linear_input, False)], verify=verify)
     run_passes(ir, [("a broken pass", swap_first_linear_input, False)])  # unverified, nothing notices
@@ -123,7 +123,7 @@ def test_the_memoized_verifier_still_compares_every_node():
         out.node(node)["type"] = out.node(dict(out.inputs)["pos"])["type"]
         return out
 
-    ir, memo = raw("nequip.eq", layers=1), {}
+    ir, memo = raw("nequip.eq", layers=2), {}
     run_passes(ir, PASSES, verify=lambda m: verify(m, memo))
     assert memo  # the rules' answers were kept
     with pytest.raises(IRVerificationError, match="after a broken pass: .*stored type"):

@@ -51,7 +51,7 @@ def test_training_example_without_ase_names_the_examples_extra():
 
 
 def test_eqc_check_on_the_triton_backend_without_triton():
-    proc = eqc_without("triton", "check", "specs/nequip.eq", "-D", "layers=1", "--backend", "triton", "--trials", "1")
+    proc = eqc_without("triton", "check", "specs/nequip.eq", "-D", "layers=2", "--backend", "triton", "--trials", "1")
     assert proc.returncode == 2
     assert_one_line(proc, "eqc check", "`triton`", 'pip install "eqdsl[triton]"')
 
