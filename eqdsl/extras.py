@@ -19,6 +19,7 @@ OPTIONAL = {
     "ase": ("ase", "examples"),  # also in `atoms`: eqdsl.ase names that extra itself
     "vesin": ("vesin", "atoms"),
     "tqdm": ("tqdm", "examples"),
+    "nequip": ("nequip", "nequip"),
 }
 
 

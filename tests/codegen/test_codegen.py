@@ -167,3 +167,43 @@ def test_torch_compile_default_backend():
     expected = model(**sample.inputs, **sample.kwargs)
     got = torch.compile(model, fullgraph=True)(**sample.inputs, **sample.kwargs)
     torch.testing.assert_close(got["dipole"], expected["dipole"], rtol=1e-4, atol=1e-5)
+
+
+TWO_CONVOLUTIONS = """group O3
+model P(cutoff = 4.0) {
+    input  species : 4x0e     @node
+    input  pos     : position @node
+    input  edges   : graph
+    input  shift   : 1x1o     @edge
+    r = pos[src] - (pos[dst] + shift)
+    z = linear(species) -> 8x0e
+    radial = bessel(norm(r), n = 8, cutoff = cutoff) * envelope(norm(r), cutoff = cutoff)
+    h = scatter_sum(tensor_product(z[src], r, weights = mlp(radial, 8, act = silu), mode = uvu, filter = 8x1o), dst)
+    m = scatter_sum(tensor_product(h[src], r, mode = uvu, filter = 8x0e), dst)
+    output energy : 0e @graph = sum_nodes(linear(m) -> 1x0e)
+    output forces : 1o @node  = -grad(energy, pos)
+}
+"""
+
+
+def test_torch_compile_inductor_with_scalar_loops_gives_the_eager_forces(tmp_path):
+    """README's recipe for the default inductor backend on the CPU: torch 2.13's vectorised C++ gets the
+    forces of two chained convolutions (vectors, then their dot products with the edge vectors, as NequIP's
+    last layer) wrong on this machine (0.6-1.3 relative); with cpp.simdlen = 1 they match eager."""
+    import torch._inductor.config as inductor_config
+
+    spec = tmp_path / "two_convolutions.eq"
+    spec.write_text(TWO_CONVOLUTIONS)
+    cls = eqdsl.compile_file(spec).model_class()
+    torch.manual_seed(0)
+    model = cls()
+    sample = random_sample(cls, np.random.default_rng(0), dtype=torch.float32)
+    inputs = dict(sample.inputs, pos=sample.inputs["pos"].detach().requires_grad_(True))
+    expected = model(**inputs, **sample.kwargs)
+    torch._dynamo.reset()
+    with inductor_config.patch({"cpp.simdlen": 1}), torch._dynamo.config.patch(trace_autograd_ops=True):
+        got = torch.compile(model, fullgraph=True)(**inputs, **sample.kwargs)
+    torch._dynamo.reset()
+    for key in ("energy", "forces"):
+        err = float(((got[key] - expected[key]).abs().max() / expected[key].abs().max()).detach())
+        assert err < 1e-4, (key, err)
