@@ -58,7 +58,7 @@ def e3nn_linear_matrix(linear) -> torch.Tensor:
         raise UnsupportedModel("an e3nn Linear with biases")
     off_in, off_out = channel_offsets(linear.irreps_in), channel_offsets(linear.irreps_out)
     m = torch.zeros(num_channels(linear.irreps_in), num_channels(linear.irreps_out), dtype=torch.float64)
-    w, start = linear.weight.detach().to(torch.float64).reshape(-1), 0
+    w, start = linear.weight.detach().cpu().to(torch.float64).reshape(-1), 0
     for ins in linear.instructions:
         mi, mo = ins.path_shape
         block = w[start:start + mi * mo].reshape(mi, mo) * ins.path_weight
@@ -94,7 +94,7 @@ def e3nn_tp_tensor(tp) -> torch.Tensor:
                         channel_offsets(tp.irreps_out))
     t = torch.zeros(num_channels(tp.irreps_in1), num_channels(tp.irreps_in2), num_channels(tp.irreps_out),
                     dtype=torch.float64)
-    w, start = tp.weight.detach().to(torch.float64).reshape(-1), 0
+    w, start = tp.weight.detach().cpu().to(torch.float64).reshape(-1), 0
     for ins in tp.instructions:
         if ins.connection_mode != "uvw" or not ins.has_weight:
             raise UnsupportedModel(f"a fully connected tensor product with a `{ins.connection_mode}` path")

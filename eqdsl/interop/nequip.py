@@ -266,7 +266,7 @@ class _Parts:
         r_max = float(self.edge_norm.r_max)
         bessel = self.bessel
         n = int(bessel.num_bessels)
-        roots = bessel.bessel_weights.detach().to(torch.float64).reshape(-1)
+        roots = bessel.bessel_weights.detach().cpu().to(torch.float64).reshape(-1)
         if not torch.equal(roots, torch.arange(1, n + 1, dtype=torch.float64)):
             raise UnsupportedModel("trained Bessel roots (bessel_trainable): eqdsl's Bessel functions have k = 1..n")
         cutoff = bessel.cutoff
@@ -373,7 +373,7 @@ def _mlp_weights(fn, what: str) -> list[torch.Tensor]:
                 raise UnsupportedModel(f"{what}: biases")
             if parametrize.is_parametrized(mod):
                 raise UnsupportedModel(f"{what}: a weight parametrization (spectral, weight or orthogonal norm)")
-            weights.append(mod.weight.detach().to(torch.float64) * float(mod.alpha))
+            weights.append(mod.weight.detach().cpu().to(torch.float64) * float(mod.alpha))
         elif isinstance(mod, torch.nn.SiLU):
             acts += 1
         else:
@@ -427,7 +427,7 @@ def _copy_weights(parts: _Parts, arch: Architecture, module) -> None:
     num_types = len(arch.type_names)
     embed = mods.take("Linear")
     with torch.no_grad():
-        embed.weight.copy_((parts.embed.embed_module.weight.detach().to(torch.float64)
+        embed.weight.copy_((parts.embed.embed_module.weight.detach().cpu().to(torch.float64)
                             * math.sqrt(num_types)).reshape(-1))
     # NequIP's radial input is eqdsl's times factor * r_max / (pi sqrt(2 / r_max)): eqdsl's Bessel functions
     # carry sqrt(2/c) sin(k pi d / c) / d, NequIP's sinc(k d / c) k = sin(k pi d / c) c / (pi d), then the factor
@@ -470,8 +470,8 @@ def _copy_weights(parts: _Parts, arch: Architecture, module) -> None:
             readout.weight.copy_((weights[0] * math.sqrt(weights[0].shape[0])).reshape(-1))
     scale_shift = mods.take("SelectedLinear")
     ss = parts.scale_shift
-    scales = ss.scales.detach().to(torch.float64).reshape(-1) if ss.has_scales else torch.ones(1, dtype=torch.float64)
-    shifts = ss.shifts.detach().to(torch.float64).reshape(-1) if ss.has_shifts else torch.zeros(1, dtype=torch.float64)
+    scales = ss.scales.detach().cpu().to(torch.float64).reshape(-1) if ss.has_scales else torch.ones(1, dtype=torch.float64)
+    shifts = ss.shifts.detach().cpu().to(torch.float64).reshape(-1) if ss.has_shifts else torch.zeros(1, dtype=torch.float64)
     scales, shifts = scales.expand(num_types), shifts.expand(num_types)
     with torch.no_grad():
         for t, per_type in enumerate(scale_shift.maps):
