@@ -147,22 +147,24 @@ def nequip_spec(arch_or_model) -> str:
         lines.append("}")
         block_text.append("\n".join(lines))
 
-    calls, i = [], 0
+    def call(layer: Layer) -> str:
+        return f"h = {blocks[layer.block_key()]}({_call_args(layer)})"
+
     layers = arch.layers
     # first, middle layers all alike, last: the middle ones repeat `layers - 2` times, so that the number of
     # layers stays a parameter of the spec (eqc compile -D layers=N)
     repeated = len(layers) >= 3 and len({lay.block_key() for lay in layers[1:-1]}) == 1
     if repeated:
-        for layer, indent in ((layers[0], ""), (layers[1], "    "), (layers[-1], "")):
-            call = f"h = {blocks[layer.block_key()]}({_call_args(layer)})"
-            calls.append(f"    repeat layers - 2 {{\n        {call}\n    }}" if indent else f"    {call}")
-    while not repeated and i < len(arch.layers):
-        j = i
-        while j + 1 < len(arch.layers) and arch.layers[j + 1].block_key() == arch.layers[i].block_key():
-            j += 1
-        call = f"h = {blocks[arch.layers[i].block_key()]}({_call_args(arch.layers[i])})"
-        calls.append(f"    {call}" if i == j else f"    repeat {j - i + 1} {{\n        {call}\n    }}")
-        i = j + 1
+        calls = [f"    {call(layers[0])}", f"    repeat layers - 2 {{\n        {call(layers[1])}\n    }}",
+                 f"    {call(layers[-1])}"]
+    else:  # runs of equal consecutive layers as repeats of a literal count
+        calls, i = [], 0
+        while i < len(layers):
+            j = i
+            while j + 1 < len(layers) and layers[j + 1].block_key() == layers[i].block_key():
+                j += 1
+            calls.append(f"    {call(layers[i])}" if i == j else f"    repeat {j - i + 1} {{\n        {call(layers[i])}\n    }}")
+            i = j + 1
 
     if arch.readout_widths:
         readout = f"mlp(h, {', '.join(str(w) for w in arch.readout_widths)}, act = silu) -> 1x0e"
@@ -385,8 +387,6 @@ def _mlp_weights(fn, what: str) -> list[torch.Tensor]:
 
 def _set_mlp(layer, weights: list[torch.Tensor], in_scale: float = 1.0, columns=None, factors=None) -> None:
     """eqdsl's rt.MLP (W / sqrt(fan_in), normalize2mom-scaled activation) with nequip's weights."""
-    if [w.shape[0] for w in weights] + [weights[-1].shape[1]] != list(layer.sizes) and columns is None:
-        raise UnsupportedModel(f"MLP sizes {layer.sizes} against the source's")
     with torch.no_grad():
         for i, (w, target) in enumerate(zip(weights, layer.weights)):
             w = w * math.sqrt(w.shape[0]) * (in_scale if i == 0 else 1.0 / layer.act.cst)
