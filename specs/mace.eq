@@ -1,41 +1,57 @@
-# MACE-style potential: each interaction builds an atomic basis A from neighbour features and
-# edge harmonics, then raises the body order with products of A with itself (correlation
-# order 3), as MACE's product basis does. MACE symmetrises a channelwise version of these
-# products; here they are fully connected (uvw) tensor products with shared weights.
+# MACE as mace-torch (0.3.16) builds it (mace.modules.ScaleShiftMACE with RealAgnosticInteractionBlock
+# first and RealAgnosticResidualInteractionBlock after); written by eqdsl.interop.mace.mace_spec, which
+# eqdsl.interop.mace.from_mace compiles to import a trained model's weights.
 group O3
 
 const L = 3
-rep Species = 3x0e
-rep Basis   = 16x0e + 16x1o + 16x2e
-rep GateIn  = 16x0e + 32x0e + 16x1o + 16x2e
+rep Elements = 3x0e        # one-hot over the elements, in order: H, C, O
+rep Scalars = 16x0e
+rep Atomic = 16x0e+16x1o+16x2e+16x3o
+rep Hidden = 16x0e+16x1o+16x2e
 
-block interaction(h, Y, d, cutoff, avg_neighbors) {
-    R  = mlp(bessel(d, n = 8, cutoff = cutoff) * envelope(d, cutoff = cutoff), 32, 32, act = silu)
-    m  = tensor_product(h[src], Y, weights = R, mode = uvu, filter = Basis)
-    A  = linear(scatter_sum(m, dst) / avg_neighbors) -> Basis
-    A2 = tensor_product(A, A, mode = uvw) -> Basis            # body order 3
-    A3 = tensor_product(A2, A, mode = uvw) -> Basis           # body order 4
-    B  = A + A2 + A3
-    return gate(linear(B) -> GateIn, act = silu) -> Basis
-}
-
-model MACE(cutoff = 5.0, layers = 2, avg_neighbors = 10.0) {
-    input  species : Species  @node
+model MACE(cutoff = 5.0, avg_neighbors = 8.0, layers = 2) {
+    input  species : Elements @node
     input  pos     : position @node
-    input  edges   : graph
-    input  shift   : 1x1o     @edge                # periodic image of each dst, S @ cell (zeros for molecules)
+    input  edges   : graph                       # src (sender) / dst (receiver) index pairs
+    input  shift   : 1x1o     @edge              # periodic image of each dst, S @ cell (zeros for molecules)
 
     r = pos[dst] - pos[src] + shift
     d = norm(r)
     Y = spherical_harmonics(r, lmax = L)
+    radial = bessel(d, n = 8, cutoff = cutoff) * envelope(d, cutoff = cutoff, p = 5)
+    h = linear(species) -> Scalars
 
-    h = linear(species) -> 16x0e
-    h = interaction(h, Y, d, cutoff, avg_neighbors)
-    energy_terms = linear(h) -> 1x0e                                  # readout after every layer
-    repeat layers - 1 {
-        h = linear(h) -> Basis + interaction(h, Y, d, cutoff, avg_neighbors)
-        energy_terms = energy_terms + linear(h) -> 1x0e
+    # interaction 1 (first kind) and product basis, correlation 3
+    x = linear(h) -> Scalars
+    m = tensor_product(x[src], Y, weights = mlp(radial, 64, 64, 64, act = silu), mode = uvu, filter = Atomic)
+    a = linear(scatter_sum(m, dst)) -> Atomic
+    a = a / avg_neighbors
+    a = linear(a, by = species) -> Atomic
+    h = linear(symmetric_contraction(a, correlation = 3, by = species) -> Hidden) -> Hidden
+    t = linear(h) -> 1x0e            # readout
+
+    repeat layers - 2 {
+        # interactions 2 to layers - 1 (residual) and product basis, correlation 3
+        s = linear(h, by = species) -> Hidden                # element-dependent self-connection
+        x = linear(h) -> Hidden
+        m = tensor_product(x[src], Y, weights = mlp(radial, 64, 64, 64, act = silu), mode = uvu, filter = Atomic)
+        a = linear(scatter_sum(m, dst)) -> Atomic
+        a = a / avg_neighbors
+        h = linear(symmetric_contraction(a, correlation = 3, by = species) -> Hidden) -> Hidden + s
+        t = t + linear(h) -> 1x0e
     }
-    output energy : 0e @graph = sum_nodes(energy_terms)
+
+    # last interaction (residual) and product basis, correlation 3
+    s = linear(h, by = species) -> Scalars                # element-dependent self-connection
+    x = linear(h) -> Hidden
+    m = tensor_product(x[src], Y, weights = mlp(radial, 64, 64, 64, act = silu), mode = uvu, filter = Atomic)
+    a = linear(scatter_sum(m, dst)) -> Atomic
+    a = a / avg_neighbors
+    h = linear(symmetric_contraction(a, correlation = 3, by = species) -> Scalars) -> Scalars + s
+    t = t + mlp(h, 16, act = silu) -> 1x0e
+
+    t = linear(t, bias = true) -> 1x0e                 # ScaleShiftMACE's scale and shift
+    e = t + linear(species) -> 1x0e                    # plus the reference energy of each element
+    output energy : 0e @graph = sum_nodes(e)
     output forces : 1o @node  = -grad(energy, pos)
 }

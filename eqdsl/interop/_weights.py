@@ -10,6 +10,9 @@ source has outside eqdsl's paths) is refused instead of dropped.
 """
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 from typing import Sequence
 
 import torch
@@ -51,6 +54,22 @@ def channels_of(irreps, x: torch.Tensor) -> list[int]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def cg_sign(l1: int, l2: int, l3: int) -> float:
+    """+1 or -1: the installed e3nn's wigner_3j(l1, l2, l3) over eqdsl's.  e3nn changed the sign of some
+    couplings between 0.4 and 0.5 (0.4.4, which mace-torch pins, has (1, 2, 2) negated); every path has
+    its own weight, so the sign folds into the weights."""
+    from e3nn import o3
+
+    from ..reps.so3 import wigner_3j
+
+    source = o3.wigner_3j(l1, l2, l3, dtype=torch.float64)
+    overlap = float((source * torch.tensor(wigner_3j(l1, l2, l3), dtype=torch.float64)).sum())
+    if abs(abs(overlap) - 1.0) > 1e-9:
+        raise UnsupportedModel(f"e3nn's coupling ({l1}, {l2}, {l3}) differs from eqdsl's by more than a sign")
+    return 1.0 if overlap > 0 else -1.0
+
+
 def e3nn_linear_matrix(linear) -> torch.Tensor:
     """e3nn ``o3.Linear`` as [channels in, channels out], path weights included (no biases)."""
     bias = getattr(linear, "bias", None)
@@ -86,8 +105,8 @@ def set_linear(layer, matrix: torch.Tensor, in_perm: Sequence[int], out_perm: Se
 
 def e3nn_tp_tensor(tp) -> torch.Tensor:
     """A weighted e3nn ``TensorProduct`` with internal uvw weights as [channels 1, channels 2, channels out],
-    path weights included; the Clebsch-Gordan tables are the same in both packages, so the channel
-    coefficients are all that differs."""
+    path weights included; the Clebsch-Gordan tables are the same in both packages up to a sign per
+    coupling (``cg_sign``, folded in), so the channel coefficients are all that differs."""
     if not tp.internal_weights:
         raise UnsupportedModel("a fully connected tensor product with external weights")
     off1, off2, offo = (channel_offsets(tp.irreps_in1), channel_offsets(tp.irreps_in2),
@@ -99,7 +118,8 @@ def e3nn_tp_tensor(tp) -> torch.Tensor:
         if ins.connection_mode != "uvw" or not ins.has_weight:
             raise UnsupportedModel(f"a fully connected tensor product with a `{ins.connection_mode}` path")
         m1, m2, mo = ins.path_shape
-        block = w[start:start + m1 * m2 * mo].reshape(m1, m2, mo) * ins.path_weight
+        ls = (tp.irreps_in1[ins.i_in1].ir.l, tp.irreps_in2[ins.i_in2].ir.l, tp.irreps_out[ins.i_out].ir.l)
+        block = w[start:start + m1 * m2 * mo].reshape(m1, m2, mo) * ins.path_weight * cg_sign(*ls)
         t[off1[ins.i_in1]:off1[ins.i_in1] + m1, off2[ins.i_in2]:off2[ins.i_in2] + m2,
           offo[ins.i_out]:offo[ins.i_out] + mo] += block
         start += m1 * m2 * mo
@@ -138,7 +158,8 @@ def uvu_columns(e3nn_tp, desc) -> tuple[list[int], list[float], list[list[int]]]
     """How the per-edge weights and outputs of e3nn's channelwise product map onto eqdsl's.
 
     Returns (source weight index of each eqdsl weight, the factor each eqdsl weight takes: the ratio
-    of the two path weights, and per eqdsl output block the source output channels it holds).
+    of the two path weights times the coupling's sign, and per eqdsl output block the source output
+    channels it holds).
     Paths are matched by (block of input 1, block of input 2, output irrep).
     """
     off_src = channel_offsets(e3nn_tp.irreps_out)
@@ -151,7 +172,8 @@ def uvu_columns(e3nn_tp, desc) -> tuple[list[int], list[float], list[list[int]]]
         if key in source:
             raise UnsupportedModel("an edge tensor product with two paths between the same blocks")
         n = ins.path_shape[0] * (ins.path_shape[1] if len(ins.path_shape) > 1 else 1)
-        source[key] = (start, ins.path_weight, off_src[ins.i_out], e3nn_tp.irreps_out[ins.i_out].mul)
+        ls = (e3nn_tp.irreps_in1[ins.i_in1].ir.l, e3nn_tp.irreps_in2[ins.i_in2].ir.l, e3nn_tp.irreps_out[ins.i_out].ir.l)
+        source[key] = (start, ins.path_weight * cg_sign(*ls), off_src[ins.i_out], e3nn_tp.irreps_out[ins.i_out].mul)
         start += n
     columns, factors = [], []
     out_channels: list[list[int]] = [[] for _ in desc.irreps_out]
@@ -167,3 +189,67 @@ def uvu_columns(e3nn_tp, desc) -> tuple[list[int], list[float], list[list[int]]]
     if source:
         raise UnsupportedModel(f"the source's edge tensor product has paths eqdsl's lacks: {sorted(source)}")
     return columns, factors, out_channels
+
+
+def set_mlp(layer, weights: list[torch.Tensor], in_scale: float = 1.0, columns=None, factors=None) -> None:
+    """eqdsl's rt.MLP (W / sqrt(fan_in), normalize2mom-scaled activation) given the source's effective
+    matrices (x @ weights[0], activation, x @ weights[1], ...; the source's gains folded in); `in_scale`
+    multiplies the first, `columns`/`factors` pick and scale the last one's outputs (see uvu_columns)."""
+    if len(weights) != len(layer.weights):
+        raise UnsupportedModel(f"an MLP of {len(weights)} layers where eqdsl's has {len(layer.weights)}")
+    with torch.no_grad():
+        for i, (w, target) in enumerate(zip(weights, layer.weights)):
+            w = w * math.sqrt(w.shape[0]) * (in_scale if i == 0 else 1.0 / layer.act.cst)
+            if i == len(weights) - 1 and columns is not None:
+                w = w[:, columns] * torch.as_tensor(factors, dtype=torch.float64)
+            if tuple(w.shape) != tuple(target.shape):
+                raise UnsupportedModel(f"an MLP layer of shape {tuple(w.shape)} where eqdsl's has {tuple(target.shape)}")
+            target.copy_(w.to(target.dtype))
+
+
+def set_symmetric_order(layer, block: int, order: int, coeffs: torch.Tensor, what: str, rtol: float = 1e-10) -> None:
+    """Give eqdsl's ``rt.SymmetricContraction`` the order-`order` map of output block `block` as the source
+    has it: `coeffs` [selector columns, channels, d, ..., d (order slots), 2L+1], any tensor over the slots.
+
+    Only the part symmetric in the slots acts on a_c x ... x a_c, so it is symmetrised and written in
+    eqdsl's basis of equivariant symmetric maps; a residual above `rtol` (the source's rounding) means a map
+    eqdsl's basis cannot hold, refused."""
+    k_sel, channels = coeffs.shape[:2]
+    slots = tuple(range(2, 2 + order))
+    sym = torch.zeros_like(coeffs)
+    perms = list(itertools.permutations(slots))
+    for perm in perms:
+        sym += coeffs.permute(0, 1, *perm, 2 + order)
+    sym = (sym / len(perms)).reshape(k_sel * channels, -1)  # [K C, d^k (2L+1)]
+    if order not in layer._orders[block]:
+        if sym.abs().max() > rtol * max(1.0, coeffs.abs().max()):
+            raise UnsupportedModel(f"{what}: an order-{order} term eqdsl's contraction has no basis for")
+        return
+    basis = getattr(layer, f"basis_{block}_{order}").detach().to(torch.float64).reshape(-1, sym.shape[1])
+    w = torch.linalg.lstsq(basis.T, sym.T).solution  # [n, K C]
+    if (w.T @ basis - sym).abs().max() > rtol * max(1.0, sym.abs().max()):
+        raise UnsupportedModel(f"{what}: an order-{order} map outside the equivariant symmetric maps")
+    target = getattr(layer, f"weight_{block}_{order}")
+    with torch.no_grad():
+        target.copy_(w.T.reshape(k_sel, channels, -1).transpose(1, 2).to(target.dtype))
+
+
+class Modules:
+    """The generated module's submodules in the order the spec creates them."""
+
+    def __init__(self, module, what: str):
+        self.what = what
+        self.items = [m for _, m in module.named_children()]
+
+    def take(self, kind: str):
+        if not self.items:
+            raise RuntimeError(f"the generated {self.what} module has no more submodules (expected {kind})")
+        mod = self.items.pop(0)
+        if type(mod).__name__ != kind:
+            raise RuntimeError(f"the generated {self.what} module has a {type(mod).__name__} where {kind} was expected")
+        return mod
+
+    def done(self) -> None:
+        if self.items:
+            raise RuntimeError(f"the generated {self.what} module has submodules left: "
+                               f"{[type(m).__name__ for m in self.items]}")

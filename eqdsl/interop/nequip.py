@@ -31,7 +31,7 @@ import torch
 
 from . import UnsupportedModel
 from ._weights import (channel_values, channels_of, e3nn_linear_matrix, e3nn_tp_tensor, num_channels,
-                       set_linear, set_uvw_tp, uvu_columns)
+                       set_linear, set_mlp, set_uvw_tp, uvu_columns, Modules)
 
 NODE_FEATURES, NODE_ATTRS, PER_ATOM_ENERGY = "node_features", "node_attrs", "atomic_energy"
 
@@ -385,18 +385,6 @@ def _mlp_weights(fn, what: str) -> list[torch.Tensor]:
     return weights
 
 
-def _set_mlp(layer, weights: list[torch.Tensor], in_scale: float = 1.0, columns=None, factors=None) -> None:
-    """eqdsl's rt.MLP (W / sqrt(fan_in), normalize2mom-scaled activation) with nequip's weights."""
-    with torch.no_grad():
-        for i, (w, target) in enumerate(zip(weights, layer.weights)):
-            w = w * math.sqrt(w.shape[0]) * (in_scale if i == 0 else 1.0 / layer.act.cst)
-            if i == len(weights) - 1 and columns is not None:
-                w = w[:, columns] * torch.as_tensor(factors, dtype=torch.float64)
-            if tuple(w.shape) != tuple(target.shape):
-                raise UnsupportedModel(f"an MLP layer of shape {tuple(w.shape)} where eqdsl's has {tuple(target.shape)}")
-            target.copy_(w.to(target.dtype))
-
-
 def _gate_perm(gate) -> list[int]:
     """Source channel (in e3nn's sorted gate input) of each channel of eqdsl's [scalars | gates | gated]."""
     irreps_in = gate.sc.irreps_in
@@ -406,23 +394,8 @@ def _gate_perm(gate) -> list[int]:
             + channels_of(gate.irreps_gated, gated))
 
 
-class _Modules:
-    """The generated module's submodules in the order the spec creates them."""
-
-    def __init__(self, module):
-        self.items = [m for _, m in module.named_children()]
-
-    def take(self, kind: str):
-        if not self.items:
-            raise RuntimeError(f"the generated NequIP module has no more submodules (expected {kind})")
-        mod = self.items.pop(0)
-        if type(mod).__name__ != kind:
-            raise RuntimeError(f"the generated NequIP module has a {type(mod).__name__} where {kind} was expected")
-        return mod
-
-
 def _copy_weights(parts: _Parts, arch: Architecture, module) -> None:
-    mods = _Modules(module)
+    mods = Modules(module, "NequIP")
     mods.take("SphericalHarmonics")
     num_types = len(arch.type_names)
     embed = mods.take("Linear")
@@ -442,7 +415,7 @@ def _copy_weights(parts: _Parts, arch: Architecture, module) -> None:
         mlp = mods.take("MLP")
         tp = mods.take("TensorProductLayer")
         columns, factors, out_channels = uvu_columns(conv.tp_scatter.tp, tp.desc)
-        _set_mlp(mlp, _mlp_weights(conv.edge_mlp, f"{where} radial MLP"), radial_scale, columns, factors)
+        set_mlp(mlp, _mlp_weights(conv.edge_mlp, f"{where} radial MLP"), radial_scale, columns, factors)
         gate_perm = _gate_perm(gate)
         mid_perm = [c for block in out_channels for c in block]
         linear_2 = e3nn_linear_matrix(conv.linear_2)
@@ -463,7 +436,7 @@ def _copy_weights(parts: _Parts, arch: Architecture, module) -> None:
         mods.take("Gate")
     weights = _mlp_weights(parts.readout.mlp_module, "readout MLP")
     if arch.readout_widths:
-        _set_mlp(mods.take("MLP"), weights)
+        set_mlp(mods.take("MLP"), weights)
     else:
         readout = mods.take("Linear")
         with torch.no_grad():
@@ -477,5 +450,4 @@ def _copy_weights(parts: _Parts, arch: Architecture, module) -> None:
         for t, per_type in enumerate(scale_shift.maps):
             per_type.weight.fill_(float(scales[t]))
             per_type.bias.fill_(float(shifts[t]))
-    if mods.items:
-        raise RuntimeError(f"the generated NequIP module has submodules left: {[type(m).__name__ for m in mods.items]}")
+    mods.done()

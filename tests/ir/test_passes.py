@@ -31,8 +31,26 @@ def from_text(tmp_path, text: str):
     return result.models[0]
 
 
-def test_cse_computes_the_mace_radial_basis_once():
-    ir = raw("mace.eq", layers=3)  # each interaction writes bessel(d, ...) * envelope(d, ...) again
+def test_cse_computes_a_repeated_radial_basis_once(tmp_path):
+    ir = from_text(tmp_path, """group O3
+block interaction(h, Y, d, cutoff) {
+    R = mlp(bessel(d, n = 8, cutoff = cutoff) * envelope(d, cutoff = cutoff), 16, act = silu)
+    return h + linear(scatter_sum(tensor_product(h[src], Y, weights = R, mode = uvu, filter = (8x0e + 8x1o)), dst)) -> (8x0e + 8x1o)
+}
+model Convs(cutoff = 4.0) {
+    input h0  : 8x0e + 8x1o @node
+    input pos : position @node
+    input edges : graph
+    r = pos[dst] - pos[src]
+    d = norm(r)
+    Y = spherical_harmonics(r, lmax = 1)
+    h = h0
+    repeat 3 {
+        h = interaction(h, Y, d, cutoff)              # each writes bessel(d, ...) * envelope(d, ...) again
+    }
+    output y : 8x0e @node = linear(h) -> 8x0e
+}
+""")
     assert ops(ir).count("bessel") == 3 and ops(ir).count("envelope") == 3
     after = eliminate_common_subexpressions(ir)
     assert ops(after).count("bessel") == 1 and ops(after).count("envelope") == 1
