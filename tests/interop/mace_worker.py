@@ -14,8 +14,7 @@ import torch
 
 warnings.filterwarnings("ignore")
 
-import ase  # noqa: E402
-import ase.build  # noqa: E402
+from comparison_structures import structures  # noqa: E402
 from e3nn import o3  # noqa: E402
 from mace import modules  # noqa: E402
 
@@ -55,20 +54,6 @@ def build(dtype=torch.float64, seed=0, scale_shift=True, **kwargs):
     finally:
         torch.set_default_dtype(previous)
     return model
-
-
-def structures() -> dict:
-    bulk = ase.build.bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
-    bulk.symbols[[1, 4]] = "Ag"
-    bulk.symbols[6] = "H"
-    bulk.rattle(0.1, seed=0)
-    skew = ase.build.bulk("Ag", "fcc", a=4.1).repeat((2, 1, 1))
-    skew.set_cell(skew.cell[:] + np.array([[0.0, 0.1, 0.0], [0.0, 0.0, 0.2], [0.1, 0.0, 0.0]]), scale_atoms=True)
-    skew.symbols[1] = "H"
-    skew.rattle(0.05, seed=1)
-    molecule = ase.Atoms("CuAgH2Cu", positions=[[0, 0, 0], [2.4, 0.1, 0], [1.1, 1.5, 0.3], [-0.9, 0.8, 1.2],
-                                                 [0.4, -0.5, 2.3]])
-    return {"periodic cell": bulk, "primitive skewed cell": skew, "molecule": molecule}
 
 
 def mace_data(model, inputs) -> dict:

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 ase = pytest.importorskip("ase")
-import ase.build  # noqa: E402
+from comparison_structures import structures  # noqa: E402
+
 
 from eqdsl.interop import UnsupportedModel  # noqa: E402
 from eqdsl.interop.nequip import from_nequip, nequip_spec  # noqa: E402
@@ -60,20 +61,6 @@ def build(model_dtype: str = "float64", seed: int = 0, **kwargs):
     with nequip_state(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nequip's advice to set scales and shifts, for the models without them
         return NequIPGNNModel(**options)
-
-
-def structures() -> dict:
-    bulk = ase.build.bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
-    bulk.symbols[[1, 4]] = "Ag"
-    bulk.symbols[6] = "H"
-    bulk.rattle(0.1, seed=0)
-    skew = ase.build.bulk("Ag", "fcc", a=4.1).repeat((2, 1, 1))  # a primitive (non-orthogonal) cell, twice
-    skew.set_cell(skew.cell[:] + np.array([[0.0, 0.1, 0.0], [0.0, 0.0, 0.2], [0.1, 0.0, 0.0]]), scale_atoms=True)
-    skew.symbols[1] = "H"
-    skew.rattle(0.05, seed=1)
-    molecule = ase.Atoms("CuAgH2Cu", positions=[[0, 0, 0], [2.4, 0.1, 0], [1.1, 1.5, 0.3], [-0.9, 0.8, 1.2],
-                                                 [0.4, -0.5, 2.3]])
-    return {"periodic cell": bulk, "primitive skewed cell": skew, "molecule": molecule}
 
 
 def nequip_outputs(model, atoms) -> dict:
