@@ -20,6 +20,7 @@ OPTIONAL = {
     "vesin": ("vesin", "atoms"),
     "tqdm": ("tqdm", "examples"),
     "nequip": ("nequip", "nequip"),
+    "mace": ("mace-torch", "mace"),
 }
 
 

@@ -23,7 +23,8 @@ tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Py
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-FIRST_PARTY = {"eqdsl", "backends", "grammar", "benchmarks", "standin_cuda", "triton_interpreter", "conftest"}
+FIRST_PARTY = {"eqdsl", "backends", "grammar", "benchmarks", "standin_cuda", "triton_interpreter", "conftest",
+               "comparison_structures"}
 
 
 def _dist_name(requirement: str) -> str:
