@@ -60,14 +60,15 @@ def _pip(exe: Path, *args: str) -> None:
         raise MaceEnvError(f"pip install {' '.join(args)} failed in {exe.parent.parent}:\n{done.stdout}{done.stderr}")
 
 
-def run_json(script: Path, *args: str, timeout: float = 1800) -> dict:
-    """Run `script` in the environment and read the JSON object its last stdout line holds."""
+def run_json(*argv, timeout: float = 1800) -> dict:
+    """Run the environment's python with `argv` (a script and its arguments, or "-m", a module, ...) and read
+    the JSON object its last stdout line holds."""
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", PYTHONWARNINGS="ignore")
-    done = subprocess.run([str(python()), str(script), *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    argv = [str(a) for a in argv]
+    done = subprocess.run([str(python()), *argv], capture_output=True, text=True, env=env, timeout=timeout)
     lines = done.stdout.strip().splitlines()
     if done.returncode or not lines:
-        raise MaceEnvError(f"{script.name} {' '.join(args)} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+        raise MaceEnvError(f"{' '.join(argv)} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(lines[-1])
 
 

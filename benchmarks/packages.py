@@ -1,22 +1,27 @@
-"""NequIP in eqdsl beside the nequip package: the same model with the same weights, energy and forces.
+"""NequIP and MACE in eqdsl beside the nequip and mace-torch packages: the same models with the same weights.
 
-    python -m eqdsl.benchmarks.packages [--calls 10] [--dtype float32] [--device cpu] [--readme README.md]
+    python -m eqdsl.benchmarks.packages [--package all|nequip|mace] [--calls 10] [--dtype float32]
+                                        [--device cpu] [--readme README.md]
 
-Builds nequip's NequIPGNNModel with the architecture specs/nequip.eq spells (random weights), imports it
-with eqdsl.interop.nequip.from_nequip, checks that both give the same energy and forces, then times
-one call of each, interleaved, ``--calls`` times on two structures:
+Builds nequip's NequIPGNNModel with the architecture specs/nequip.eq spells and mace-torch's ScaleShiftMACE
+with specs/mace.eq's (random weights), imports each with eqdsl.interop (from_nequip, from_mace), checks that
+both give the same energy and forces, then times one call of each, interleaved, ``--calls`` times on two
+structures (every atom the same element, any of the model's: the weights are random):
 
 * an 87-atom copper cluster (an fcc sphere: seven neighbour shells), no cell;
 * a 256-atom periodic copper cell (4 x 4 x 4 cubic cells), rattled.
 
-Inputs (neighbour lists) are prepared once.  A nequip call is its model's forward: energy, forces and the
-virial from one backward pass; an eqdsl call is eqdsl.atoms.energy_forces_stress (energy, forces and, with a
-cell, the stress from one backward pass).  Medians; the speedup is nequip's time over eqdsl's.  With
-``--readme`` the table replaces the block between the two markers in that file.
+Inputs (neighbour lists) are prepared once, eqdsl.atoms's graph given to both.  A package call is its
+model's forward: energy, forces and (with a cell) the virial or stress from one backward pass; an eqdsl call
+is eqdsl.atoms.energy_forces_stress (the same).  Medians; the speedup is the package's time over eqdsl's.
+mace-torch pins e3nn 0.4.4, so its half runs in mace-torch's own virtualenv (eqdsl.benchmarks.mace_env),
+this script again with ``--package mace --json``.  With ``--readme`` the table replaces the block between
+the two markers in that file.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import time
@@ -31,7 +36,7 @@ START, END = "<!-- packages benchmark: start -->", "<!-- packages benchmark: end
 # specs/nequip.eq's architecture (tests/interop/test_nequip.py holds the spec to it)
 NEQUIP = dict(type_names=["H", "C", "N", "O"], r_max=5.0, num_layers=3, l_max=2, parity=False, num_features=32,
               radial_mlp_depth=1, radial_mlp_width=128, avg_num_neighbors=12.0)
-ELEMENT = "O"  # the type the copper atoms take (any of the four: the weights are random)
+ELEMENT = "O"  # the type the copper atoms take (one both models have: the weights are random)
 
 
 def structures() -> dict:
@@ -69,68 +74,112 @@ def nequip_data(model, atoms, device: torch.device) -> dict:
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in data.items()}
 
 
-def run(calls: int, dtype: str, device: torch.device) -> list[dict]:
-    from nequip.data import AtomicDataDict
-    from nequip.utils.global_state import set_global_state
-
-    from eqdsl.atoms import atoms_to_inputs, energy_forces_stress
-    from eqdsl.interop.nequip import from_nequip
-
+def _timed_rows(name: str, package: str, cases, calls: int, device: torch.device) -> list[dict]:
+    """cases: (structure, atoms, edges, call_package, call_eqdsl, energy and forces of a package output)."""
     from .timing import sync
 
-    set_global_state()  # what nequip needs before building a model (float64 default dtype, its seeds)
-    source = nequip_model(dtype, device)
-    module = from_nequip(source.cpu()).to(device)
-    source = source.to(device)
     rows = []
-    for name, atoms in structures().items():
-        periodic = bool(atoms.pbc.all())
-        data = nequip_data(source, atoms, device)
-        inputs = atoms_to_inputs(module, [atoms], NEQUIP["type_names"], NEQUIP["r_max"], device=device)
-
-        def call_nequip():
-            return source(dict(data))
-
-        def call_eqdsl():
-            return energy_forces_stress(module, inputs, stress=periodic)
-
-        a, b = call_nequip(), call_eqdsl()
-        forces_a, forces_b = a[AtomicDataDict.FORCE_KEY].double(), b["forces"].double()
-        energy_a, energy_b = float(a[AtomicDataDict.TOTAL_ENERGY_KEY].detach().sum()), float(b["energy"].detach().sum())
-        forces_a, forces_b = forces_a.detach(), forces_b.detach()
+    for structure, atoms, edges, call_package, call_eqdsl, read in cases:
+        a, b = call_package(), call_eqdsl()
+        energy_a, forces_a = read(a)
+        energy_b, forces_b = float(b["energy"].detach().sum()), b["forces"].detach().double()
         agree = {"energy": abs(energy_a - energy_b) / abs(energy_b),
                  "forces": float((forces_a - forces_b).norm() / forces_a.norm())}
-        for fn in (call_nequip, call_eqdsl):  # warm-up
+        for fn in (call_package, call_eqdsl):  # warm-up
             fn()
-        times = {"nequip": [], "eqdsl": []}
+        times = {"package": [], "eqdsl": []}
         for _ in range(calls):
-            for key, fn in (("nequip", call_nequip), ("eqdsl", call_eqdsl)):
+            for key, fn in (("package", call_package), ("eqdsl", call_eqdsl)):
                 sync(device)
                 t0 = time.perf_counter()
                 fn()
                 sync(device)
                 times[key].append((time.perf_counter() - t0) * 1e3)
         med = {k: statistics.median(v) for k, v in times.items()}
-        rows.append({"structure": name, "atoms": len(atoms), "edges": int(inputs.kwargs["edges"].shape[1]),
-                     "nequip_ms": med["nequip"], "eqdsl_ms": med["eqdsl"], "speedup": med["nequip"] / med["eqdsl"],
+        rows.append({"model": name, "package": package, "structure": structure, "atoms": len(atoms), "edges": edges,
+                     "package_ms": med["package"], "eqdsl_ms": med["eqdsl"], "speedup": med["package"] / med["eqdsl"],
                      "agreement": agree})
     return rows
 
 
-def table(rows: list[dict], dtype: str, device: torch.device, calls: int) -> str:
+def run_nequip(calls: int, dtype: str, device: torch.device) -> list[dict]:
     import nequip
+    from nequip.data import AtomicDataDict
+    from nequip.utils.global_state import set_global_state
 
+    from eqdsl.atoms import atoms_to_inputs, energy_forces_stress
+    from eqdsl.interop.nequip import from_nequip
+
+    set_global_state()  # what nequip needs before building a model (float64 default dtype, its seeds)
+    source = nequip_model(dtype, device)
+    module = from_nequip(source.cpu()).to(device)
+    source = source.to(device)
+    cases = []
+    for name, atoms in structures().items():
+        periodic = bool(atoms.pbc.all())
+        data = nequip_data(source, atoms, device)
+        inputs = atoms_to_inputs(module, [atoms], NEQUIP["type_names"], NEQUIP["r_max"], device=device)
+        cases.append((name, atoms, int(inputs.kwargs["edges"].shape[1]),
+                      lambda data=data: source(dict(data)),
+                      lambda inputs=inputs, periodic=periodic: energy_forces_stress(module, inputs, stress=periodic),
+                      lambda out: (float(out[AtomicDataDict.TOTAL_ENERGY_KEY].detach().sum()),
+                                   out[AtomicDataDict.FORCE_KEY].detach().double())))
+    return _timed_rows("NequIP", f"nequip {nequip.__version__}", cases, calls, device)
+
+
+def run_mace(calls: int, dtype: str, device: torch.device) -> list[dict]:
+    """Inside mace-torch's environment: specs/mace.eq's architecture (tests/interop/test_mace.py holds the
+    spec to it) in mace-torch and in eqdsl."""
+    import mace
+
+    from eqdsl.atoms import atoms_to_inputs, energy_forces_stress
+    from eqdsl.interop.mace import from_mace
+
+    from .mace_models import SHIPPED, build, mace_data
+
+    source = build(dtype=getattr(torch, dtype), **SHIPPED)
+    module = from_mace(source).to(device)
+    source = source.to(device).eval()
+    cases = []
+    for name, atoms in structures().items():
+        periodic = bool(atoms.pbc.all())
+        inputs = atoms_to_inputs(module, [atoms], module.type_names, SHIPPED["r_max"], device=device)
+        data = {k: v.to(device) for k, v in mace_data(source, inputs).items()}
+        cases.append((name, atoms, int(inputs.kwargs["edges"].shape[1]),
+                      lambda data=data, periodic=periodic: source(dict(data), compute_force=True,
+                                                                  compute_stress=periodic),
+                      lambda inputs=inputs, periodic=periodic: energy_forces_stress(module, inputs, stress=periodic),
+                      lambda out: (float(out["energy"].detach().sum()), out["forces"].detach().double())))
+    version = getattr(mace, "__version__", None) or _dist_version("mace-torch")
+    return _timed_rows("MACE", f"mace-torch {version}", cases, calls, device)
+
+
+def _dist_version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
+
+
+def run_mace_in_its_env(calls: int, dtype: str, device: torch.device) -> list[dict]:
+    from . import mace_env
+
+    return mace_env.run_json("-m", "eqdsl.benchmarks.packages", "--package", "mace", "--json", "--calls", str(calls),
+                             "--dtype", dtype, "--device", device.type)["rows"]
+
+
+def table(rows: list[dict], dtype: str, device: torch.device, calls: int) -> str:
     machine = (f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
                if device.type == "cpu" else torch.cuda.get_device_name(device))
-    lines = [f"NequIP (specs/nequip.eq's architecture), {dtype}, {device.type} ({machine}), nequip "
-             f"{nequip.__version__}; medians of {calls} interleaved calls, energy and forces (and the stress or "
+    packages = ", ".join(dict.fromkeys(r["package"] for r in rows))
+    lines = [f"NequIP and MACE (the architectures of specs/nequip.eq and specs/mace.eq), {dtype}, {device.type} "
+             f"({machine}), {packages}; medians of {calls} interleaved calls, energy and forces (and the stress or "
              f"virial each takes in the same backward pass):", "",
-             "| structure | atoms | edges | nequip package | eqdsl | nequip / eqdsl | agreement (energy, forces) |",
-             "|---|---|---|---|---|---|---|"]
+             "| model | structure | atoms | edges | package | eqdsl | package / eqdsl | agreement (energy, forces) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['structure']} | {r['atoms']} | {r['edges']} | {r['nequip_ms']:.1f} ms | "
-                     f"{r['eqdsl_ms']:.1f} ms | {r['speedup']:.2f}x | {r['agreement']['energy']:.1e}, "
-                     f"{r['agreement']['forces']:.1e} |")
+        lines.append(f"| {r['model']} ({r['package']}) | {r['structure']} | {r['atoms']} | {r['edges']} | "
+                     f"{r['package_ms']:.1f} ms | {r['eqdsl_ms']:.1f} ms | {r['speedup']:.2f}x | "
+                     f"{r['agreement']['energy']:.1e}, {r['agreement']['forces']:.1e} |")
     return "\n".join(lines)
 
 
@@ -145,19 +194,34 @@ def write_readme(path: Path, text: str) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m eqdsl.benchmarks.packages", description=__doc__.splitlines()[0])
+    ap.add_argument("--package", default="all", choices=["all", "nequip", "mace"])
     ap.add_argument("--calls", type=int, default=10)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     ap.add_argument("--readme", type=Path, help="write the table into this file, between the markers")
+    ap.add_argument("--json", action="store_true", help="print the rows as one JSON line (how the MACE half reports)")
     args = ap.parse_args(argv)
-    try:
-        import nequip  # noqa: F401
-    except ModuleNotFoundError as err:
-        from eqdsl.extras import missing_package
-
-        raise SystemExit(missing_package(err.name, "python -m eqdsl.benchmarks.packages")) from None
     device = torch.device(args.device)
-    text = table(run(args.calls, args.dtype, device), args.dtype, device, args.calls)
+    rows = []
+    if args.package in ("all", "nequip"):
+        try:
+            import nequip  # noqa: F401
+        except ModuleNotFoundError as err:
+            from eqdsl.extras import missing_package
+
+            raise SystemExit(missing_package(err.name, "python -m eqdsl.benchmarks.packages")) from None
+        rows += run_nequip(args.calls, args.dtype, device)
+    if args.package in ("all", "mace"):
+        try:
+            import mace  # noqa: F401
+            in_mace_env = True
+        except ModuleNotFoundError:
+            in_mace_env = False
+        rows += (run_mace if in_mace_env else run_mace_in_its_env)(args.calls, args.dtype, device)
+    if args.json:
+        print(json.dumps({"rows": rows}))
+        return
+    text = table(rows, args.dtype, device, args.calls)
     print(text)
     if args.readme:
         write_readme(args.readme, text)

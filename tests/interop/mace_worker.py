@@ -90,7 +90,15 @@ def run_signs() -> dict:
     return {f"{l1},{l2},{l3}": cg_sign(l1, l2, l3) for l1, l2, l3 in [(0, 1, 1), (1, 1, 2), (1, 2, 2), (1, 3, 3), (2, 2, 2)]}
 
 
+def run_bench() -> dict:
+    """python -m eqdsl.benchmarks.packages's MACE half, one call of each (float64: the two must agree)."""
+    from eqdsl.benchmarks import packages
+
+    return {"rows": packages.run_mace(1, "float64", torch.device("cpu"))}
+
+
 if __name__ == "__main__":
-    what = sys.argv[1:] or ["compare", "refusals", "shipped", "signs"]
-    runs = {"compare": run_compare, "refusals": run_refusals, "shipped": run_shipped, "signs": run_signs}
+    what = sys.argv[1:] or ["compare", "refusals", "shipped", "signs", "bench"]
+    runs = {"compare": run_compare, "refusals": run_refusals, "shipped": run_shipped, "signs": run_signs,
+            "bench": run_bench}
     print(json.dumps({name: runs[name]() for name in what}))

@@ -60,6 +60,15 @@ def test_e3nn_0_4_couplings_differ_from_eqdsls_by_signs_the_import_folds_in(repo
     assert report["signs"] == {"0,1,1": 1.0, "1,1,2": 1.0, "1,2,2": -1.0, "1,3,3": -1.0, "2,2,2": 1.0}
 
 
+def test_the_package_benchmark_times_mace_models_that_agree(report):
+    rows = report["bench"]["rows"]
+    assert [r["atoms"] for r in rows] == [87, 256] and rows[0]["edges"] == 2076
+    for r in rows:
+        assert r["model"] == "MACE" and r["package"] == "mace-torch 0.3.16"
+        assert r["agreement"]["energy"] < 1e-10 and r["agreement"]["forces"] < 1e-10, r
+        assert r["package_ms"] > 0 and r["eqdsl_ms"] > 0
+
+
 def test_the_shipped_spec_takes_mace_torchs_number_of_layers():
     for layers in (2, 3):
         model = eqdsl.compile_file(SPEC, layers=layers).model_class()()

@@ -176,17 +176,17 @@ def test_the_package_benchmark_times_models_that_agree(tmp_path):
     from eqdsl.benchmarks import packages
 
     with nequip_state():
-        rows = packages.run(1, "float64", torch.device("cpu"))
+        rows = packages.run_nequip(1, "float64", torch.device("cpu"))
     assert [r["atoms"] for r in rows] == [87, 256] and rows[0]["edges"] == 2076
     for r in rows:
         assert r["agreement"]["energy"] < 1e-10 and r["agreement"]["forces"] < 1e-10, r
-        assert r["nequip_ms"] > 0 and r["eqdsl_ms"] > 0
+        assert r["package_ms"] > 0 and r["eqdsl_ms"] > 0 and r["package"].startswith("nequip ")
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{packages.START}\nold\n{packages.END}\nafter\n")
     packages.write_readme(readme, packages.table(rows, "float64", torch.device("cpu"), 1))
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
-    assert "| 87-atom Cu cluster | 87 | 2076 |" in text
+    assert "| 87-atom Cu cluster | 87 | 2076 |" in text and "| NequIP (nequip " in text
 
 
 def shipped_spec() -> str:
