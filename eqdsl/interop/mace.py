@@ -34,6 +34,7 @@ from typing import Optional
 import torch
 
 from . import UnsupportedModel
+from ._spec import RepNames, spelled
 from ._weights import (Modules, e3nn_linear_matrix, e3nn_tp_tensor, num_channels, set_linear, set_mlp,
                        set_symmetric_order, uvu_columns)
 
@@ -95,15 +96,7 @@ def from_mace(model, backend: str = "auto") -> torch.nn.Module:
 def mace_spec(arch_or_model) -> str:
     """The eqdsl spec of a MACE architecture (an `Architecture`, or a mace-torch model to read one from)."""
     arch = arch_or_model if isinstance(arch_or_model, Architecture) else architecture(arch_or_model)
-    reps: dict[str, str] = {}
-
-    def rep(irreps: str, name: str) -> str:
-        if irreps not in reps:
-            taken, candidate, k = set(reps.values()), name, 2
-            while candidate in taken:
-                candidate, k = f"{name}{k}", k + 1
-            reps[irreps] = candidate
-        return reps[irreps]
+    rep = RepNames()
 
     elements = rep(f"{len(arch.atomic_numbers)}x0e", "Elements")
     embed = rep(arch.layers[0].irreps_in, "Scalars")
@@ -159,7 +152,7 @@ def mace_spec(arch_or_model) -> str:
         "",
         f"const L = {arch.lmax}",
         *(f"rep {name} = {irreps}" + (f"        # one-hot over the elements, in order: {names}" if name == elements else "")
-          for irreps, name in reps.items()),
+          for irreps, name in rep.items()),
         "",
         f"model MACE(cutoff = {arch.r_max!r}, avg_neighbors = {arch.avg_num_neighbors!r}"
         f"{f', layers = {len(layers)}' if repeated else ''}) {{",
@@ -193,10 +186,6 @@ def _middle_layer(arch: Architecture) -> Optional[Layer]:
     return Layer(True, first.out, first.out, last.inter, first.out, last.radial_widths, last.correlation, ())
 
 
-def _spelled(irreps) -> str:
-    return "+".join(str(m) for m in irreps)
-
-
 def _refuse(cond: bool, feature: str) -> None:
     if cond:
         raise UnsupportedModel(feature)
@@ -224,7 +213,7 @@ def architecture(model) -> Architecture:
     _refuse(abs(float(radial.cutoff_fn.r_max) - r_max) > 1e-12 * r_max, "a cutoff radius unlike the basis's")
     sh = model.spherical_harmonics
     lmax = max(ir.l for _, ir in sh.irreps_out)
-    _refuse(_spelled(sh.irreps_out) != "+".join(f"1x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(lmax + 1)),
+    _refuse(spelled(sh.irreps_out) != "+".join(f"1x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(lmax + 1)),
             f"edge harmonics {sh.irreps_out} (eqdsl's are all l up to lmax, parity (-1)^l)")
     _refuse(not sh.normalize or sh.normalization != "component", "spherical harmonics not normalized with 'component'")
     energies = model.atomic_energies_fn.atomic_energies
@@ -261,8 +250,8 @@ def architecture(model) -> Architecture:
             readout = _readout(readouts[k if not last_only else 0], f"readout {k}")
         else:
             readout = None
-        layers.append(Layer(residual, _spelled(inter.node_feats_irreps), _spelled(inter.linear_up.irreps_out),
-                            _spelled(inter.linear.irreps_out), _spelled(prod.linear.irreps_out),
+        layers.append(Layer(residual, spelled(inter.node_feats_irreps), spelled(inter.linear_up.irreps_out),
+                            spelled(inter.linear.irreps_out), spelled(prod.linear.irreps_out),
                             tuple(int(h) for h in fc.hs[1:-1]), corr.pop(), readout))
     if layers[-1].readout and not all(part.endswith("x0e") for part in layers[-1].out.split("+")):
         raise UnsupportedModel(f"an MLP readout of non-scalar features {layers[-1].out} (keep_last_layer_irreps)")
@@ -292,7 +281,7 @@ def _fc_weights(fc, what: str) -> list[torch.Tensor]:
     """e3nn FullyConnectedNet as effective matrices (x @ W0, silu, x @ W1, ...): e3nn's 1/sqrt(fan_in) and
     the normalize2mom constant of each activation folded into the matrix after it."""
     out, gain = [], 1.0
-    for i, layer in enumerate(fc):
+    for layer in fc:
         if layer.act is not None:
             fn = getattr(layer.act, "f", None)
             _refuse(fn is not torch.nn.functional.silu, f"{what}: an activation other than silu")
@@ -312,7 +301,6 @@ def _copy_weights(model, arch: Architecture, module) -> None:
     m = e3nn_linear_matrix(model.node_embedding.linear)
     set_linear(embed, m, ident(m.shape[0]), ident(m.shape[1]), "node embedding")
     readout_blocks = iter(model.readouts)
-    readout_sums = []
     for k, (layer, inter, prod) in enumerate(zip(arch.layers, model.interactions, model.products)):
         where = f"interaction {k}"
         if layer.residual:
@@ -344,7 +332,6 @@ def _copy_weights(model, arch: Architecture, module) -> None:
             readout = mods.take("Linear")
             m = e3nn_linear_matrix(block.linear)
             set_linear(readout, m, ident(m.shape[0]), ident(m.shape[1]), f"readout {k}")
-        readout_sums.append(k)
     if arch.scale_shift:
         ss = mods.take("Linear")
         with torch.no_grad():

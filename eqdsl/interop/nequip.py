@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from . import UnsupportedModel
+from ._spec import RepNames, spelled
 from ._weights import (channel_values, channels_of, e3nn_linear_matrix, e3nn_tp_tensor, num_channels,
                        set_linear, set_mlp, set_uvw_tp, uvu_columns, Modules)
 
@@ -99,16 +100,7 @@ def from_nequip(model, backend: str = "auto") -> torch.nn.Module:
 def nequip_spec(arch_or_model) -> str:
     """The eqdsl spec of a NequIP architecture (an `Architecture`, or a nequip model to read one from)."""
     arch = arch_or_model if isinstance(arch_or_model, Architecture) else _Parts(arch_or_model).architecture()
-    reps: dict[str, str] = {}  # irreps -> rep name, in order of first use
-
-    def rep(irreps: str, name: str) -> str:
-        if irreps not in reps:
-            taken = set(reps.values())
-            candidate, k = name, 2
-            while candidate in taken:
-                candidate, k = f"{name}{k}", k + 1
-            reps[irreps] = candidate
-        return reps[irreps]
+    rep = RepNames()
 
     types = rep(f"{len(arch.type_names)}x0e", "Types")
     embed = rep(f"{arch.embed_features}x0e", "Embed")
@@ -180,7 +172,7 @@ def nequip_spec(arch_or_model) -> str:
         f"const L = {arch.lmax}",
         *(f"rep {name} = {irreps}" + (f"        # one-hot over the types, in order (the source's type_names: {names})"
                                          if name == types else "")
-          for irreps, name in reps.items()),
+          for irreps, name in rep.items()),
         "",
         *(b + "\n" for b in block_text),
         f"model NequIP(cutoff = {arch.r_max!r}, avg_neighbors = {arch.avg_num_neighbors!r}"
@@ -325,7 +317,7 @@ class _Parts:
         if not widths:
             raise UnsupportedModel(f"{where}: a radial network without hidden layers (radial_mlp_depth = 0)")
         _mlp_weights(conv.edge_mlp, f"{where} radial MLP")
-        return Layer(_spelled(irreps_in), gate_in, out, widths, conv.sc is not None, bool(convnet.resnet)), avg
+        return Layer(spelled(irreps_in), gate_in, out, widths, conv.sc is not None, bool(convnet.resnet)), avg
 
     @staticmethod
     def _check_acts(where: str, gate) -> None:
@@ -353,10 +345,6 @@ def _call_args(layer: Layer) -> str:
 
 def num_channels_of(irreps: str) -> int:
     return sum(int(part.split("x")[0]) for part in irreps.split("+"))
-
-
-def _spelled(irreps) -> str:
-    return "+".join(str(m) for m in irreps)
 
 
 def _mlp_weights(fn, what: str) -> list[torch.Tensor]:
