@@ -13,7 +13,8 @@ convolution alike (``backends.triton.launch``).
 
 ``conv(x1_nodes, src, x2, weight, dst, num_nodes)`` is message passing, scatter_sum of the
 tensor product of gathered x1 rows: on the Triton backend one fused forward kernel
-(``backends.triton.fused``), on the reference exactly gather -> forward -> scatter.
+(``backends.triton.fused``), on the reference gather -> forward -> scatter (chunk by chunk where the
+product is channelwise: ``reference.tensor_product.TensorProduct.conv``).
 """
 from __future__ import annotations
 
@@ -66,15 +67,14 @@ class TensorProductLayer(TensorProduct):
 
         x1_nodes [N1, d1], src [E] and dst [E] integer indices (any order, repeats allowed; x1 may be gathered
         by either index), x2 [E, d2], weight [E, weight_numel] per edge or None (shared weights / no weights);
-        returns [num_nodes, d_out].  The reference backend computes exactly
-        ``scatter(forward(gather(x1_nodes, src), x2, weight), dst, num_nodes, "sum")``; the Triton backend
+        returns [num_nodes, d_out].  The reference backend computes
+        ``scatter(forward(gather(x1_nodes, src), x2, weight), dst, num_nodes, "sum")`` (chunk by chunk
+        for channelwise descriptors: ``TensorProduct.conv``); the Triton backend
         runs one fused forward kernel (gather and scatter-add inside it; ``backends.triton.fused``) with the
         same backend rules as ``forward``.
         """
         if not self.uses_triton(x1_nodes):
-            from .reference.graph_ops import gather, scatter
-
-            return scatter(super().forward(gather(x1_nodes, src), x2, weight), dst, num_nodes, "sum")
+            return super().conv(x1_nodes, src, x2, weight, dst, num_nodes)
         try:
             from .triton import fused
         except ImportError as err:

@@ -1,6 +1,8 @@
 """Splitting features [..., irreps.dim] into per-block views [..., mul, 2l+1] and back."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -14,10 +16,22 @@ def merge_blocks(blocks: list[torch.Tensor], lead, like: torch.Tensor) -> torch.
     """Inverse of split_blocks; an empty list gives a [..., 0] tensor."""
     if not blocks:
         return like.new_zeros(tuple(lead) + (0,))
-    return torch.cat([b.reshape(tuple(lead) + (-1,)) for b in blocks], dim=-1)
+    lead = tuple(lead)  # sizes spelled out: no -1, which zero rows would leave ambiguous
+    return torch.cat([b.reshape(lead + (math.prod(b.shape[len(lead):]),)) for b in blocks], dim=-1)
 
 
 def safe_sqrt(sq: torch.Tensor) -> torch.Tensor:
     """sqrt with value 0 and gradient 0 at 0 (double-where, so higher derivatives stay finite too)."""
     pos = sq > 0
     return torch.where(pos, torch.sqrt(torch.where(pos, sq, torch.ones_like(sq))), torch.zeros_like(sq))
+
+
+def traced() -> bool:
+    """Whether this call is being traced (torch.jit.trace, torch.compile, torch.export, make_fx as
+    eqdsl.export traces): the graph then holds no Python control flow on sizes or values (chunk
+    counts, which kinds a selector holds), so the layers take their one-piece paths, valid for every
+    size."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    return (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+            or get_proxy_mode() is not None)

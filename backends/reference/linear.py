@@ -17,7 +17,8 @@ from typing import Sequence, Union
 
 import torch
 
-from ._blocks import merge_blocks, split_blocks
+from ._blocks import merge_blocks, split_blocks, traced
+from .selectors import KindOrder, one_hot_kinds
 
 
 class Linear(torch.nn.Module):
@@ -85,7 +86,8 @@ class SelectedLinear(torch.nn.Module):
     """``linear(x, by = s)``: one equivariant linear map per column of the invariant selector s,
     y = sum_k s[..., k] W_k x (and s @ biases).  With a one-hot species as s every element has its own
     weights (NequIP's self-connection, MACE's element-dependent linear maps); any invariant s keeps y
-    equivariant, since the s_k are scalars.  `maps` are K maps of either family (``Linear`` for irreps,
+    equivariant, since the s_k are scalars (a constant one-hot s runs each map on its own rows only,
+    the same sum without its zero terms).  `maps` are K maps of either family (``Linear`` for irreps,
     ``matrix_maps.EquivariantLinear`` for matrix groups), each initialised as that map alone is."""
 
     def __init__(self, maps: Sequence[torch.nn.Module]):
@@ -97,6 +99,12 @@ class SelectedLinear(torch.nn.Module):
     def forward(self, x: torch.Tensor, selector: torch.Tensor) -> torch.Tensor:
         if selector.shape[-1] != len(self.maps):
             raise ValueError(f"selector: expected {len(self.maps)} columns (one per map), got {selector.shape[-1]}")
+        if x.dim() == 2 and selector.shape[:-1] == x.shape[:-1] and not traced():
+            kinds = one_hot_kinds(selector)
+            if kinds is not None:  # a constant one-hot: each map runs on its own rows only (maybe none:
+                order = KindOrder(kinds, len(self.maps))  # every weight still gets its gradient, zero)
+                rows = torch.split(x.index_select(0, order.rows), order.all_counts)
+                return order.restore(torch.cat([m(r) for m, r in zip(self.maps, rows)]))
         y = selector[..., 0:1] * self.maps[0](x)
         for k in range(1, len(self.maps)):
             y = y + selector[..., k:k + 1] * self.maps[k](x)

@@ -8,6 +8,16 @@ the selector s (w = s @ W: per element with a one-hot species) or shared.  Evalu
 scheme, highest order first: c = U^nu w; c = c . a + U^(nu-1) w; ... ; y = c . a, so each step
 contracts one slot and no power of a is formed.
 
+The selector is folded into the contractions instead of into the weights: Q_k = U^(k,L) W_k is
+shared by every row ([C, K, d^k, M]), and the step that introduces order k is one batched matrix
+product per channel of (s (x) a_c) [rows, K d] with Q_k [K d, d^(k-1) M], exact for any invariant s
+(y is linear in w).  So no per-row copy of the weights is ever made and the largest per-row tensor
+is [C, rows, d^(nu-1) M], not [rows, C, d^nu M]; the cost grows with K d^nu M per channel, which
+suits per-element weights of a few elements.  A constant one-hot selector (a species) goes further:
+the rows are sorted by element and each element's rows meet only its own Q_k, so the per-row cost
+no longer grows with K.  Everything runs channel-major ([C, rows, ...]), the layout of those
+batched products.
+
 Weights: one Parameter [K, n_k, C] per (output block, order k) with n_k > 0, N(0, 1) / sqrt(sum_k n_k):
 about unit-variance outputs for unit-variance inputs.
 """
@@ -19,8 +29,9 @@ import torch
 
 from eqdsl.reps.symmetric_power import symmetric_basis
 
-from ._blocks import merge_blocks, split_blocks
+from ._blocks import merge_blocks, split_blocks, traced
 from .exact import ExactBuffers
+from .selectors import KindOrder, one_hot_kinds
 
 
 class SymmetricContraction(ExactBuffers):
@@ -53,11 +64,12 @@ class SymmetricContraction(ExactBuffers):
                     torch.randn(max(selectors, 1), n, self.channels) * scale))
             self._orders.append(orders)
 
-    def _weights(self, i: int, k: int, selector):
+    def _shared_terms(self, i: int, k: int) -> torch.Tensor:
+        """Q_k = U^(k) W_k for output block i: [C, K, d, d^(k-1) M], one per selector column."""
+        u = getattr(self, f"basis_{i}_{k}")  # [n, d, ..., d, M]
         w = getattr(self, f"weight_{i}_{k}")  # [K, n, C]
-        if selector is None:
-            return w[0].unsqueeze(0)  # [1, n, C]: shared by every row
-        return torch.einsum("bk,knc->bnc", selector, w)
+        q = w.permute(2, 0, 1).reshape(-1, u.shape[0]) @ u.reshape(u.shape[0], -1)  # [C K, d^k M]
+        return q.view(self.channels, w.shape[0], u.shape[1], -1)
 
     def forward(self, x: torch.Tensor, selector=None) -> torch.Tensor:
         if (selector is None) != (self.selectors == 0):
@@ -66,24 +78,47 @@ class SymmetricContraction(ExactBuffers):
             raise ValueError(f"selector: expected {self.selectors} columns, got {selector.shape[-1]}")
         lead = x.shape[:-1]
         rows = x.reshape(-1, x.shape[-1])
-        sel = selector.reshape(-1, selector.shape[-1]) if selector is not None else None
-        # [B, C, d]: each channel's copy of every irrep, in the order of irreps_in
-        a = torch.cat([blk.transpose(1, 2) for blk in split_blocks(rows, self.irreps_in)], dim=1).transpose(1, 2)
+        n = rows.shape[0]
+        # [C, B, d]: each channel's copy of every irrep, in the order of irreps_in
+        a = torch.cat(split_blocks(rows, self.irreps_in), dim=2).permute(1, 0, 2).contiguous()
+        kinds = None if selector is None or traced() else one_hot_kinds(selector.reshape(-1, selector.shape[-1]))
+        if kinds is not None:  # rows sorted by kind: each kind's rows take its own weights, nothing else
+            order = KindOrder(kinds, self.selectors)
+            a = a.index_select(1, order.rows)
+            a_kinds = torch.split(a, order.counts, dim=1)
+
+            def first_slot(q):  # [C, K, d, rest] -> [C, B, rest]
+                parts = [torch.bmm(ak, q[:, e]) for e, ak in zip(order.kinds, a_kinds)]
+                return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        else:
+            if selector is None:
+                sa = a  # one selector column, always 1
+            else:  # (s (x) a)[c, b, k d] = s[b, k] a[c, b, d]
+                s = selector.reshape(-1, selector.shape[-1]).to(a.dtype)
+                sa = (s[None, :, :, None] * a[:, :, None, :]).reshape(self.channels, n, s.shape[1] * a.shape[2])
+
+            def first_slot(q):
+                return torch.bmm(sa, q.reshape(self.channels, -1, q.shape[-1]))
         outs = []
         for i, (mul, ir) in enumerate(self.irreps_out):
-            c = None
+            c = None  # [C, B, d^j M]: the contraction so far, j slots still open
             for k in range(self.correlation, 0, -1):
-                if k in self._orders[i]:
-                    u = getattr(self, f"basis_{i}_{k}")  # [n, d, ..., d, M]
-                    term = torch.einsum("n...,bnc->bc...", u, self._weights(i, k, sel))  # [B or 1, C, d^k, M]
+                if c is not None:  # close one slot of what the higher orders left: [1, d] @ [d, rest] per (c, b)
+                    d = a.shape[2]
+                    c = torch.bmm(a.view(self.channels * n, 1, d), c.view(self.channels * n, d, c.shape[-1] // d))
+                    c = c.view(self.channels, n, c.shape[-1])
+                if k in self._orders[i]:  # order k enters with its first slot already contracted
+                    term = first_slot(self._shared_terms(i, k))
                     c = term if c is None else c + term
-                if c is not None:
-                    c = torch.einsum("bc...dm,bcd->bc...m", c, a)  # contract one slot with the channel's a
-            outs.append(c.expand(rows.shape[0], -1, -1))  # [B, C, M]: the block's e3nn layout [mul, 2L+1]
-        return merge_blocks(outs, (rows.shape[0],), rows).reshape(lead + (-1,))
+            outs.append(c.permute(1, 0, 2))  # [B, C, M]: the block's e3nn layout [mul, 2L+1]
+        out = merge_blocks(outs, (n,), rows)
+        if kinds is not None:  # back to the callers' row order
+            out = order.restore(out)
+        return out.reshape(lead + (-1,))
 
     def extra_repr(self) -> str:
         sizes = [[getattr(self, f"weight_{i}_{k}").shape[1] for k in orders] for i, orders in enumerate(self._orders)]
         return (f"{self.irreps_in} -> {self.irreps_out}, correlation {self.correlation}, bases {sizes}, "
                 f"{'per selector column' if self.selectors else 'shared weights'}")
+
 

@@ -23,6 +23,7 @@ import torch
 from eqdsl.reps.so3 import wigner_3j
 from eqdsl.reps.tp import MODES, TensorProductDescriptor
 
+from . import channelwise
 from ._blocks import split_blocks
 from .exact import ExactBuffers
 
@@ -95,14 +96,47 @@ class TensorProduct(ExactBuffers):
             if not hasattr(self, name):
                 self._exact_buffer(name, wigner_3j(*ls), dtype=torch.float64)
             self.cg_names.append(name)
+        # NequIP's and MACE's convolutions (uvu, x2 of multiplicity 1) run as one batched product
+        self.channelwise = channelwise.plan(desc)
+        if self.channelwise is not None:
+            for o, g in self.channelwise.g.items():
+                self._exact_buffer(f"channelwise_g_{o}", g, dtype=torch.float64)
         if shared_weights and self.weight_numel > 0:
             self.weight = torch.nn.Parameter(torch.randn(self.weight_numel))
         else:
             self.weight = None
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
-        d = self.desc
         lead, x1, x2, w_all = flat_call(self, x1, x2, weight)
+        if self.channelwise is not None:
+            out = self.channelwise.forward(x1, x2, w_all, self._channelwise_g(x2.dtype))
+        else:
+            out = self.per_path(x1, x2, w_all)
+        return out.reshape(lead + (self.desc.irreps_out.dim,))
+
+    def conv(self, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor],
+             dst: torch.Tensor, num_nodes: int) -> torch.Tensor:
+        """Message passing, ``scatter_sum(forward(x1_nodes[src], x2, weight), dst, num_nodes)``: x1_nodes
+        [N1, d1], src and dst [E], x2 [E, d2], weight [E, weight_numel] or None; returns [num_nodes, d_out].
+        The channelwise plan gathers and scatters chunk by chunk (never forming every edge's x1 row
+        or message); other descriptors gather, multiply and scatter whole."""
+        from .graph_ops import gather, scatter
+
+        if self.channelwise is None:
+            return scatter(self.forward(gather(x1_nodes, src), x2, weight), dst, num_nodes, "sum")
+        if self.shared_weights and weight is not None:
+            raise ValueError("this TensorProduct has shared (internal) weights; do not pass `weight`")
+        w = self.weight if self.shared_weights else weight if self.weight_numel else None
+        if w is None and self.weight_numel:
+            raise ValueError(f"per-row weights [..., {self.weight_numel}] are required")
+        return self.channelwise.conv(x1_nodes, src, x2, w, dst, num_nodes, self._channelwise_g(x2.dtype))
+
+    def _channelwise_g(self, dtype: torch.dtype) -> dict:
+        return {o: getattr(self, f"channelwise_g_{o}").to(dtype) for o in self.channelwise.g}
+
+    def per_path(self, x1: torch.Tensor, x2: torch.Tensor, w_all: Optional[torch.Tensor]) -> torch.Tensor:
+        """The tensor product of flat rows x1 [N, d1], x2 [N, d2], path by path (every descriptor)."""
+        d = self.desc
         a_blocks, b_blocks = split_blocks(x1, d.irreps_in1), split_blocks(x2, d.irreps_in2)
         z = "" if self.shared_weights else "z"
 
@@ -131,8 +165,7 @@ class TensorProduct(ExactBuffers):
             acc[p.i_out] = y if acc[p.i_out] is None else acc[p.i_out] + y
 
         outs = [y if y is not None else x1.new_zeros(x1.shape[0], c.dim) for y, c in zip(acc, d.irreps_out)]
-        out = torch.cat(outs, dim=-1) if outs else x1.new_zeros(x1.shape[0], 0)
-        return out.reshape(lead + (d.irreps_out.dim,))
+        return torch.cat(outs, dim=-1) if outs else x1.new_zeros(x1.shape[0], 0)
 
     def extra_repr(self) -> str:
         return f"{self.desc}, shared_weights={self.shared_weights}"

@@ -82,6 +82,17 @@ def test_selected_linear_gradcheck():
     s = torch.rand(5, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(layer, (x, s))
     assert torch.autograd.gradgradcheck(layer, (x, s))
+    # a constant one-hot selector runs each map on its rows only: the same values and gradients, weights too
+    onehot = torch.nn.functional.one_hot(torch.tensor([2, 0, 2, 2, 0]), 3).double()
+    assert torch.allclose(layer(x, onehot), layer(x, onehot.clone().requires_grad_(True)), atol=1e-14)
+    names = [name for name, _ in layer.named_parameters()]
+    weights = tuple(p.detach().clone().requires_grad_(True) for p in layer.parameters())
+
+    def call(x, *ws):
+        return torch.func.functional_call(layer, dict(zip(names, ws)), (x, onehot))
+
+    assert torch.autograd.gradcheck(call, (x,) + weights)
+    assert torch.autograd.gradgradcheck(lambda x: layer(x, onehot), (x,))
 
 
 def test_the_derived_selector_width_is_verified(tmp_path):

@@ -53,7 +53,9 @@ def definition(m: SymmetricContraction, x, selector=None):
         y = torch.zeros(n, c, ir.dim, dtype=x.dtype)
         for k in m._orders[i]:
             u = getattr(m, f"basis_{i}_{k}")
-            w = m._weights(i, k, selector).expand(n, -1, -1)
+            weight = getattr(m, f"weight_{i}_{k}")  # [K, n, C]: per-row weights s @ W, or the one shared set
+            w = (weight[0].expand(n, -1, -1) if selector is None
+                 else torch.einsum("bk,knc->bnc", selector, weight))
             power = a
             for _ in range(k - 1):
                 power = torch.einsum("bc...,bcd->bc...d", power, a)
@@ -97,6 +99,36 @@ def test_symmetric_contraction_gradcheck():
     s = torch.rand(3, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(m, (x, s))
     assert torch.autograd.gradgradcheck(m, (x, s))
+    # and in the weights, which enter through U W shared by the rows
+    names = [name for name, _ in m.named_parameters()]
+    weights = tuple(p.detach().clone().requires_grad_(True) for p in m.parameters())
+
+    def call(x, s, *ws):
+        return torch.func.functional_call(m, dict(zip(names, ws)), (x, s))
+
+    assert torch.autograd.gradcheck(call, (x, s) + weights)
+
+
+def test_a_constant_one_hot_selector_sorts_rows_by_kind_with_the_same_values_and_gradients():
+    from eqdsl.backends.reference.selectors import one_hot_kinds
+
+    m = layer(selectors=3, seed=5)
+    x = torch.randn(7, m.irreps_in.dim, dtype=torch.float64, requires_grad=True)
+    kinds = torch.tensor([2, 0, 2, 2, 1, 0, 2])
+    onehot = torch.nn.functional.one_hot(kinds, 3).double()
+    assert torch.equal(one_hot_kinds(onehot), kinds)
+    assert one_hot_kinds(onehot * 0.5) is None and one_hot_kinds(onehot.requires_grad_(True)) is None
+    general = m(x, onehot)  # the selector needs its gradient: the general path
+    sorted_ = m(x, onehot.detach())
+    assert torch.allclose(sorted_, general, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(general)
+    (gx,) = torch.autograd.grad(general, x, g)
+    (gx_sorted,) = torch.autograd.grad(sorted_, x, g)
+    assert torch.allclose(gx_sorted, gx, rtol=1e-12, atol=1e-12)
+    few = x[:4].detach().requires_grad_(True)
+    assert torch.autograd.gradgradcheck(lambda x: m(x, onehot[:4].detach()), (few,))
+    # a kind no row has, and a single kind, take the same path
+    assert torch.allclose(m(x[:2], onehot[:2].detach()), general[:2], atol=1e-12)
 
 
 def test_the_bases_are_exact_again_in_float64():
