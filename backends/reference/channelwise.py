@@ -45,22 +45,25 @@ class Group:
     i1: int
     weighted: bool  # its paths have weights (one slot each); else they share x1's columns (one slot)
     count: int      # slots
-    dim: int      # 2 l1 + 1
+    dim: int        # 2 l1 + 1
 
 
 @dataclass
 class Band:
     """Output blocks computed by one product: M [N, K, P] @ A [N, P, U], K their components, P the
     columns of their groups (in order)."""
-    outputs: list
+    outputs: list     # output block indices
+    dims: list        # their components
     groups: list
-    width: int = 0    # K
     columns: int = 0  # P
-    dims: list = None  # each output block's components (that sum to K)
+
+    @property
+    def width(self) -> int:  # K
+        return sum(self.dims)
 
 
 class ChannelwisePlan:
-    """Constants of the grouped evaluation of one descriptor; the float64 matrices ``g[o]`` become
+    """Constants of the grouped evaluation of one descriptor; the float64 matrices ``g[band]`` become
     exact buffers of the owning module."""
 
     def __init__(self, desc: TensorProductDescriptor, channels: int):
@@ -76,10 +79,11 @@ class ChannelwisePlan:
         self.bands: list[Band] = []
         for o in reached:
             dim = desc.irreps_out[o].ir.dim
-            if self.bands and sum(desc.irreps_out[b].ir.dim for b in self.bands[-1].outputs) + dim <= channels // 2:
+            if self.bands and self.bands[-1].width + dim <= channels // 2:
                 self.bands[-1].outputs.append(o)
+                self.bands[-1].dims.append(dim)
             else:
-                self.bands.append(Band([o], []))
+                self.bands.append(Band([o], [dim], []))
         order: list[int] = []  # the weights' rows (paths) in group order, each group's rows together
         self.g: dict[int, np.ndarray] = {}  # band -> [d2, K * P]
         for n, band in enumerate(self.bands):
@@ -113,8 +117,7 @@ class ChannelwisePlan:
                 cg = np.asarray(wigner_3j(a.ir.l, b.ir.l, c.ir.l), dtype=np.float64)  # [i, j, k]
                 j0, k0, c0 = slices2[p.i_in2].start, rows[i], columns[i]
                 g[j0:j0 + b.ir.dim, k0:k0 + c.ir.dim, c0:c0 + a.ir.dim] += p.path_weight * cg.transpose(1, 2, 0)
-            band.width, band.columns = k, column
-            band.dims = [desc.irreps_out[o].ir.dim for o in band.outputs]
+            band.columns = column
             self.g[n] = g.reshape(desc.irreps_in2.dim, -1)
         groups = [gr for band in self.bands for gr in band.groups]
         self.inputs = sorted({gr.i1 for gr in groups})
@@ -128,7 +131,7 @@ class ChannelwisePlan:
         return max(1, CHUNK_BYTES // (self.row_entries * (torch.finfo(dtype).bits // 8)))
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, w: Optional[torch.Tensor], g: dict) -> torch.Tensor:
-        """x1 [N, d1], x2 [N, d2], w the shared [numel], per-row [N, numel] or None; g[o] this plan's
+        """x1 [N, d1], x2 [N, d2], w the shared [numel], per-row [N, numel] or None; g[band] this plan's
         matrices in x2's dtype.  Returns [N, d_out]."""
         if traced():  # one piece: the traced graph then serves every number of rows
             return self._rows(self._channel_inner(x1), x2, self._weights(w), g)

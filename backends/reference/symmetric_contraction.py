@@ -120,5 +120,3 @@ class SymmetricContraction(ExactBuffers):
         sizes = [[getattr(self, f"weight_{i}_{k}").shape[1] for k in orders] for i, orders in enumerate(self._orders)]
         return (f"{self.irreps_in} -> {self.irreps_out}, correlation {self.correlation}, bases {sizes}, "
                 f"{'per selector column' if self.selectors else 'shared weights'}")
-
-

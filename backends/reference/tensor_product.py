@@ -48,18 +48,27 @@ def flat_call(tp, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Ten
     tensor-product backend so that all of them accept the same calls.
     """
     d = tp.desc
-    if tp.shared_weights:
-        if weight is not None:
-            raise ValueError("this TensorProduct has shared (internal) weights; do not pass `weight`")
-        lead, w = broadcast_leads(x1.shape[:-1], x2.shape[:-1]), tp.weight
-    elif tp.weight_numel == 0:  # nothing is weighted: a passed [..., 0] weight is ignored
-        lead, w = broadcast_leads(x1.shape[:-1], x2.shape[:-1]), None
+    w = call_weights(tp, weight)
+    if w is None or tp.shared_weights:
+        lead = broadcast_leads(x1.shape[:-1], x2.shape[:-1])
     else:
-        if weight is None:
-            raise ValueError(f"per-row weights [..., {tp.weight_numel}] are required")
         lead = broadcast_leads(x1.shape[:-1], x2.shape[:-1], weight.shape[:-1])
         w = _flat(weight, lead, tp.weight_numel)
     return lead, _flat(x1, lead, d.irreps_in1.dim), _flat(x2, lead, d.irreps_in2.dim), w
+
+
+def call_weights(tp, weight: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """The weights a call uses: the shared parameter, the passed per-row ones, or None when nothing is
+    weighted (a passed [..., 0] weight is ignored); a ValueError for a missing or superfluous one."""
+    if tp.shared_weights:
+        if weight is not None:
+            raise ValueError("this TensorProduct has shared (internal) weights; do not pass `weight`")
+        return tp.weight
+    if tp.weight_numel == 0:
+        return None
+    if weight is None:
+        raise ValueError(f"per-row weights [..., {tp.weight_numel}] are required")
+    return weight
 
 
 def broadcast_leads(*shapes: torch.Size) -> torch.Size:
@@ -96,11 +105,11 @@ class TensorProduct(ExactBuffers):
             if not hasattr(self, name):
                 self._exact_buffer(name, wigner_3j(*ls), dtype=torch.float64)
             self.cg_names.append(name)
-        # NequIP's and MACE's convolutions (uvu, x2 of multiplicity 1) run as one batched product
+        # NequIP's and MACE's convolutions (uvu, x2 of multiplicity 1) run as a few batched products
         self.channelwise = channelwise.plan(desc)
         if self.channelwise is not None:
-            for o, g in self.channelwise.g.items():
-                self._exact_buffer(f"channelwise_g_{o}", g, dtype=torch.float64)
+            for band, g in self.channelwise.g.items():
+                self._exact_buffer(f"channelwise_g_{band}", g, dtype=torch.float64)
         if shared_weights and self.weight_numel > 0:
             self.weight = torch.nn.Parameter(torch.randn(self.weight_numel))
         else:
@@ -124,15 +133,11 @@ class TensorProduct(ExactBuffers):
 
         if self.channelwise is None:
             return scatter(self.forward(gather(x1_nodes, src), x2, weight), dst, num_nodes, "sum")
-        if self.shared_weights and weight is not None:
-            raise ValueError("this TensorProduct has shared (internal) weights; do not pass `weight`")
-        w = self.weight if self.shared_weights else weight if self.weight_numel else None
-        if w is None and self.weight_numel:
-            raise ValueError(f"per-row weights [..., {self.weight_numel}] are required")
+        w = call_weights(self, weight)
         return self.channelwise.conv(x1_nodes, src, x2, w, dst, num_nodes, self._channelwise_g(x2.dtype))
 
     def _channelwise_g(self, dtype: torch.dtype) -> dict:
-        return {o: getattr(self, f"channelwise_g_{o}").to(dtype) for o in self.channelwise.g}
+        return {band: getattr(self, f"channelwise_g_{band}").to(dtype) for band in self.channelwise.g}
 
     def per_path(self, x1: torch.Tensor, x2: torch.Tensor, w_all: Optional[torch.Tensor]) -> torch.Tensor:
         """The tensor product of flat rows x1 [N, d1], x2 [N, d2], path by path (every descriptor)."""
