@@ -1,10 +1,5 @@
-"""The tensor-product layer of generated modules, with an explicit choice of backend.
-
-backend="reference": plain PyTorch everywhere.
-backend="triton":    the generated Triton kernels (CUDA tensors, or the CPU under Triton's
-                     interpreter); anything else is an error, never a quiet switch.
-backend="auto":      Triton on CUDA tensors, the reference on CPU tensors.  On CUDA without
-                     Triton installed this raises instead of falling back.
+"""The tensor-product layer of generated modules, with an explicit choice of backend (``choice``:
+"reference", "triton" or "auto").
 
 The layer owns its weights exactly like the reference TensorProduct, so a state dict moves
 between backends unchanged.  On Triton its launch configuration is autotuned per problem on CUDA
@@ -22,16 +17,14 @@ from typing import Optional
 
 import torch
 
+from . import choice
 from .reference.tensor_product import TensorProduct
-
-BACKENDS = ("auto", "reference", "triton")
 
 
 class TensorProductLayer(TensorProduct):
     def __init__(self, desc, shared_weights: bool = True, backend: str = "auto", tune="auto", tune_candidates=None):
         super().__init__(desc, shared_weights)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        choice.checked(backend)
         if tune not in (True, False, "auto"):
             raise ValueError(f"tune must be True, False or 'auto', got {tune!r}")
         self.backend = backend
@@ -49,17 +42,12 @@ class TensorProductLayer(TensorProduct):
         return self._chooser
 
     def uses_triton(self, x: torch.Tensor) -> bool:
-        return self.backend == "triton" or (self.backend == "auto" and x.is_cuda)
+        return choice.uses_triton(self.backend, x)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         if not self.uses_triton(x1):
             return super().forward(x1, x2, weight)
-        try:
-            from . import triton as triton_backend
-        except ImportError as err:
-            raise RuntimeError(f"the Triton backend needs the `triton` package ({err}); "
-                               "install it, or build the model with backend='reference'") from None
-        return triton_backend.tuned_forward(self, self.chooser(), x1, x2, weight)
+        return choice.triton_module("per_row").tuned_forward(self, self.chooser(), x1, x2, weight)
 
     def conv(self, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor],
              dst: torch.Tensor, num_nodes: int) -> torch.Tensor:
@@ -75,12 +63,7 @@ class TensorProductLayer(TensorProduct):
         """
         if not self.uses_triton(x1_nodes):
             return super().conv(x1_nodes, src, x2, weight, dst, num_nodes)
-        try:
-            from .triton import fused
-        except ImportError as err:
-            raise RuntimeError(f"the Triton backend needs the `triton` package ({err}); "
-                               "install it, or build the model with backend='reference'") from None
-        return fused.tuned_conv(self, self.chooser(), x1_nodes, src, x2, weight, dst, num_nodes)
+        return choice.triton_module("fused").tuned_conv(self, self.chooser(), x1_nodes, src, x2, weight, dst, num_nodes)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, backend={self.backend}"

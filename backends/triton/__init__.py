@@ -24,6 +24,10 @@ Message passing: ``conv`` (module ``fused``) computes
 ``scatter_sum(tp(x1_nodes[src], x2, w), dst)`` with one fused forward kernel (x1 gathered and
 the output atomically added inside it); its backward uses the per-row kernels above.
 
+MACE's layers: ``contraction`` (the symmetric contraction's own generated kernels, a family closed
+under differentiation like the tensor product's) and ``selected_linear`` (``linear(x, by = s)`` as a
+tensor product with the selector); see README.md.
+
 Launch configuration: ``block_b``, ``block_c``, ``num_warps`` (and ``num_stages``) are
 autotuned per problem on CUDA (``autotune``; ``tune="auto"``, the default), cached on disk;
 explicit values, ``tune=False``, the CPU and the interpreter use fixed ones.

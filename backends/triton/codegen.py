@@ -98,6 +98,9 @@ class KernelKey:
     # see ``generate``.  False: the per-row family tp_target_*.
     fused: bool = False
 
+    prefix = "tp"  # source files: <cache>/tp_<hash>.py (kernel_cache)
+    generator = "codegen"
+
     def __post_init__(self):
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
@@ -126,6 +129,9 @@ class KernelKey:
 
     def digest(self) -> str:
         return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+    def source(self) -> str:
+        return generate(self)
 
 
 def _triton_version() -> str:

@@ -30,17 +30,20 @@ def triton_available() -> bool:
         return False
 
 
-def _check_device(t: torch.Tensor) -> None:
+def _check_device(t: torch.Tensor, what: str = "TritonTensorProduct",
+                  instead: str = "backends.reference.TensorProduct") -> None:
+    """CUDA tensors, or CPU tensors under Triton's interpreter; anything else is TritonUnavailable naming
+    `instead`, what runs on the CPU."""
     if t.device.type == "cuda":
         return
     if t.device.type == "cpu" and kernel_cache.interpreting():
         return
     if t.device.type == "cpu":
         raise TritonUnavailable(
-            "TritonTensorProduct got CPU tensors: Triton kernels run on CUDA devices, or on the CPU only "
+            f"{what} got CPU tensors: Triton kernels run on CUDA devices, or on the CPU only "
             "under Triton's interpreter (TRITON_INTERPRET=1, set before the process imports triton; very slow, "
-            "for testing). Use backends.reference.TensorProduct for CPU execution.")
-    raise TritonUnavailable(f"TritonTensorProduct does not run on {t.device.type} tensors")
+            f"for testing). Use {instead} for CPU execution.")
+    raise TritonUnavailable(f"{what} does not run on {t.device.type} tensors")
 
 
 def _ahead_key(tag: str, like: torch.Tensor, rows: int) -> tuple:

@@ -22,6 +22,7 @@ from eqdsl.backends import reference as rt
 '''
 
 IRREPS_RUNTIME = '''from eqdsl.backends.reference.autograd import grad as rt_grad
+from eqdsl.backends.layers import SelectedLinearLayer, SymmetricContractionLayer
 from eqdsl.backends.tensor_product import TensorProductLayer
 from eqdsl.groups import GROUPS
 from eqdsl.reps import tp as tpd

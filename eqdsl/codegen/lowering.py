@@ -55,23 +55,26 @@ def _pool(w, node, a, x, ins, t):
 
 
 # -- layers ---------------------------------------------------------------------------------------
-def _selected(w, node, a, x, one_map: str) -> str:
-    """`linear(x, by = s)`: one map per column of s (rt.SelectedLinear), else the map itself."""
+def _selected(w, node, a, x, one_map: str, selected: str) -> str:
+    """`linear(x, by = s)`: one map per column of s (`selected` builds the layer from the list of
+    maps), else the map itself."""
     if "by" not in x:
         return f"{w.module(node, 'linear', one_map)}({x['x']})"
-    m = w.module(node, "linear", f"rt.SelectedLinear([{one_map} for _ in range({a['selectors']})])")
+    m = w.module(node, "linear", selected.format(maps=f"[{one_map} for _ in range({a['selectors']})]"))
     return f"{m}({x['x']}, {x['by']})"
 
 
 @lowers("linear")
 def _linear(w, node, a, x, ins, t):
-    return _selected(w, node, a, x, f"rt.Linear({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, bias={a['bias']})")
+    return _selected(w, node, a, x, f"rt.Linear({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, bias={a['bias']})",
+                     "SelectedLinearLayer(G, {maps}, backend=backend)")
 
 
 @lowers("symmetric_contraction")
 def _symmetric_contraction(w, node, a, x, ins, t):
-    m = w.module(node, "contraction", f"rt.SymmetricContraction(G, {w.rep(ins['x'].rep)}, {w.rep(a['out'])}, "
-                                      f"correlation={a['correlation']}, selectors={a.get('selectors', 0)})")
+    m = w.module(node, "contraction", f"SymmetricContractionLayer(G, {w.rep(ins['x'].rep)}, {w.rep(a['out'])}, "
+                                      f"correlation={a['correlation']}, selectors={a.get('selectors', 0)}, "
+                                      "backend=backend)")
     return f"{m}({x['x']}, {x['by']})" if "by" in x else f"{m}({x['x']})"
 
 
@@ -200,7 +203,8 @@ def matrix_group(*ops: str):
 
 @matrix_group("linear")
 def _solved_linear(w, node, a, x, ins, t):
-    return _selected(w, node, a, x, f"rg.EquivariantLinear({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, bias={a['bias']})")
+    return _selected(w, node, a, x, f"rg.EquivariantLinear({w.rep(ins['x'].rep)}, {w.rep(a['out'])}, bias={a['bias']})",
+                     "rt.SelectedLinear({maps})")
 
 
 @matrix_group("bilinear")

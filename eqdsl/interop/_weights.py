@@ -208,7 +208,7 @@ def set_mlp(layer, weights: list[torch.Tensor], in_scale: float = 1.0, columns=N
 
 
 def set_symmetric_order(layer, block: int, order: int, coeffs: torch.Tensor, what: str, rtol: float = 1e-10) -> None:
-    """Give eqdsl's ``rt.SymmetricContraction`` the order-`order` map of output block `block` as the source
+    """Give eqdsl's ``SymmetricContraction`` the order-`order` map of output block `block` as the source
     has it: `coeffs` [selector columns, channels, d, ..., d (order slots), 2L+1], any tensor over the slots.
 
     Only the part symmetric in the slots acts on a_c x ... x a_c, so it is symmetrised and written in

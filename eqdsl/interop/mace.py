@@ -304,7 +304,7 @@ def _copy_weights(model, arch: Architecture, module) -> None:
     for k, (layer, inter, prod) in enumerate(zip(arch.layers, model.interactions, model.products)):
         where = f"interaction {k}"
         if layer.residual:
-            _set_selected(mods.take("SelectedLinear"), inter.skip_tp, f"{where} skip_tp")
+            _set_selected(mods.take("SelectedLinearLayer"), inter.skip_tp, f"{where} skip_tp")
         up = mods.take("Linear")
         m = e3nn_linear_matrix(inter.linear_up)
         set_linear(up, m, ident(m.shape[0]), ident(m.shape[1]), f"{where} linear_up")
@@ -316,8 +316,8 @@ def _copy_weights(model, arch: Architecture, module) -> None:
         m = e3nn_linear_matrix(inter.linear)
         set_linear(linear, m, [c for block in out_channels for c in block], ident(m.shape[1]), f"{where} linear")
         if not layer.residual:
-            _set_selected(mods.take("SelectedLinear"), inter.skip_tp, f"{where} skip_tp")
-        _set_contraction(mods.take("SymmetricContraction"), prod.symmetric_contractions, where)
+            _set_selected(mods.take("SelectedLinearLayer"), inter.skip_tp, f"{where} skip_tp")
+        _set_contraction(mods.take("SymmetricContractionLayer"), prod.symmetric_contractions, where)
         product_linear = mods.take("Linear")
         m = e3nn_linear_matrix(prod.linear)
         set_linear(product_linear, m, ident(m.shape[0]), ident(m.shape[1]), f"{where} product linear")

@@ -429,7 +429,7 @@ def _copy_weights(parts: _Parts, arch: Architecture, module) -> None:
         readout = mods.take("Linear")
         with torch.no_grad():
             readout.weight.copy_((weights[0] * math.sqrt(weights[0].shape[0])).reshape(-1))
-    scale_shift = mods.take("SelectedLinear")
+    scale_shift = mods.take("SelectedLinearLayer")
     ss = parts.scale_shift
     scales = ss.scales.detach().cpu().to(torch.float64).reshape(-1) if ss.has_scales else torch.ones(1, dtype=torch.float64)
     shifts = ss.shifts.detach().cpu().to(torch.float64).reshape(-1) if ss.has_shifts else torch.zeros(1, dtype=torch.float64)

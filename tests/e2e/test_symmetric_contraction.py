@@ -31,7 +31,7 @@ def test_a_model_with_a_symmetric_contraction_is_equivariant(tmp_path, by):
     path = tmp_path / "sc.eq"
     path.write_text(SPEC.replace("BY", by))
     spec = eqdsl.compile_file(path)
-    assert "rt.SymmetricContraction(G, " in spec.source
+    assert "SymmetricContractionLayer(G, " in spec.source
     torch.manual_seed(0)
     model = spec.model_class()().double()
     assert_equivariant(model)

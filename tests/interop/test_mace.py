@@ -73,8 +73,8 @@ def test_the_shipped_spec_takes_mace_torchs_number_of_layers():
     for layers in (2, 3):
         model = eqdsl.compile_file(SPEC, layers=layers).model_class()()
         kinds = [type(m).__name__ for m in model.children()]
-        assert kinds.count("SymmetricContraction") == layers
-        assert kinds.count("SelectedLinear") == layers  # skip_tp after the first, self-connections after
+        assert kinds.count("SymmetricContractionLayer") == layers
+        assert kinds.count("SelectedLinearLayer") == layers  # skip_tp after the first, self-connections after
 
 
 def test_a_product_basis_map_outside_the_symmetric_equivariant_maps_is_refused():

@@ -9,6 +9,7 @@ import torch
 
 from eqdsl.backends import reference as rt
 from eqdsl.backends.reference.autograd import grad as rt_grad
+from eqdsl.backends.layers import SelectedLinearLayer, SymmetricContractionLayer
 from eqdsl.backends.tensor_product import TensorProductLayer
 from eqdsl.groups import GROUPS
 from eqdsl.reps import tp as tpd
@@ -82,7 +83,7 @@ class NequIP(torch.nn.Module):
         self.tp_0039 = TensorProductLayer(tpd.describe(G, FEATURES, EMBED, 'uvw', out=EMBED, keep=None), shared_weights=True, backend=backend)
         self.gate_0041 = rt.Gate(EMBED, IRREPS_, IRREPS_, act=['silu'], act_gates='silu')
         self.linear_0042 = rt.Linear(EMBED, IRREPS_1x0e, bias=False)
-        self.linear_0043 = rt.SelectedLinear([rt.Linear(IRREPS_1x0e, IRREPS_1x0e, bias=True) for _ in range(4)])
+        self.linear_0043 = SelectedLinearLayer(G, [rt.Linear(IRREPS_1x0e, IRREPS_1x0e, bias=True) for _ in range(4)], backend=backend)
 
     def forward(self, species, pos, edges, shift, *, batch: Optional[torch.Tensor] = None, num_graphs: Optional[int] = None) -> Dict[str, torch.Tensor]:
         if self.check_inputs:

@@ -9,6 +9,7 @@ import torch
 
 from eqdsl.backends import reference as rt
 from eqdsl.backends.reference.autograd import grad as rt_grad
+from eqdsl.backends.layers import SelectedLinearLayer, SymmetricContractionLayer
 from eqdsl.backends.tensor_product import TensorProductLayer
 from eqdsl.groups import GROUPS
 from eqdsl.reps import tp as tpd
