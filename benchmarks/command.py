@@ -1,6 +1,7 @@
 """`eqc bench`: the suite run on the implementations installed, verified and timed, or saved reports merged.
 
-``--conv`` runs the problems as message-passing convolutions instead (``conv``).  Implementations:
+``--conv`` runs the problems as message-passing convolutions instead (``conv``); ``--packages`` runs
+NequIP and MACE beside their packages instead (``packages``).  Implementations:
 eqdsl's Triton kernels and reference, and the anchors e3nn, cuEquivariance and OpenEquivariance when
 they import (``registry``); what is measured is ``runner``'s docstring.
 """
@@ -58,15 +59,47 @@ def _write(report: dict, args) -> None:
         print(plot(report, args.plot))
 
 
-def merge_saved(args) -> int:
-    """``eqc bench --merge A.json,B.json``: the parts of one run (e.g. one problem per call) as one report."""
+def _refuse_suite_options(args, what: str, allowed: tuple = ()) -> None:
     given = [f"--{k.replace('_', '-')}" for k in ("problems", "impls", "batch", "device", "nodes", "check_rows",
                                                   "tune_candidates", "threads")
-             if getattr(args, k, None) is not None]
+             if k not in allowed and getattr(args, k, None) is not None]
     given += [f"--{k.replace('_', '-')}" for k in ("conv", "no_double", "cold_cache") if getattr(args, k, False)]
     if given:
-        raise SystemExit(f"eqc bench: --merge renders saved reports and runs nothing; {', '.join(given)} "
-                         "belong to a run")
+        raise SystemExit(f"eqc bench: {what}; {', '.join(given)} belong to a run of the suite")
+
+
+def compare_packages(args) -> int:
+    """``eqc bench --packages``: NequIP and MACE beside the nequip and mace-torch packages (same weights),
+    on --device (default cuda if available), float32, --repeat interleaved calls (``packages``)."""
+    _refuse_suite_options(args, "--packages times the two models, not the suite", allowed=("device", "threads"))
+    if getattr(args, "merge", None) or getattr(args, "plot", None):
+        raise SystemExit("eqc bench: --packages writes --json and --markdown only (no --merge, no --plot)")
+    from . import packages
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("eqc bench: --device cuda, but torch sees no CUDA device")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    print(f"eqc bench --packages: {_device_name(device)}, {args.packages}", flush=True)
+    rows = packages.compare(args.packages, args.repeat, "float32", device)
+    text = packages.table(rows, "float32", device, args.repeat)
+    print("\n" + text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"meta": {"device": _device_name(device), "torch": torch.__version__, "calls": args.repeat,
+                                "dtype": "float32"}, "rows": rows}, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    return 0
+
+
+def merge_saved(args) -> int:
+    """``eqc bench --merge A.json,B.json``: the parts of one run (e.g. one problem per call) as one report."""
+    _refuse_suite_options(args, "--merge renders saved reports and runs nothing")
     paths = [p.strip() for p in args.merge.split(",") if p.strip()]
     try:
         report = merge.merge([merge.load(p) for p in paths], paths, [p.id for p in SUITE])
@@ -77,6 +110,8 @@ def merge_saved(args) -> int:
 
 
 def run(args) -> int:
+    if getattr(args, "packages", None):
+        return compare_packages(args)
     if getattr(args, "merge", None):
         return merge_saved(args)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -192,6 +192,28 @@ def write_readme(path: Path, text: str) -> None:
     path.write_text(f"{head}{START}\n{text}\n{END}{tail}")
 
 
+def compare(package: str, calls: int, dtype: str, device: torch.device) -> list[dict]:
+    """The rows of the comparison with `package` ("nequip", "mace" or "all"): ``main`` and ``eqc bench
+    --packages`` run this.  A missing nequip is one line naming the extra to install (SystemExit)."""
+    rows = []
+    if package in ("all", "nequip"):
+        try:
+            import nequip  # noqa: F401
+        except ModuleNotFoundError as err:
+            from eqdsl.extras import missing_package
+
+            raise SystemExit(missing_package(err.name, "the comparison with nequip")) from None
+        rows += run_nequip(calls, dtype, device)
+    if package in ("all", "mace"):
+        try:
+            import mace  # noqa: F401
+            in_mace_env = True
+        except ModuleNotFoundError:
+            in_mace_env = False
+        rows += (run_mace if in_mace_env else run_mace_in_its_env)(calls, dtype, device)
+    return rows
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m eqdsl.benchmarks.packages", description=__doc__.splitlines()[0])
     ap.add_argument("--package", default="all", choices=["all", "nequip", "mace"])
@@ -202,22 +224,7 @@ def main(argv=None) -> None:
     ap.add_argument("--json", action="store_true", help="print the rows as one JSON line (how the MACE half reports)")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
-    rows = []
-    if args.package in ("all", "nequip"):
-        try:
-            import nequip  # noqa: F401
-        except ModuleNotFoundError as err:
-            from eqdsl.extras import missing_package
-
-            raise SystemExit(missing_package(err.name, "python -m eqdsl.benchmarks.packages")) from None
-        rows += run_nequip(args.calls, args.dtype, device)
-    if args.package in ("all", "mace"):
-        try:
-            import mace  # noqa: F401
-            in_mace_env = True
-        except ModuleNotFoundError:
-            in_mace_env = False
-        rows += (run_mace if in_mace_env else run_mace_in_its_env)(args.calls, args.dtype, device)
+    rows = compare(args.package, args.calls, args.dtype, device)
     if args.json:
         print(json.dumps({"rows": rows}))
         return

@@ -246,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", metavar="PATH", help="write every measurement as JSON")
     b.add_argument("--markdown", metavar="PATH", help="write the table as markdown")
     b.add_argument("--plot", metavar="PATH", help="bar charts (log scale) per problem; needs matplotlib")
+    b.add_argument("--packages", nargs="?", const="all", choices=["all", "nequip", "mace"],
+                   help="instead of the suite: specs/nequip.eq and specs/mace.eq beside the nequip and mace-torch "
+                        "packages, same weights, energy and forces on an 87-atom cluster and a 256-atom periodic "
+                        "cell, --repeat interleaved calls each (default: both packages)")
     b.add_argument("--merge", metavar="JSON[,JSON...]",
                    help="run nothing: merge reports saved with --json by runs of other problems on the same device "
                         "and settings into one table (then --json / --markdown / --plot write it)")

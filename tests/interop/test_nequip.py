@@ -8,6 +8,7 @@ SHIPPED builds (regenerate: python tests/interop/test_nequip.py --write).
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import sys
 import warnings
@@ -187,6 +188,23 @@ def test_the_package_benchmark_times_models_that_agree(tmp_path):
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
     assert "| 87-atom Cu cluster | 87 | 2076 |" in text and "| NequIP (nequip " in text
+
+
+def test_eqc_bench_runs_the_package_comparison(tmp_path, capsys):
+    """`eqc bench --packages nequip`: the same comparison as one prepared command (a GPU's, with --device cuda)."""
+    from eqdsl.cli import main
+
+    md, js = tmp_path / "packages.md", tmp_path / "packages.json"
+    with nequip_state():
+        assert main(["bench", "--packages", "nequip", "--device", "cpu", "--repeat", "1",
+                     "--markdown", str(md), "--json", str(js)]) == 0
+    assert "| NequIP (nequip " in md.read_text() and "| 256-atom periodic Cu cell | 256 |" in md.read_text()
+    rows = json.loads(js.read_text())["rows"]
+    assert [r["atoms"] for r in rows] == [87, 256] and all(r["agreement"]["forces"] < 1e-4 for r in rows)
+    with pytest.raises(SystemExit, match="--problems belong to a run of the suite"):
+        main(["bench", "--packages", "--problems", "uvu-L6"])
+    with pytest.raises(SystemExit, match="no --plot"):
+        main(["bench", "--packages", "--plot", str(tmp_path / "p.png")])
 
 
 def shipped_spec() -> str:
