@@ -86,6 +86,12 @@ def e3nn_linear_matrix(linear) -> torch.Tensor:
     return m
 
 
+def copy_e3nn_linear(layer, source, what: str) -> None:
+    """An e3nn ``o3.Linear``'s map into eqdsl's ``rt.Linear`` of the same irreps, channels in the same order."""
+    m = e3nn_linear_matrix(source)
+    set_linear(layer, m, range(m.shape[0]), range(m.shape[1]), what)
+
+
 def set_linear(layer, matrix: torch.Tensor, in_perm: Sequence[int], out_perm: Sequence[int], what: str) -> None:
     """Give eqdsl's ``rt.Linear`` the map `matrix` [source channels in, source channels out];
     eqdsl channel c is source channel in_perm[c] (out_perm[c] on the output side)."""

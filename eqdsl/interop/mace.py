@@ -35,7 +35,7 @@ import torch
 
 from . import UnsupportedModel
 from ._spec import RepNames, spelled
-from ._weights import (Modules, e3nn_linear_matrix, e3nn_tp_tensor, num_channels, set_linear, set_mlp,
+from ._weights import (Modules, copy_e3nn_linear, e3nn_linear_matrix, e3nn_tp_tensor, num_channels, set_linear, set_mlp,
                        set_symmetric_order, uvu_columns)
 
 PLAIN, RESIDUAL = "RealAgnosticInteractionBlock", "RealAgnosticResidualInteractionBlock"
@@ -298,16 +298,13 @@ def _copy_weights(model, arch: Architecture, module) -> None:
     mods.take("SphericalHarmonics")
     embed = mods.take("Linear")
     ident = lambda n: list(range(n))  # noqa: E731
-    m = e3nn_linear_matrix(model.node_embedding.linear)
-    set_linear(embed, m, ident(m.shape[0]), ident(m.shape[1]), "node embedding")
+    copy_e3nn_linear(embed, model.node_embedding.linear, "node embedding")
     readout_blocks = iter(model.readouts)
     for k, (layer, inter, prod) in enumerate(zip(arch.layers, model.interactions, model.products)):
         where = f"interaction {k}"
         if layer.residual:
             _set_selected(mods.take("SelectedLinearLayer"), inter.skip_tp, f"{where} skip_tp")
-        up = mods.take("Linear")
-        m = e3nn_linear_matrix(inter.linear_up)
-        set_linear(up, m, ident(m.shape[0]), ident(m.shape[1]), f"{where} linear_up")
+        copy_e3nn_linear(mods.take("Linear"), inter.linear_up, f"{where} linear_up")
         mlp = mods.take("MLP")
         tp = mods.take("TensorProductLayer")
         columns, factors, out_channels = uvu_columns(inter.conv_tp, tp.desc)
@@ -318,9 +315,7 @@ def _copy_weights(model, arch: Architecture, module) -> None:
         if not layer.residual:
             _set_selected(mods.take("SelectedLinearLayer"), inter.skip_tp, f"{where} skip_tp")
         _set_contraction(mods.take("SymmetricContractionLayer"), prod.symmetric_contractions, where)
-        product_linear = mods.take("Linear")
-        m = e3nn_linear_matrix(prod.linear)
-        set_linear(product_linear, m, ident(m.shape[0]), ident(m.shape[1]), f"{where} product linear")
+        copy_e3nn_linear(mods.take("Linear"), prod.linear, f"{where} product linear")
         if layer.readout is None:
             continue
         block = next(readout_blocks)
@@ -329,9 +324,7 @@ def _copy_weights(model, arch: Architecture, module) -> None:
             gain = 1.0 if act._is_id else float(act.cst)
             set_mlp(mods.take("MLP"), [e3nn_linear_matrix(block.linear_1), e3nn_linear_matrix(block.linear_2) * gain])
         else:
-            readout = mods.take("Linear")
-            m = e3nn_linear_matrix(block.linear)
-            set_linear(readout, m, ident(m.shape[0]), ident(m.shape[1]), f"readout {k}")
+            copy_e3nn_linear(mods.take("Linear"), block.linear, f"readout {k}")
     if arch.scale_shift:
         ss = mods.take("Linear")
         with torch.no_grad():

@@ -31,7 +31,7 @@ import torch
 
 from . import UnsupportedModel
 from ._spec import RepNames, spelled
-from ._weights import (channel_values, channels_of, e3nn_linear_matrix, e3nn_tp_tensor, num_channels,
+from ._weights import (channel_values, channels_of, copy_e3nn_linear, e3nn_linear_matrix, e3nn_tp_tensor, num_channels,
                        set_linear, set_mlp, set_uvw_tp, uvu_columns, Modules)
 
 NODE_FEATURES, NODE_ATTRS, PER_ATOM_ENERGY = "node_features", "node_attrs", "atomic_energy"
@@ -397,9 +397,7 @@ def _copy_weights(parts: _Parts, arch: Architecture, module) -> None:
     for k, (convnet, layer) in enumerate(zip(parts.convnets, arch.layers)):
         conv, gate = convnet.conv, convnet.equivariant_nonlin
         where = f"layer {k}"
-        linear_1 = mods.take("Linear")
-        ident = list(range(num_channels(linear_1.irreps_in)))
-        set_linear(linear_1, e3nn_linear_matrix(conv.linear_1), ident, ident, f"{where} linear_1")
+        copy_e3nn_linear(mods.take("Linear"), conv.linear_1, f"{where} linear_1")
         mlp = mods.take("MLP")
         tp = mods.take("TensorProductLayer")
         columns, factors, out_channels = uvu_columns(conv.tp_scatter.tp, tp.desc)
