@@ -18,7 +18,7 @@ import torch
 
 from . import kernel_cache, precompile
 from .contraction_codegen import ContractionForm, ContractionKey, slots
-from .per_row import _check_device
+from . import per_row
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 BLOCK_B, BLOCK_C, NUM_WARPS = 16, 16, 4
@@ -62,7 +62,7 @@ class _Plan:
         """Before the first launch on a CUDA device: every kernel of the workload, compiled in parallel
         (Triton would compile them one by one at their launches); once per workload and device."""
         memo = (workload, like.device, rows >= 2 ** 31)
-        if like.device.type != "cuda" or kernel_cache.interpreting() or memo in self._compiled_ahead:
+        if not per_row._compiles_ahead(like) or memo in self._compiled_ahead:
             return
         self._compiled_ahead.add(memo)
         precompile.compile_jobs(self.jobs(workload, like.dtype, rows), like.device)
@@ -81,7 +81,7 @@ class _Plan:
         want = {"A": (n, f.channels * f.d), "G": (n, f.channels * sum(f.out_dims)),
                 "W": (max(f.selectors, 1), f.ntot, f.channels), "S": (n, f.selectors)}
         for s, t in ops.items():
-            _check_device(t, "the Triton symmetric contraction", "backend='reference'")
+            per_row._check_device(t, "the Triton symmetric contraction", "backend='reference'")
             if t.dtype != like.dtype or t.device != like.device:
                 raise TypeError("symmetric contraction operands must share dtype and device")
             if tuple(t.shape) != want.get(s, want["A"]):  # the kernels index raw memory

@@ -18,7 +18,7 @@ from eqdsl.reps.irreps import Irreps
 from eqdsl.reps.tp import Path, TensorProductDescriptor
 
 from .autotune import DEFAULT_CONFIG
-from .per_row import _check_device, tensor_product
+from . import per_row
 
 
 def descriptor(layer) -> TensorProductDescriptor:
@@ -66,14 +66,14 @@ def biases(layer) -> torch.Tensor | None:
 def selected_linear(layer, x: torch.Tensor, selector: torch.Tensor) -> torch.Tensor:
     k = len(layer.maps)
     for t in (x, selector):
-        _check_device(t, "linear(x, by = s) on Triton", "backend='reference'")
+        per_row._check_device(t, "linear(x, by = s) on Triton", "backend='reference'")
     if selector.shape[-1] != k:
         raise ValueError(f"selector: expected {k} columns (one per map), got {selector.shape[-1]}")
     lead = torch.broadcast_shapes(x.shape[:-1], selector.shape[:-1])
     rows = x.expand(lead + x.shape[-1:]).reshape(-1, x.shape[-1])
     s = selector.expand(lead + (k,)).reshape(-1, k).to(x.dtype)
     c = DEFAULT_CONFIG
-    y = tensor_product(descriptor(layer), rows, s, tp_weights(layer).to(x.dtype), True,
+    y = per_row.tensor_product(descriptor(layer), rows, s, tp_weights(layer).to(x.dtype), True,
                        c.block_b, c.block_c, c.num_warps, c.num_stages)
     b = biases(layer)
     if b is not None:
