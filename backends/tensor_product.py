@@ -9,7 +9,7 @@ convolution alike (``backends.triton.launch``).
 ``conv(x1_nodes, src, x2, weight, dst, num_nodes)`` is message passing, scatter_sum of the
 tensor product of gathered x1 rows: on the Triton backend one fused forward kernel
 (``backends.triton.fused``), on the reference gather -> forward -> scatter (chunk by chunk where the
-product is channelwise: ``reference.tensor_product.TensorProduct.conv``).
+product is channelwise, or fully connected with shared weights: ``reference.tensor_product.TensorProduct.conv``).
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class TensorProductLayer(TensorProduct):
         by either index), x2 [E, d2], weight [E, weight_numel] per edge or None (shared weights / no weights);
         returns [num_nodes, d_out].  The reference backend computes
         ``scatter(forward(gather(x1_nodes, src), x2, weight), dst, num_nodes, "sum")`` (chunk by chunk
-        for channelwise descriptors: ``TensorProduct.conv``); the Triton backend
+        for the grouped descriptors: ``TensorProduct.conv``); the Triton backend
         runs one fused forward kernel (gather and scatter-add inside it; ``backends.triton.fused``) with the
         same backend rules as ``forward``.
         """

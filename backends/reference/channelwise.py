@@ -62,7 +62,57 @@ class Band:
         return sum(self.dims)
 
 
-class ChannelwisePlan:
+class ChunkedPlan:
+    """What the grouped plans share (this one and ``fully_connected.FullyConnectedPlan``): rows in chunks of
+    about CHUNK_BYTES of temporaries, and message passing gathering and scattering chunk by chunk.  A plan
+    has ``g`` (its float64 constant matrices, exact buffers of the owning module), ``row_entries`` (entries
+    per row of its largest temporary), ``_channel_inner(x1)`` (the x1 blocks it reads, {key: [N, ...]}),
+    ``_weights(w)`` ([rows or 1, ...] or another value shared by every chunk) and ``_rows(a, x2, w, g)``."""
+
+    row_entries: int
+
+    def chunk_rows(self, dtype: torch.dtype) -> int:
+        return max(1, CHUNK_BYTES // (self.row_entries * (torch.finfo(dtype).bits // 8)))
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, w: Optional[torch.Tensor], g: dict) -> torch.Tensor:
+        """x1 [N, d1], x2 [N, d2], w the shared [numel], per-row [N, numel] or None; g this plan's
+        matrices in x2's dtype.  Returns [N, d_out]."""
+        if traced():  # one piece: the traced graph then serves every number of rows
+            return self._rows(self._channel_inner(x1), x2, self._weights(w), g)
+        step = self.chunk_rows(x1.dtype)
+        a = {i1: torch.split(t, step) for i1, t in self._channel_inner(x1).items()}
+        x2s = torch.split(x2, step)
+        ws = self._weight_chunks(w, step, len(x2s))
+        outs = [self._rows({i1: t[c] for i1, t in a.items()}, x2s[c], ws[c], g) for c in range(len(x2s))]
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+    def conv(self, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, w: Optional[torch.Tensor],
+             dst: torch.Tensor, num_nodes: int, g: dict) -> torch.Tensor:
+        """sum over edges e into node n of the product of x1_nodes[src[e]] with x2[e] (weights w[e]):
+        the rows of x1 are gathered, and the messages added into the nodes, chunk by chunk, so the
+        gathered x1 and the messages of all edges are never formed."""
+        a = self._channel_inner(x1_nodes)
+        out = x1_nodes.new_zeros(num_nodes, self.desc.irreps_out.dim)
+        if traced():
+            x1 = {i1: v.index_select(0, src) for i1, v in a.items()}
+            return out.index_add(0, dst, self._rows(x1, x2, self._weights(w), g))
+        step = self.chunk_rows(x1_nodes.dtype)
+        x2s = torch.split(x2, step)
+        ws = self._weight_chunks(w, step, len(x2s))
+        for c, (s, t) in enumerate(zip(torch.split(src, step), torch.split(dst, step))):
+            out.index_add_(0, t, self._rows({i1: v.index_select(0, s) for i1, v in a.items()}, x2s[c], ws[c], g))
+        return out
+
+    def _weight_chunks(self, w: Optional[torch.Tensor], step: int, chunks: int) -> list:
+        """Per chunk of rows, the weights as ``_weights`` arranges them.  torch.split, not slicing: the
+        gradient of a slice is a zero-filled copy of the whole."""
+        w = self._weights(w)
+        if not isinstance(w, torch.Tensor) or w.shape[0] == 1:  # none, or shared by every row
+            return [w] * chunks
+        return torch.split(w, step)
+
+
+class ChannelwisePlan(ChunkedPlan):
     """Constants of the grouped evaluation of one descriptor; the float64 matrices ``g[band]`` become
     exact buffers of the owning module."""
 
@@ -127,38 +177,6 @@ class ChannelwisePlan:
         # entries per row of the largest temporary (an A or an M), so that a chunk of rows stays near CHUNK_BYTES
         self.row_entries = max(band.columns * max(channels, band.width) for band in self.bands)
 
-    def chunk_rows(self, dtype: torch.dtype) -> int:
-        return max(1, CHUNK_BYTES // (self.row_entries * (torch.finfo(dtype).bits // 8)))
-
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor, w: Optional[torch.Tensor], g: dict) -> torch.Tensor:
-        """x1 [N, d1], x2 [N, d2], w the shared [numel], per-row [N, numel] or None; g[band] this plan's
-        matrices in x2's dtype.  Returns [N, d_out]."""
-        if traced():  # one piece: the traced graph then serves every number of rows
-            return self._rows(self._channel_inner(x1), x2, self._weights(w), g)
-        step = self.chunk_rows(x1.dtype)
-        a = {i1: torch.split(t, step) for i1, t in self._channel_inner(x1).items()}
-        x2s = torch.split(x2, step)
-        ws = self._weight_chunks(w, step, len(x2s))
-        outs = [self._rows({i1: t[c] for i1, t in a.items()}, x2s[c], ws[c], g) for c in range(len(x2s))]
-        return outs[0] if len(outs) == 1 else torch.cat(outs)
-
-    def conv(self, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, w: Optional[torch.Tensor],
-             dst: torch.Tensor, num_nodes: int, g: dict) -> torch.Tensor:
-        """sum over edges e into node n of the product of x1_nodes[src[e]] with x2[e] (weights w[e]):
-        the rows of x1 are gathered, and the messages added into the nodes, chunk by chunk, so the
-        gathered x1 and the messages of all edges are never formed."""
-        a = self._channel_inner(x1_nodes)
-        out = x1_nodes.new_zeros(num_nodes, self.desc.irreps_out.dim)
-        if traced():
-            x1 = {i1: v.index_select(0, src) for i1, v in a.items()}
-            return out.index_add(0, dst, self._rows(x1, x2, self._weights(w), g))
-        step = self.chunk_rows(x1_nodes.dtype)
-        x2s = torch.split(x2, step)
-        ws = self._weight_chunks(w, step, len(x2s))
-        for c, (s, t) in enumerate(zip(torch.split(src, step), torch.split(dst, step))):
-            out.index_add_(0, t, self._rows({i1: v.index_select(0, s) for i1, v in a.items()}, x2s[c], ws[c], g))
-        return out
-
     def _channel_inner(self, x1: torch.Tensor) -> dict:
         """The x1 blocks the paths read, channel-innermost: {i1: [N, 2l+1, U]} (the products below
         vectorise over U)."""
@@ -166,14 +184,6 @@ class ChannelwisePlan:
         dims = self.desc.irreps_in1
         return {i1: x1[:, self.slices1[i1]].view(n, u, dims[i1].ir.dim).transpose(1, 2).contiguous()
                 for i1 in self.inputs}
-
-    def _weight_chunks(self, w: Optional[torch.Tensor], step: int, chunks: int) -> list:
-        """Per chunk of rows, the weights [1 or rows, weighted paths, 1, U] in group order (or None).
-        torch.split, not slicing: the gradient of a slice is a zero-filled copy of the whole."""
-        w = self._weights(w)
-        if w is None or w.shape[0] == 1:  # none, or shared by every row
-            return [w] * chunks
-        return torch.split(w, step)
 
     def _weights(self, w: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """The weights as [1 or rows, weighted paths, 1, U] in group order (or None)."""

@@ -23,7 +23,7 @@ import torch
 from eqdsl.reps.so3 import wigner_3j
 from eqdsl.reps.tp import MODES, TensorProductDescriptor
 
-from . import channelwise
+from . import channelwise, fully_connected
 from ._blocks import split_blocks
 from .exact import ExactBuffers
 
@@ -105,11 +105,12 @@ class TensorProduct(ExactBuffers):
             if not hasattr(self, name):
                 self._exact_buffer(name, wigner_3j(*ls), dtype=torch.float64)
             self.cg_names.append(name)
-        # NequIP's and MACE's convolutions (uvu, x2 of multiplicity 1) run as a few batched products
-        self.channelwise = channelwise.plan(desc)
-        if self.channelwise is not None:
-            for band, g in self.channelwise.g.items():
-                self._exact_buffer(f"channelwise_g_{band}", g, dtype=torch.float64)
+        # NequIP's and MACE's convolutions (uvu, x2 of multiplicity 1) and fully connected products with
+        # shared weights (uvw, x2 of multiplicity 1) run as a few batched products (None: path by path)
+        self.grouped = channelwise.plan(desc) or fully_connected.plan(desc, shared_weights)
+        if self.grouped is not None:
+            for n, g in self.grouped.g.items():
+                self._exact_buffer(f"grouped_g_{n}", g, dtype=torch.float64)
         if shared_weights and self.weight_numel > 0:
             self.weight = torch.nn.Parameter(torch.randn(self.weight_numel))
         else:
@@ -117,8 +118,8 @@ class TensorProduct(ExactBuffers):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         lead, x1, x2, w_all = flat_call(self, x1, x2, weight)
-        if self.channelwise is not None:
-            out = self.channelwise.forward(x1, x2, w_all, self._channelwise_g(x2.dtype))
+        if self.grouped is not None:
+            out = self.grouped.forward(x1, x2, w_all, self._grouped_g(x2.dtype))
         else:
             out = self.per_path(x1, x2, w_all)
         return out.reshape(lead + (self.desc.irreps_out.dim,))
@@ -127,17 +128,17 @@ class TensorProduct(ExactBuffers):
              dst: torch.Tensor, num_nodes: int) -> torch.Tensor:
         """Message passing, ``scatter_sum(forward(x1_nodes[src], x2, weight), dst, num_nodes)``: x1_nodes
         [N1, d1], src and dst [E], x2 [E, d2], weight [E, weight_numel] or None; returns [num_nodes, d_out].
-        The channelwise plan gathers and scatters chunk by chunk (never forming every edge's x1 row
-        or message); other descriptors gather, multiply and scatter whole."""
+        The grouped plans gather and scatter chunk by chunk (never forming every edge's x1 row or
+        message); other descriptors gather, multiply and scatter whole."""
         from .graph_ops import gather, scatter
 
-        if self.channelwise is None:
+        if self.grouped is None:
             return scatter(self.forward(gather(x1_nodes, src), x2, weight), dst, num_nodes, "sum")
         w = call_weights(self, weight)
-        return self.channelwise.conv(x1_nodes, src, x2, w, dst, num_nodes, self._channelwise_g(x2.dtype))
+        return self.grouped.conv(x1_nodes, src, x2, w, dst, num_nodes, self._grouped_g(x2.dtype))
 
-    def _channelwise_g(self, dtype: torch.dtype) -> dict:
-        return {band: getattr(self, f"channelwise_g_{band}").to(dtype) for band in self.channelwise.g}
+    def _grouped_g(self, dtype: torch.dtype) -> dict:
+        return {n: getattr(self, f"grouped_g_{n}").to(dtype) for n in self.grouped.g}
 
     def per_path(self, x1: torch.Tensor, x2: torch.Tensor, w_all: Optional[torch.Tensor]) -> torch.Tensor:
         """The tensor product of flat rows x1 [N, d1], x2 [N, d2], path by path (every descriptor)."""

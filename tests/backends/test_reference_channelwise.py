@@ -61,7 +61,7 @@ def grads(y, tensors, seed=2):
 @given(desc=uvu_descriptors(), shared=st.booleans(), rows=st.integers(0, 9), chunk=st.sampled_from([None, 64, 600]))
 def test_the_plan_equals_the_per_path_evaluation(desc, shared, rows, chunk):
     m = both(desc, shared)
-    assert m.channelwise is not None
+    assert m.grouped is not None
     x1, x2, w = inputs(desc, shared, rows)
     old = channelwise.CHUNK_BYTES
     try:
@@ -111,12 +111,12 @@ def nequip_like(group=O3):
 def test_gradcheck_and_second_derivatives_in_chunks(group):
     desc = nequip_like(group)
     m = both(desc, shared=False)
-    assert m.channelwise is not None and len(m.channelwise.bands) >= 1
+    assert m.grouped is not None and len(m.grouped.bands) >= 1
     x1, x2, w = inputs(desc, False, 3)
     old = channelwise.CHUNK_BYTES
     try:
         channelwise.CHUNK_BYTES = 200  # a few rows per chunk
-        assert m.channelwise.chunk_rows(torch.float64) < 3
+        assert m.grouped.chunk_rows(torch.float64) < 3
         assert torch.autograd.gradcheck(m, (x1, x2, w))
         assert torch.autograd.gradgradcheck(m, (x1, x2, w))
         src, dst = torch.tensor([0, 1, 1]), torch.tensor([1, 0, 0])
