@@ -71,11 +71,15 @@ class SymmetricContraction(ExactBuffers):
         q = w.permute(2, 0, 1).reshape(-1, u.shape[0]) @ u.reshape(u.shape[0], -1)  # [C K, d^k M]
         return q.view(self.channels, w.shape[0], u.shape[1], -1)
 
-    def forward(self, x: torch.Tensor, selector=None) -> torch.Tensor:
+    def check_selector(self, selector) -> None:
+        """A selector exactly when the weights are per column, with one column per weight set (every backend)."""
         if (selector is None) != (self.selectors == 0):
             raise ValueError("this contraction " + ("takes a selector (by = ...)" if self.selectors else "has shared weights"))
         if selector is not None and selector.shape[-1] != self.selectors:
             raise ValueError(f"selector: expected {self.selectors} columns, got {selector.shape[-1]}")
+
+    def forward(self, x: torch.Tensor, selector=None) -> torch.Tensor:
+        self.check_selector(selector)
         lead = x.shape[:-1]
         rows = x.reshape(-1, x.shape[-1])
         n = rows.shape[0]

@@ -16,9 +16,8 @@ from typing import Optional
 
 import torch
 
-from . import kernel_cache, precompile
+from . import kernel_cache, per_row, precompile
 from .contraction_codegen import ContractionForm, ContractionKey, slots
-from . import per_row
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 BLOCK_B, BLOCK_C, NUM_WARPS = 16, 16, 4
@@ -147,17 +146,20 @@ class _SCOp(torch.autograd.Function):
         return (None, None, None, *grads)
 
 
-_PLANS: dict = {}
+def _plan(layer, dtype: torch.dtype) -> _Plan:
+    """The layer's plan for `dtype`, kept on the layer (a plain attribute: nothing in the state dict), so a
+    call neither rebuilds nor hashes the form (whose entries run into the thousands)."""
+    plans = layer.__dict__.setdefault("_triton_plans", {})
+    if dtype not in plans:
+        plans[dtype] = _Plan(_form(layer), _DTYPES[dtype])
+    return plans[dtype]
 
 
 def _form(layer) -> ContractionForm:
-    form = getattr(layer, "_triton_form", None)
-    if form is None:
-        bases = [[(k, layer._exact[f"basis_{i}_{k}"]) for k in orders] for i, orders in enumerate(layer._orders)]
-        form = ContractionForm.from_bases(layer.channels, [ir.dim for ir in layer.irs],
-                                          [b.ir.dim for b in layer.irreps_out], layer.selectors, bases)
-        layer._triton_form = form  # a plain attribute: nothing in the state dict
-    return form
+    """The kernels' form of `layer`: its channels, dims, selector columns and basis entries."""
+    bases = [[(k, layer._exact[f"basis_{i}_{k}"]) for k in orders] for i, orders in enumerate(layer._orders)]
+    return ContractionForm.from_bases(layer.channels, [ir.dim for ir in layer.irs],
+                                      [b.ir.dim for b in layer.irreps_out], layer.selectors, bases)
 
 
 def weights(layer) -> torch.Tensor:
@@ -167,22 +169,15 @@ def weights(layer) -> torch.Tensor:
 
 
 def symmetric_contraction(layer, x: torch.Tensor, selector: Optional[torch.Tensor] = None) -> torch.Tensor:
-    if (selector is None) != (layer.selectors == 0):
-        raise ValueError("this contraction " + ("takes a selector (by = ...)" if layer.selectors else "has shared weights"))
+    layer.check_selector(selector)
     if x.dtype not in _DTYPES:
         raise TypeError(f"the Triton symmetric contraction supports float32 and float64, got {x.dtype}")
-    form = _form(layer)
-    key = (form, _DTYPES[x.dtype])
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = _PLANS[key] = _Plan(form, _DTYPES[x.dtype])
+    plan = _plan(layer, x.dtype)
     lead = x.shape[:-1]
     rows = x.reshape(-1, x.shape[-1])
     w = weights(layer).to(x.dtype)
     operands = [rows, w]
     if selector is not None:
-        if selector.shape[-1] != layer.selectors:
-            raise ValueError(f"selector: expected {layer.selectors} columns, got {selector.shape[-1]}")
         operands.append(selector.reshape(-1, selector.shape[-1]).to(x.dtype))
     if torch.is_grad_enabled() and any(t.requires_grad for t in operands):
         plan.compile_ahead("forces_training", rows, rows.shape[0])

@@ -17,8 +17,8 @@ import torch
 from eqdsl.reps.irreps import Irreps
 from eqdsl.reps.tp import Path, TensorProductDescriptor
 
-from .autotune import DEFAULT_CONFIG
 from . import per_row
+from .autotune import DEFAULT_CONFIG
 
 
 def descriptor(layer) -> TensorProductDescriptor:
@@ -74,7 +74,7 @@ def selected_linear(layer, x: torch.Tensor, selector: torch.Tensor) -> torch.Ten
     s = selector.expand(lead + (k,)).reshape(-1, k).to(x.dtype)
     c = DEFAULT_CONFIG
     y = per_row.tensor_product(descriptor(layer), rows, s, tp_weights(layer).to(x.dtype), True,
-                       c.block_b, c.block_c, c.num_warps, c.num_stages)
+                               c.block_b, c.block_c, c.num_warps, c.num_stages)
     b = biases(layer)
     if b is not None:
         y = y + s @ b.to(x.dtype)
