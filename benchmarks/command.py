@@ -1,7 +1,8 @@
 """`eqc bench`: the suite run on the implementations installed, verified and timed, or saved reports merged.
 
 ``--conv`` runs the problems as message-passing convolutions instead (``conv``); ``--packages`` runs
-NequIP and MACE beside their packages instead (``packages``).  Implementations:
+NequIP and MACE beside their packages instead (``packages``); ``--model`` times nothing and reports what
+eqdsl's Triton kernels launch and move (``model``).  Implementations:
 eqdsl's Triton kernels and reference, and the anchors e3nn, cuEquivariance and OpenEquivariance when
 they import (``registry``); what is measured is ``runner``'s docstring.
 """
@@ -63,9 +64,50 @@ def _refuse_suite_options(args, what: str, allowed: tuple = ()) -> None:
     given = [f"--{k.replace('_', '-')}" for k in ("problems", "impls", "batch", "device", "nodes", "check_rows",
                                                   "tune_candidates", "threads")
              if k not in allowed and getattr(args, k, None) is not None]
-    given += [f"--{k.replace('_', '-')}" for k in ("conv", "no_double", "cold_cache") if getattr(args, k, False)]
+    given += [f"--{k.replace('_', '-')}" for k in ("conv", "no_double", "cold_cache")
+              if k not in allowed and getattr(args, k, False)]
     if given:
         raise SystemExit(f"eqc bench: {what}; {', '.join(given)} belong to a run of the suite")
+
+
+def _device(args) -> torch.device:
+    """--device (default cuda when torch sees one), with TF32 off: it would make e3nn's (and any matmul-based)
+    float32 results both faster and less exact."""
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("eqc bench: --device cuda, but torch sees no CUDA device")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    return device
+
+
+def model_kernels(args) -> int:
+    """``eqc bench --model``: the traffic and launch model of eqdsl's Triton kernels (``model``); runs no kernel."""
+    _refuse_suite_options(args, "--model computes what the kernels move and times nothing",
+                          allowed=("problems", "batch", "conv", "nodes"))
+    if getattr(args, "merge", None) or getattr(args, "plot", None):
+        raise SystemExit("eqc bench: --model writes --json and --markdown only (no --merge, no --plot)")
+    from . import model
+
+    problems = [PROBLEMS[p] for p in _select(args.problems, PROBLEMS, "problem")]
+    batch = args.batch or 50000
+    if batch < 1 or (args.nodes is not None and args.nodes < 2):
+        raise SystemExit("eqc bench: --model needs --batch >= 1 and --nodes >= 2")
+    print(f"eqc bench --model: batch {batch}{' (edges of a convolution)' if args.conv else ''}, float32, "
+          + ("registers for sm_90" if not args.no_compile else "no compiles"), flush=True)
+    report = model.run(problems, batch, args.conv, args.nodes, not args.no_compile)
+    text = model.table(report["problems"])
+    print("\n" + text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    return 0
 
 
 def compare_packages(args) -> int:
@@ -76,13 +118,7 @@ def compare_packages(args) -> int:
         raise SystemExit("eqc bench: --packages writes --json and --markdown only (no --merge, no --plot)")
     from . import packages
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("eqc bench: --device cuda, but torch sees no CUDA device")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
+    device = _device(args)
     print(f"eqc bench --packages: {_device_name(device)}, {args.packages}", flush=True)
     rows = packages.compare(args.packages, args.repeat, "float32", device)
     text = packages.table(rows, "float32", device, args.repeat)
@@ -114,9 +150,11 @@ def run(args) -> int:
         return compare_packages(args)
     if getattr(args, "merge", None):
         return merge_saved(args)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("eqc bench: --device cuda, but torch sees no CUDA device")
+    if getattr(args, "model", False):
+        return model_kernels(args)
+    if getattr(args, "no_compile", False):
+        raise SystemExit("eqc bench: --no-compile belongs to --model")
+    device = _device(args)
     cpu = device.type == "cpu"
     batch = args.batch or (2000 if cpu else 50000)
     check_rows = getattr(args, "check_rows", None)
@@ -143,17 +181,11 @@ def run(args) -> int:
         os.environ["EQDSL_CACHE"] = root
         os.environ["TRITON_CACHE_DIR"] = os.path.join(root, "triton-binaries")
         notes.append(f"cold caches: EQDSL_CACHE and TRITON_CACHE_DIR under {root}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     found, missing = probe(wanted)
     impls = [n for n in wanted if n in found]
     for name in [n for n in impls if cpu and n in CUDA_ONLY and not explicit]:
         impls.remove(name)
         notes.append(f"{name} left out: it runs on CUDA only")
-    # TF32 would make e3nn's (and any matmul-based) float32 results both faster and less exact
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
 
     bandwidth = copy_bandwidth(device)
     meta = {"device": _device_name(device), "device_type": device.type, "platform": platform.platform(),

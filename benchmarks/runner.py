@@ -66,6 +66,27 @@ def log_result(log, problem_id: str, r: dict) -> None:
         flush=True)
 
 
+def workloads(fn, native: list, out_dim: int) -> dict:
+    """The three timed workloads of ``fn`` on its `native` inputs: "fwd" (no autograd), "fwd_bwd" (the
+    gradients of all inputs for a random output gradient) and "fwd_bwd2" (those gradients with
+    ``create_graph``, then the gradients of <v, gradients>: what training on forces does)."""
+    leaves = [t.detach().requires_grad_() for t in native]
+    g = torch.randn(native[0].shape[0], out_dim, device=native[0].device)
+    v = [torch.randn_like(t) for t in leaves]  # where the second derivatives are taken
+
+    def fwd():
+        with torch.no_grad():
+            fn(*native)
+
+    def fwd_bwd():
+        torch.autograd.grad(fn(*leaves), leaves, g)
+
+    def fwd_bwd2():
+        grads = torch.autograd.grad(fn(*leaves), leaves, g, create_graph=True)
+        second_derivatives(grads, leaves, v)
+    return {"fwd": fwd, "fwd_bwd": fwd_bwd, "fwd_bwd2": fwd_bwd2}
+
+
 def run_impl(name, build, desc, device, inputs, check, warmup, repeat, double=True) -> dict:
     """Verify and time one implementation: ``build() -> (impl, check_impl)``, the first taking `inputs`
     (x1, x2, w), the second verified against ``check = (ref_fn, check_inputs)``; the output gradient has
@@ -76,20 +97,7 @@ def run_impl(name, build, desc, device, inputs, check, warmup, repeat, double=Tr
         impl, check_impl = build()
         r["note"] = impl.note
         native = [t.detach() for t in impl.to_native(*inputs)]
-        leaves = [t.detach().requires_grad_() for t in native]
-        g = torch.randn(inputs[0].shape[0], desc.irreps_out.dim, device=device)
-        v = [torch.randn_like(t) for t in leaves]  # where the second derivatives are taken
-
-        def fwd():
-            with torch.no_grad():
-                impl.fn(*native)
-
-        def fwd_bwd():
-            torch.autograd.grad(impl.fn(*leaves), leaves, g)
-
-        def fwd_bwd2():  # force training: the gradients with create_graph, then their gradients
-            grads = torch.autograd.grad(impl.fn(*leaves), leaves, g, create_graph=True)
-            second_derivatives(grads, leaves, v)
+        fwd, fwd_bwd, fwd_bwd2 = workloads(impl.fn, native, desc.irreps_out.dim).values()
 
         # one-time costs: code generation and JIT compilation (eqdsl-triton, OpenEquivariance)
         r["first_fwd_ms"] = wall_ms(fwd, device)

@@ -250,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of the suite: specs/nequip.eq and specs/mace.eq beside the nequip and mace-torch "
                         "packages, same weights, energy and forces on an 87-atom cluster and a 256-atom periodic "
                         "cell, --repeat interleaved calls each (default: both packages)")
+    b.add_argument("--model", action="store_true",
+                   help="time nothing: per problem and workload, the launches of eqdsl's Triton kernels, the bytes "
+                        "they move against the memory floor, sector use, atomics, and registers and occupancy "
+                        "compiled for sm_90 (no GPU needed; --problems, --batch, default 50000, --conv, --nodes)")
+    b.add_argument("--no-compile", action="store_true", help="--model: skip the sm_90 compiles (registers)")
     b.add_argument("--merge", metavar="JSON[,JSON...]",
                    help="run nothing: merge reports saved with --json by runs of other problems on the same device "
                         "and settings into one table (then --json / --markdown / --plot write it)")

@@ -98,7 +98,8 @@ class _Plan:
             out = like.new_empty(self.shape(target, n))
         with torch.cuda.device(like.device) if like.device.type == "cuda" else contextlib.nullcontext():
             for _, kernel in kernels:
-                kernel[(blocks,)](*(ops[s] for s in names), out, n, BLOCK_B=BLOCK_B, num_warps=NUM_WARPS)
+                per_row.launch_kernel(kernel, (blocks,), *(ops[s] for s in names), out, n, BLOCK_B=BLOCK_B,
+                                      num_warps=NUM_WARPS)
         return out.sum(0) if target in ("w", "s") else out
 
 

@@ -35,7 +35,7 @@ import torch
 
 from . import codegen, kernel_cache, precompile
 from .launch import weight_mode, workload
-from .per_row import _DTYPES, _check_device, _Plan, _plan, compile_candidates
+from .per_row import _DTYPES, _check_device, _Plan, _plan, compile_candidates, launch_kernel
 
 __all__ = ["conv", "conv_tensor_product", "tuned_conv"]
 
@@ -93,8 +93,8 @@ class _ConvPlan:
         args = [ops[s] for s in slots]
         with torch.cuda.device(like.device) if like.device.type == "cuda" else contextlib.nullcontext():
             for fname, blocks in self.module.KERNELS[name]:
-                getattr(self.module, fname)[(row_blocks * blocks,)](*args, src, dst, out, e, BLOCK_B=plan.block_b,
-                                                                    **plan.launch_opts)
+                launch_kernel(getattr(self.module, fname), (row_blocks * blocks,), *args, src, dst, out, e,
+                              BLOCK_B=plan.block_b, **plan.launch_opts)
         return out.sum(0) if target == "w" and plan.shared else out
 
 
@@ -145,7 +145,7 @@ def _check_index(name: str, index: torch.Tensor, bound: int, device: torch.devic
         raise TypeError(f"{name} must be a 1-D int32/int64 tensor, got {index.dtype} of shape {tuple(index.shape)}")
     if index.device != device:
         raise TypeError(f"{name} is on {index.device}, the features on {device}")
-    if index.numel() == 0:
+    if index.numel() == 0 or index.device.type == "meta":  # meta: the traffic model's shapes, no values
         return
     ok = ((index >= 0) & (index < bound)).all()
     if index.device.type == "cuda":  # no host sync; a bad index trips a device-side assert like index_select's

@@ -30,11 +30,26 @@ def triton_available() -> bool:
         return False
 
 
+# Every generated kernel (the per-row, fused and contraction families) is launched by launch_kernel, so that
+# the traffic model (``traffic.recorded``) can record a workload's launches instead of running them; while
+# it does, operands on any device (CPU tensors for a small traced run, meta tensors at a model's scale) pass
+# the device check, since nothing runs.
+_RECORDER: Optional[Callable] = None
+
+
+def launch_kernel(kernel, grid: tuple, *args, **meta) -> None:
+    """``kernel[grid](*args, **meta)``, or handed to the active recorder."""
+    if _RECORDER is not None:
+        _RECORDER(kernel, grid, args, meta)
+    else:
+        kernel[grid](*args, **meta)
+
+
 def _check_device(t: torch.Tensor, what: str = "TritonTensorProduct",
                   instead: str = "backends.reference.TensorProduct") -> None:
     """CUDA tensors, or CPU tensors under Triton's interpreter; anything else is TritonUnavailable naming
     `instead`, what runs on the CPU."""
-    if t.device.type == "cuda":
+    if t.device.type == "cuda" or _RECORDER is not None:
         return
     if t.device.type == "cpu" and kernel_cache.interpreting():
         return
@@ -135,8 +150,8 @@ class _Plan:
         args = [ops[s] for s in slots]
         with torch.cuda.device(like.device) if like.device.type == "cuda" else contextlib.nullcontext():
             for fname, blocks in self.module.KERNELS[name]:  # large descriptors: several kernels
-                getattr(self.module, fname)[(row_blocks * blocks,)](*args, out, n, BLOCK_B=self.block_b,
-                                                                    **self.launch_opts)
+                launch_kernel(getattr(self.module, fname), (row_blocks * blocks,), *args, out, n,
+                              BLOCK_B=self.block_b, **self.launch_opts)
         return out.sum(0) if shared_w_target else out
 
 
