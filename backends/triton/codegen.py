@@ -68,7 +68,8 @@ from typing import Optional
 from eqdsl.reps.so3 import wigner_3j
 from eqdsl.reps.tp import TensorProductDescriptor
 
-CODEGEN_VERSION = 8  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane sums
+CODEGEN_VERSION = 9  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane sums;
+# 9: the fused backward (backward_codegen)
 DTYPES = ("float32", "float64")
 WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")
@@ -452,7 +453,7 @@ def _cost(paths) -> int:
     return sum(len(pi.nnz) + 4 for pi in paths)
 
 
-def _split(blocks: list) -> list[list]:
+def _split(blocks: list, limit: Optional[int] = None) -> list[list]:
     """Kernels for one operation: greedy groups of at most ``max_terms()`` CG products each, as
     lists of ``(block, accumulate)``.
 
@@ -465,7 +466,7 @@ def _split(blocks: list) -> list[list]:
     different kernels, launched in order on one stream, so no two programs touch one element at
     once.  A single path is never split.
     """
-    limit = max_terms()
+    limit = limit or max_terms()
     pieces = []
     for blk in blocks:
         chunks = [[]]
@@ -574,6 +575,11 @@ def generate(key: KernelKey) -> str:
                     out(1, f"if blk == {k}:")
                 _emit_block(out, key, target, *blk, d0=2 if nb > 1 else 1, accumulate=accumulate)
             out(1, "return")
+    from . import backward_codegen  # it builds on this module's helpers
+
+    backward_columns = None
+    if backward_codegen.applies(key, infos):
+        backward_columns = backward_codegen.emit(out, key, infos, kernels)
     if not partial:
         family = "conv" if key.fused else "target"
         for t in ("g", "x1", "x2"):  # every path is weighted (or none is): the same kernels
@@ -585,4 +591,7 @@ def generate(key: KernelKey) -> str:
     for name, ks in kernels.items():
         out(1, f"{name!r}: {ks!r},")
     out(0, "}")
+    if backward_columns is not None:
+        out(0, "# the fused backward's dx2 partials: the x2 column each column of P adds to (backward_codegen)")
+        out(0, f"BACKWARD_COLUMNS = {backward_columns!r}")
     return "\n".join(out.lines) + "\n"

@@ -35,7 +35,8 @@ import torch
 
 from . import codegen, kernel_cache, precompile
 from .launch import weight_mode, workload
-from .per_row import _DTYPES, _check_device, _Plan, _plan, compile_candidates, launch_kernel
+from .per_row import (_DTYPES, _check_device, _Plan, _plan, compile_candidates, fused_backward_applies,
+                      launch_kernel)
 
 __all__ = ["conv", "conv_tensor_product", "tuned_conv"]
 
@@ -98,6 +99,37 @@ class _ConvPlan:
         return out.sum(0) if target == "w" and plan.shared else out
 
 
+    @property
+    def fused_backward(self) -> bool:
+        return "tp_conv_backward" in self.module.KERNELS
+
+    def backward_all(self, x1_nodes, x2, g_nodes, w, src, dst) -> tuple:
+        """(dx1 on x1's nodes, dx2, dW) of the convolution's output gradient `g_nodes`, in one pass (the fused
+        backward: dx1 added atomically into the source nodes, dx2 through partials, ``backward_codegen``)."""
+        plan = self.plan
+        x1_nodes, x2, g_nodes, w = (t.contiguous() for t in (x1_nodes, x2, g_nodes, w))
+        e = src.shape[0]
+        for s, t, rows in (("x1", x1_nodes, x1_nodes.shape[0]), ("x2", x2, e), ("g", g_nodes, g_nodes.shape[0]),
+                           ("w", w, e)):
+            _check_device(t)
+            if tuple(t.shape) != (rows, plan.dims[s]) or t.dtype != x2.dtype or t.device != x2.device:
+                raise ValueError(f"operand {s}: expected shape {(rows, plan.dims[s])}, {x2.dtype} on {x2.device}, "
+                                 f"got {tuple(t.shape)}, {t.dtype} on {t.device}")
+        dx1 = x2.new_zeros(x1_nodes.shape[0], plan.dims["x1"])  # the edges add into their source nodes
+        dx2, dw = x2.new_empty(e, plan.dims["x2"]), x2.new_empty(e, plan.dims["w"])
+        partial = x2.new_empty(e, len(self.module.BACKWARD_COLUMNS))
+        if e:
+            src, dst = src.contiguous(), dst.contiguous()
+            row_blocks = -(-e // plan.block_b)
+            with torch.cuda.device(x2.device) if x2.device.type == "cuda" else contextlib.nullcontext():
+                for fname, blocks in self.module.KERNELS["tp_conv_backward"]:
+                    launch_kernel(getattr(self.module, fname), (row_blocks * blocks,), x1_nodes, x2, g_nodes, w,
+                                  src, dst, dx1, partial, dw, e, BLOCK_B=plan.block_b, **plan.launch_opts)
+                launch_kernel(self.module.tp_conv_backward_dx2, (row_blocks,), partial, dx2, e,
+                              BLOCK_B=plan.block_b, **plan.launch_opts)
+        return dx1, dx2, dw
+
+
 _CONV_PLANS: dict = {}
 
 
@@ -133,6 +165,9 @@ class _ConvTPOp(torch.autograd.Function):
         slots = plan.slots(target)
         full = dict(zip(slots, ops))
         full[target] = grad
+        if fused_backward_applies(ctx.cplan, ctx, ctx.needs_input_grad[6:]):
+            grads = ctx.cplan.backward_all(full["x1"], full["x2"], grad, full["w"], src, dst)
+            return (None,) * 6 + tuple(d if need else None for d, need in zip(grads, ctx.needs_input_grad[6:]))
         grads = []
         for s, need in zip(slots, ctx.needs_input_grad[6:]):
             grads.append(_ConvTPOp.apply(ctx.cplan, s, part, src, dst, ctx.node_rows,

@@ -155,6 +155,42 @@ class _Plan:
         return out.sum(0) if shared_w_target else out
 
 
+    @property
+    def fused_backward(self) -> bool:
+        """Whether the descriptor has the fused backward (``backward_codegen``)."""
+        return "tp_target_backward" in self.module.KERNELS
+
+    def backward_all(self, x1: torch.Tensor, x2: torch.Tensor, g: torch.Tensor, w: torch.Tensor) -> tuple:
+        """(dx1, dx2, dW) of the forward's output gradient `g`, in one pass (the fused backward)."""
+        x1, x2, g, w = (t.contiguous() for t in (x1, x2, g, w))
+        n = x1.shape[0]
+        for s, t in (("x1", x1), ("x2", x2), ("g", g), ("w", w)):
+            _check_device(t)
+            if tuple(t.shape) != (n, self.dims[s]) or t.dtype != x1.dtype or t.device != x1.device:
+                raise ValueError(f"operand {s}: expected shape {(n, self.dims[s])}, {x1.dtype} on {x1.device}, "
+                                 f"got {tuple(t.shape)}, {t.dtype} on {t.device}")
+        dx1, dx2, dw = (x1.new_empty(n, self.dims[s]) for s in ("x1", "x2", "w"))
+        partial = x1.new_empty(n, len(self.module.BACKWARD_COLUMNS))
+        if n:
+            row_blocks = -(-n // self.block_b)
+            with torch.cuda.device(x1.device) if x1.device.type == "cuda" else contextlib.nullcontext():
+                for fname, blocks in self.module.KERNELS["tp_target_backward"]:
+                    launch_kernel(getattr(self.module, fname), (row_blocks * blocks,), x1, x2, g, w, dx1, partial,
+                                  dw, n, BLOCK_B=self.block_b, **self.launch_opts)
+                launch_kernel(self.module.tp_target_backward_dx2, (row_blocks,), partial, dx2, n,
+                              BLOCK_B=self.block_b, **self.launch_opts)
+        return dx1, dx2, dw
+
+
+def fused_backward_applies(plan, ctx, needs) -> bool:
+    """The fused backward serves a first-order backward of the forward (target g, every path) through at
+    least two inputs that require gradients (`needs`: autograd's needs_input_grad); with ``create_graph``
+    (grad mode on inside backward) the per-slot operations run instead, since their autograd graph gives
+    the second derivatives."""
+    return (ctx.target == "g" and ctx.part == "all" and not torch.is_grad_enabled() and sum(map(bool, needs)) >= 2
+            and plan.fused_backward)
+
+
 class _TPOp(torch.autograd.Function):
     """K_target(operands): the partial derivative of T by one slot, given the other slots.
 
@@ -180,6 +216,9 @@ class _TPOp(torch.autograd.Function):
         slots = plan.slots(target)
         full = dict(zip(slots, ops))
         full[target] = grad
+        if fused_backward_applies(plan, ctx, ctx.needs_input_grad[3:]):
+            grads = plan.backward_all(full["x1"], full["x2"], grad, full["w"])
+            return (None, None, None, *(d if need else None for d, need in zip(grads, ctx.needs_input_grad[3:])))
         grads = []
         for s, need in zip(slots, ctx.needs_input_grad[3:]):
             grads.append(_TPOp.apply(plan, s, part, *(full[x] for x in plan.slots(s))) if need else None)

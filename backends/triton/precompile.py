@@ -34,7 +34,9 @@ import torch
 
 from .codegen import positive_int_env
 
-# the operations a workload launches: the forward, and for training the three gradients; "weighted":
+# the operations a workload launches: the forward, and for training the three gradients (and the fused
+# backward, ``backward_codegen``, where the descriptor has one: a first-order backward runs it, second
+# derivatives the per-slot operations); "weighted":
 # the weighted-paths-only kernels that second derivatives through the weight gradient launch
 # (distinct kernels only when some paths carry no weights; otherwise these names alias the others, and
 # "weighted" lists nothing)
@@ -77,19 +79,33 @@ def _jobs(plan, module, family: str, mode: str, args_of) -> list[Job]:
             fn = getattr(module, fname)
             _check_arity(fname, fn, args, {"BLOCK_B": None})
             jobs.append(Job(fname, fn, args, dict(BLOCK_B=plan.block_b, **plan.launch_opts)))
+    backward = f"tp_{family}_backward"
+    if mode == "forward_backward" and backward in module.KERNELS:  # the fused backward and its dx2 sum
+        args = args_of("backward")
+        for fname, a in [(f, args) for f, _ in module.KERNELS[backward]] + \
+                [(f, (args[0], args[0], args[-1])) for f, _ in module.KERNELS[f"{backward}_dx2"]]:
+            fn = getattr(module, fname)
+            _check_arity(fname, fn, a, {"BLOCK_B": None})
+            jobs.append(Job(fname, fn, a, dict(BLOCK_B=plan.block_b, **plan.launch_opts)))
     return jobs
 
 
 def plan_jobs(plan, mode: str, dtype: torch.dtype, rows: int) -> list[Job]:
     """The kernels `plan` (a ``_Plan``) launches for `rows` rows: operands and output pointers, then N."""
-    return _jobs(plan, plan.module, "target", mode, lambda t: (dtype,) * (len(plan.slots(t)) + 1) + (rows,))
+    def args_of(t):  # the fused backward: x1, x2, g, w, then dx1, the dx2 partials, dw
+        return (dtype,) * (7 if t == "backward" else len(plan.slots(t)) + 1) + (rows,)
+    return _jobs(plan, plan.module, "target", mode, args_of)
 
 
 def conv_jobs(conv_plan, mode: str, dtype: torch.dtype, index_dtype: torch.dtype, edges: int) -> list[Job]:
     """The fused message-passing kernels (``tp_conv_*``: operands, SRC, DST, output, N) `mode` launches."""
     plan = conv_plan.plan
-    return _jobs(plan, conv_plan.module, "conv", mode,
-                 lambda t: (dtype,) * len(plan.slots(t)) + (index_dtype, index_dtype, dtype, edges))
+
+    def args_of(t):  # the fused backward: x1, x2, g, w, SRC, DST, then dx1, the dx2 partials, dw
+        if t == "backward":
+            return (dtype,) * 4 + (index_dtype, index_dtype) + (dtype,) * 3 + (edges,)
+        return (dtype,) * len(plan.slots(t)) + (index_dtype, index_dtype, dtype, edges)
+    return _jobs(plan, conv_plan.module, "conv", mode, args_of)
 
 
 def workers(n_jobs: int) -> int:

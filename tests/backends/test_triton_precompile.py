@@ -32,8 +32,14 @@ def _plan(desc=DESC, dtype=torch.float32, weights="row", cfg=Config(16, 16, 4)):
     return tri.per_row._plan(desc, dtype, weights, cfg.block_b, cfg.block_c, cfg.num_warps, cfg.num_stages)
 
 
-def _kernels(plan, targets):
-    return [f for t in targets for f, _ in plan.module.KERNELS[f"tp_target_{t}"]]
+def _kernels(plan, targets, family="target"):
+    """The kernels of these operations, then the fused backward's (and its dx2 sum) where the descriptor has
+    one and the operations are a backward's."""
+    names = [f for t in targets for f, _ in plan.module.KERNELS[f"tp_{family}_{t}"]]
+    backward = f"tp_{family}_backward"
+    if "w" in targets and backward in plan.module.KERNELS:
+        names += [f for f, _ in plan.module.KERNELS[backward]] + [f"{backward}_dx2"]
+    return names
 
 
 @needs_interpreter
@@ -46,6 +52,7 @@ def test_jobs_name_the_launched_kernels(weights):
     assert [j.name for j in fwd] == _kernels(plan, "g")
     assert [j.name for j in both] == _kernels(plan, ("g", "x1", "x2", "w"))
     assert weighted == []  # every path weighted: the weighted-paths names alias the operations' own kernels
+    assert any(j.name.startswith("tp_target_backward") for j in both) == (weights == "row")
     for j in both:  # operand and output pointers of the plan's dtype, then the row count; BLOCK_B and warps
         assert j.args[-1] == 100 and all(a is torch.float32 for a in j.args[:-1])
         assert j.kwargs == {"BLOCK_B": 16, "num_warps": 4, "enable_fp_fusion": True}
@@ -69,7 +76,7 @@ def test_split_descriptors_list_every_kernel(monkeypatch):
     desc = tp.channelwise(O3, I("2x0e+2x1o+1x2e"), I("1x0e+1x1o+1x2e"))
     plan = tri.per_row._Plan(codegen.KernelKey(desc, "float64", "row", 4), 16, 2)
     jobs = precompile.plan_jobs(plan, "forward_backward", torch.float64, 7)
-    assert len(jobs) == sum(len(plan.module.KERNELS[f"tp_target_{t}"]) for t in ("g", "x1", "x2", "w")) > 4
+    assert len(jobs) == len(_kernels(plan, ("g", "x1", "x2", "w"))) > 4
     assert len({j.name for j in jobs}) == len(jobs)
 
 
@@ -81,7 +88,9 @@ def test_conv_jobs_take_the_index_tensors():
     assert [j.name for j in jobs] == [f for f, _ in cplan.module.KERNELS["tp_conv_g"]]
     assert jobs[0].args == (torch.float32,) * 3 + (torch.int64, torch.int64, torch.float32, 50)
     both = precompile.conv_jobs(cplan, "forward_backward", torch.float32, torch.int32, 50)
-    assert [j.name for j in both] == [f for t in ("g", "x1", "x2", "w") for f, _ in cplan.module.KERNELS[f"tp_conv_{t}"]]
+    assert [j.name for j in both] == _kernels(cplan, ("g", "x1", "x2", "w"), "conv")
+    backward = [j for j in both if j.name.startswith("tp_conv_backward__")]
+    assert backward and backward[0].args == (torch.float32,) * 4 + (torch.int32,) * 2 + (torch.float32,) * 3 + (50,)
 
 
 def test_arity_mismatch_is_caught():

@@ -170,7 +170,7 @@ def test_blocks_split_by_paths_accumulate_across_kernels(monkeypatch, name, shar
         if m:
             kernel = (m.group(1), int(m.group(2)))
         m = re.search(r"# ---- ((?:g|x1|x2) block \d+)", line)
-        if m and kernel and not kernel[0].endswith("_weighted"):
+        if m and kernel and not kernel[0].endswith("_weighted") and kernel[0] != "tp_target_backward":
             pieces.setdefault((kernel[0], m.group(1)), []).append((kernel[1], "more paths added" in line))
     assert pieces and any(len(p) > 1 for p in pieces.values())
     for p in pieces.values():
@@ -385,7 +385,7 @@ def test_kernels_compile_for_sm90_without_a_gpu(tmp_path):
     """)
     r = run_compiler_script(tmp_path, script)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.split() == ["compiled", "15"]
+    assert r.stdout.split() == ["compiled", "17"]  # the channelwise case also has the fused backward and its dx2 sum
 
 
 def test_memory_cache_and_interpret_flag():

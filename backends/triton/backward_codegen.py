@@ -1,0 +1,167 @@
+"""The fused backward: dx1, dx2 and dW of a channelwise product in one pass over x1, x2, g and the weights.
+
+The per-slot operations (``codegen``) write one gradient each, so a backward launches three of them and
+each re-reads its three operands: the output gradient g, the largest tensor of a NequIP or MACE
+convolution, is read three times.  For descriptors whose paths are all ``uvu``, weighted per row, with
+x2 of multiplicity one (spherical harmonics: every NequIP and MACE convolution), this family,
+``tp_target_backward`` (and ``tp_conv_backward`` for the fused convolution), does it in one pass.  One
+program per (row block, x1 block): it loads x2 once, then per channel tile of the x1 block its x1
+components once, and for every path of the block its slice of g and its weights once, and from those
+
+* stores the path's weight gradient (each weight belongs to one path, hence to one program);
+* adds into the tile's dx1 accumulators, stored once after the block's last path (a block split by
+  paths across kernels adds to what the earlier kernel stored; in the convolution dx1 lives on the
+  source nodes and is added atomically, like every x1 target of the fused family);
+* adds into lane-wise partial sums of each x2 column it reaches (dx2 sums over channels and blocks).
+
+dx2 needs a reduction across programs.  Each program stores its reduced sums, one per x2 column it
+reaches, into its own columns of a compact partial ``P`` ([rows, len(BACKWARD_COLUMNS)]), and one more
+kernel, ``..._backward_dx2``, sums each x2 column's partials in a fixed order (deterministic: no atomics,
+and no matrix product that TF32 could round).  Only reached columns are stored, so P is small beside g
+(NequIP: 54 columns against g's 6528).
+Second derivatives keep the per-slot operations: their autograd graph is built from those.
+"""
+from __future__ import annotations
+
+from .codegen import CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, max_terms
+
+COST_FACTOR = 3  # every nonzero Clebsch-Gordan entry is used three times (dW, dx1, dx2)
+
+
+def applies(key, infos: list[_PathInfo]) -> bool:
+    """Whether the descriptor gets the fused backward: every path uvu and weighted per row, x2 of
+    multiplicity one."""
+    return (key.weights == "row" and bool(infos)
+            and all(pi.mode == "uvu" and pi.weighted and pi.m2 == 1 for pi in infos))
+
+
+def emit(out: _Emitter, key, infos: list[_PathInfo], kernels: dict) -> list[int]:
+    """Emit ``tp_{target|conv}_backward__k`` into `out`, list them in `kernels`; returns BACKWARD_COLUMNS."""
+    desc = key.desc
+    irreps1 = desc.irreps_in1
+    slices = irreps1.slices()
+    blocks = []
+    for bi, blk in enumerate(irreps1):
+        if blk.dim == 0:
+            continue
+        paths = [pi for pi in infos if pi.blocks["x1"] == bi]
+        if key.fused and not paths:
+            continue  # node rows are zero-initialised and added to
+        blocks.append((f"b{bi}", blk.mul, blk.ir.dim, slices[bi].start, irreps1.dim, paths,
+                       f"x1 block {bi}: {blk} ({len(paths)} paths)"))
+    name = f"tp_{'conv' if key.fused else 'target'}_backward"
+    kernels[name] = []
+    columns: list[int] = []
+    args = "X1, X2, G, W, " + ("SRC, DST, " if key.fused else "") + "DX1, P, DW, N, BLOCK_B: tl.constexpr"
+    groups = _split(blocks, max(1, max_terms() // COST_FACTOR))
+    pstride = sum(len(_reached(blk[5])) for group in groups for blk, _ in group)
+    for gi, group in enumerate(groups):
+        fname = f"{name}__{gi}"
+        nb = max(len(group), 1)
+        kernels[name].append((fname, nb))
+        out(0)
+        out(0)
+        out(0, '@triton.jit(do_not_specialize=["N"])')
+        out(0, f"def {fname}({args}):")
+        out(1, f"# grid: one program per ({nb} x1 blocks) x (row block of BLOCK_B rows), blocks fastest")
+        out(1, "pid = tl.program_id(0)")
+        out(1, f"rb = pid // {nb}" if nb > 1 else "rb = pid")
+        if nb > 1:
+            out(1, f"blk = pid % {nb}")
+        out(1, "rows = (rb * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
+        out(1, "rmask = rows < N")
+        if key.fused:
+            out(1, "# rows are edges; x1 rows are the nodes SRC names, g rows the nodes DST names")
+            out(1, "srows = tl.load(SRC + rows, mask=rmask, other=0).to(tl.int64)")
+            out(1, "drows = tl.load(DST + rows, mask=rmask, other=0).to(tl.int64)")
+        for k, (blk, accumulate) in enumerate(group):
+            if nb > 1:
+                out(1, f"if blk == {k}:")
+            _emit_block(out, key, *blk, d0=2 if nb > 1 else 1, accumulate=accumulate, columns=columns,
+                        pstride=pstride)
+        out(1, "return")
+    _emit_dx2_sum(out, key, name, columns, pstride)
+    kernels[f"{name}_dx2"] = [(f"{name}_dx2", 1)]
+    return columns
+
+
+def _emit_dx2_sum(out: _Emitter, key, name: str, columns: list[int], pstride: int) -> None:
+    """``<name>_dx2``: dx2 from the partials, each x2 column the sum of its columns of P in a fixed order
+    (deterministic; zero where no path reaches)."""
+    d2 = key.desc.irreps_in2.dim
+    out(0)
+    out(0)
+    out(0, '@triton.jit(do_not_specialize=["N"])')
+    out(0, f"def {name}_dx2(P, DX2, N, BLOCK_B: tl.constexpr):")
+    out(1, "# grid: one program per row block of BLOCK_B rows")
+    out(1, "rows = (tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
+    out(1, "rmask = rows < N")
+    for col in range(d2):
+        parts = [t for t, c in enumerate(columns) if c == col]
+        for t in parts:
+            out(1, f"p_{t} = tl.load(P + rows * {pstride} + {t}, mask=rmask, other=0.0)")
+        total = " + ".join(f"p_{t}" for t in parts) if parts else f"tl.zeros([BLOCK_B, 1], dtype=tl.{key.dtype})"
+        out(1, f"tl.store(DX2 + rows * {d2} + {col}, {total}, mask=rmask)")
+    out(1, "return")
+
+
+def _reached(paths: list) -> list[int]:
+    """The x2 columns a block's paths read (and whose dx2 they add to)."""
+    return sorted({pi.offs["x2"] + j for pi in paths for (_, j, _, _) in pi.nnz})
+
+
+def _emit_block(e: _Emitter, key, bname: str, mul: int, dim: int, off: int, stride: int, paths: list,
+                title: str, d0: int, accumulate: bool, columns: list[int], pstride: int) -> None:
+    desc = key.desc
+    d2, do, wn = desc.irreps_in2.dim, desc.irreps_out.dim, desc.weight_numel
+    r1 = CONV_ROWS["x1"] if key.fused else "rows"
+    rg = CONV_ROWS["g"] if key.fused else "rows"
+    dt = f"tl.{key.dtype}"
+    bc = min(_next_pow2(mul), key.block_c)
+    e(d0, f"# ---- {title}" + (", added to the dx1 an earlier kernel stored" if accumulate else ""))
+    # x2 (one channel): every column the block's paths read, once per program, [BLOCK_B, 1]
+    reached = _reached(paths)
+    for col in reached:
+        e(d0, f"x2_{col} = tl.load(X2 + rows * {d2} + {col}, mask=rmask, other=0.0)")
+        e(d0, f"dx2_{col} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
+    d = d0
+    if mul > bc:
+        e(d0, f"for c0 in range(0, {mul}, {bc}):")
+        d = d0 + 1
+        e(d, f"c = c0 + tl.arange(0, {bc})[None, :]")
+    else:
+        e(d, f"c = tl.arange(0, {bc})[None, :]")
+    e(d, f"cm = rmask & (c < {mul})")
+    used1 = sorted({i for pi in paths for (i, _, _, _) in pi.nnz})
+    for i in used1:
+        e(d, f"x1_{i} = tl.load(X1 + {r1} * {stride} + ({_lin(off + i, 'c', dim)}), mask=cm, other=0.0)")
+    for i in range(dim):
+        e(d, f"dx1_{i} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
+    for pi in paths:
+        p, pre = pi.p, f"p{pi.n}"
+        e(d, f"# path {pi.n}: uvu l=({pi.l[0]},{pi.l[1]})->{pi.l[2]} mul={pi.m1} pw={p.path_weight:.6g}")
+        for k in sorted({k for (_, _, k, _) in pi.nnz}):
+            e(d, f"{pre}_g_{k} = tl.load(G + {rg} * {do} + ({_lin(pi.offs['g'] + k, 'c', pi.dims['g'])}), "
+                 f"mask=cm, other=0.0)")
+        e(d, f"{pre}_w = tl.load(W + rows * {wn} + ({_lin(pi.woff, 'c')}), mask=cm, other=0.0)")
+        j0 = pi.offs["x2"]
+        dw = _sum_expr([((i, k, j0 + j), c) for (i, j, k, c) in pi.nnz], ["x1", f"{pre}_g", "x2"])
+        e(d, f"tl.store(DW + rows * {wn} + ({_lin(pi.woff, 'c')}), {dw}, mask=cm)")
+        for i in sorted({i for (i, _, _, _) in pi.nnz}):
+            terms = [((k, j0 + j), c) for (ii, j, k, c) in pi.nnz if ii == i]
+            e(d, f"dx1_{i} += {pre}_w * ({_sum_expr(terms, [f'{pre}_g', 'x2'])})")
+        for j in sorted({j for (_, j, _, _) in pi.nnz}):
+            terms = [((i, k), c) for (i, jj, k, c) in pi.nnz if jj == j]
+            e(d, f"dx2_{j0 + j} += {pre}_w * ({_sum_expr(terms, ['x1', f'{pre}_g'])})")
+    for i in range(dim):
+        ptr = f"DX1 + {r1} * {stride} + ({_lin(off + i, 'c', dim)})"
+        if key.fused:  # source nodes: every edge of the node adds
+            e(d, f"tl.atomic_add({ptr}, dx1_{i}, mask=cm, sem=\"relaxed\")")
+        else:
+            if accumulate:
+                e(d, f"dx1_{i} += tl.load({ptr}, mask=cm, other=0.0)")
+            e(d, f"tl.store({ptr}, dx1_{i}, mask=cm)")
+    for col in reached:
+        e(d0, f"tl.store(P + rows * {pstride} + {len(columns)}, tl.sum(dx2_{col}, axis=1, keep_dims=True), mask=rmask)")
+        columns.append(col)
+
