@@ -68,8 +68,8 @@ from typing import Optional
 from eqdsl.reps.so3 import wigner_3j
 from eqdsl.reps.tp import TensorProductDescriptor
 
-CODEGEN_VERSION = 9  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane sums;
-# 9: the fused backward (backward_codegen)
+CODEGEN_VERSION = 10  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane
+# sums; 9: the fused backward (backward_codegen); 10: shared-weight gradients over SHARED_W_ROW_BLOCKS row blocks
 DTYPES = ("float32", "float64")
 WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")
@@ -270,8 +270,18 @@ def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, 
     for t in range(ncomp):
         e(d, f"acc_{bname}_{t} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
     tiles: dict = {}  # multiplicity-1 targets: lane-wise partial sums shared by the paths, reduced once
+    dp = d
+    if shared_w_target:  # one partial sum per SHARED_W_ROW_BLOCKS row blocks, accumulated in registers
+        e(d, f"for rblk in range(rb * {SHARED_W_ROW_BLOCKS}, tl.minimum(rb * {SHARED_W_ROW_BLOCKS} + "
+             f"{SHARED_W_ROW_BLOCKS}, tl.cdiv(N, BLOCK_B))):")
+        dp = d + 1
+        e(dp, "rows = (rblk * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
+        e(dp, "rmask = rows < N")
+        if key.fused:
+            for slot in ("x1", "g"):  # both are sources of the weight gradient
+                e(dp, f"{CONV_ROWS[slot]} = tl.load({CONV_INDEX[slot]} + rows, mask=rmask, other=0).to(tl.int64)")
     for pi in paths:
-        _emit_path(e, key, target, pi, bname, c, d, tiles)
+        _emit_path(e, key, target, pi, bname, c, dp, tiles)
     for (t, _), tile in tiles.items():
         e(d, f"acc_{bname}_{t} += tl.sum({tile}, axis=1, keep_dims=True)")
     if target == "w":
@@ -421,6 +431,11 @@ def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: s
         e(depth, f"{acc[t]} += {wmul}({_sum_expr(by_comp[t], names)})")
 
 
+# Row blocks one program of a shared-weight gradient covers, summing in registers: one partial sum per group
+# instead of per row block (fc-shared-L2 at 50,000 rows: 98 partials of 11264 weights, 4.4 MB written and
+# read back, instead of 3125, 141 MB), while a large batch still has programs enough for every SM.
+SHARED_W_ROW_BLOCKS = 32
+
 # Unrolled CG products per kernel before an operation is split across kernels (by target blocks, then by
 # paths).  Chosen on compile time and static registers, sm_90, offline (no GPU timing yet): at 1200 the
 # uvu-L6 kernels took 264 s of compiler time for the forward alone and the nequip-toluene x2 gradient
@@ -562,9 +577,13 @@ def generate(key: KernelKey) -> str:
             out(1, f"rb = pid // {nb}" if nb > 1 else "rb = pid")
             if nb > 1:
                 out(1, f"blk = pid % {nb}")
-            out(1, "rows = (rb * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
-            out(1, "rmask = rows < N")
-            if key.fused:
+            shared_w_target = target == "w" and key.weights == "shared"
+            if shared_w_target:
+                out(1, f"# rb: a group of {SHARED_W_ROW_BLOCKS} row blocks (those below N), looped over in each block")
+            else:
+                out(1, "rows = (rb * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
+                out(1, "rmask = rows < N")
+            if key.fused and not shared_w_target:
                 out(1, "# rows are edges; x1 rows are the nodes SRC names, g rows the nodes DST names")
                 for slot in ("x1", "g"):
                     if slot == target or slot in kernel_slots(target, weighted):
@@ -591,6 +610,7 @@ def generate(key: KernelKey) -> str:
     for name, ks in kernels.items():
         out(1, f"{name!r}: {ks!r},")
     out(0, "}")
+    out(0, f"SHARED_W_ROW_BLOCKS = {SHARED_W_ROW_BLOCKS}  # row blocks per program of a shared-weight gradient")
     if backward_columns is not None:
         out(0, "# the fused backward's dx2 partials: the x2 column each column of P adds to (backward_codegen)")
         out(0, f"BACKWARD_COLUMNS = {backward_columns!r}")

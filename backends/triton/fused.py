@@ -80,7 +80,8 @@ class _ConvPlan:
         elif target == "w" and plan.shared:
             if e == 0 or dim == 0:
                 return like.new_zeros(dim)
-            out = like.new_empty(row_blocks, dim)  # one partial sum per row block
+            row_blocks = -(-row_blocks // self.module.SHARED_W_ROW_BLOCKS)  # programs loop over row blocks
+            out = like.new_empty(row_blocks, dim)  # one partial sum per group of row blocks
         else:
             out = like.new_empty(e, dim)
         if e == 0 or dim == 0 or out.numel() == 0:

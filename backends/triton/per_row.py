@@ -138,7 +138,8 @@ class _Plan:
         if shared_w_target:
             if n == 0 or dim == 0:
                 return like.new_zeros(dim)
-            out = like.new_empty(row_blocks, dim)  # one partial sum per row block
+            row_blocks = -(-row_blocks // self.module.SHARED_W_ROW_BLOCKS)  # programs loop over row blocks
+            out = like.new_empty(row_blocks, dim)  # one partial sum per group of row blocks
         else:
             out = like.new_empty(n, dim)
             if n == 0 or dim == 0:

@@ -168,6 +168,9 @@ class _CountingLanguage:
     def cdiv(self, a, b):
         return -(-a // b)
 
+    def minimum(self, a, b):
+        return np.minimum(a, b)
+
     def sum(self, x, axis=None, keep_dims=False):
         if isinstance(x, _Value):
             return _VALUE
