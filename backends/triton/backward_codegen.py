@@ -2,13 +2,15 @@
 
 The per-slot operations (``codegen``) write one gradient each, so a backward launches three of them and
 each re-reads its three operands: the output gradient g, the largest tensor of a NequIP or MACE
-convolution, is read three times.  For descriptors whose paths are all ``uvu``, weighted per row, with
-x2 of multiplicity one (spherical harmonics: every NequIP and MACE convolution), this family,
+convolution, is read three times.  For descriptors whose paths are all ``uvu`` or ``uvw``, weighted per
+row, with x2 of multiplicity one (spherical harmonics: every NequIP and MACE convolution, DiffDock's
+fully connected products), this family,
 ``tp_target_backward`` (and ``tp_conv_backward`` for the fused convolution), does it in one pass.  One
 program per (row block, x1 block): it loads x2 once, then per channel tile of the x1 block its x1
 components once, and for every path of the block its slice of g and its weights once, and from those
 
-* stores the path's weight gradient (each weight belongs to one path, hence to one program);
+* stores the path's weight gradient (each weight belongs to one path, hence to one program; a ``uvw``
+  path loops over its output channels w, g's channel, with W[u, w] tiled over u);
 * adds into the tile's dx1 accumulators, stored once after the block's last path (a block split by
   paths across kernels adds to what the earlier kernel stored; in the convolution dx1 lives on the
   source nodes and is added atomically, like every x1 target of the fused family);
@@ -29,10 +31,10 @@ COST_FACTOR = 3  # every nonzero Clebsch-Gordan entry is used three times (dW, d
 
 
 def applies(key, infos: list[_PathInfo]) -> bool:
-    """Whether the descriptor gets the fused backward: every path uvu and weighted per row, x2 of
+    """Whether the descriptor gets the fused backward: every path uvu or uvw and weighted per row, x2 of
     multiplicity one."""
     return (key.weights == "row" and bool(infos)
-            and all(pi.mode == "uvu" and pi.weighted and pi.m2 == 1 for pi in infos))
+            and all(pi.mode in ("uvu", "uvw") and pi.weighted and pi.m2 == 1 for pi in infos))
 
 
 def emit(out: _Emitter, key, infos: list[_PathInfo], kernels: dict) -> list[int]:
@@ -139,20 +141,28 @@ def _emit_block(e: _Emitter, key, bname: str, mul: int, dim: int, off: int, stri
         e(d, f"dx1_{i} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
     for pi in paths:
         p, pre = pi.p, f"p{pi.n}"
-        e(d, f"# path {pi.n}: uvu l=({pi.l[0]},{pi.l[1]})->{pi.l[2]} mul={pi.m1} pw={p.path_weight:.6g}")
+        e(d, f"# path {pi.n}: {pi.mode} l=({pi.l[0]},{pi.l[1]})->{pi.l[2]} muls=({pi.m1},1,{pi.mo}) "
+             f"pw={p.path_weight:.6g}")
+        dd = d
+        if pi.mode == "uvu":  # g channel u: a tile like x1's; weights W[u]
+            gch, gmask, wch = "c", "cm", "c"
+        else:  # uvw: g channel w, looped over ([BLOCK_B, 1] loads); weights W[u, w]
+            e(d, f"for {pre}_iw in range({pi.mo}):")
+            dd = d + 1
+            gch, gmask, wch = f"{pre}_iw", "rmask", f"c * {pi.mo} + {pre}_iw"
         for k in sorted({k for (_, _, k, _) in pi.nnz}):
-            e(d, f"{pre}_g_{k} = tl.load(G + {rg} * {do} + ({_lin(pi.offs['g'] + k, 'c', pi.dims['g'])}), "
-                 f"mask=cm, other=0.0)")
-        e(d, f"{pre}_w = tl.load(W + rows * {wn} + ({_lin(pi.woff, 'c')}), mask=cm, other=0.0)")
+            e(dd, f"{pre}_g_{k} = tl.load(G + {rg} * {do} + ({_lin(pi.offs['g'] + k, gch, pi.dims['g'])}), "
+                  f"mask={gmask}, other=0.0)")
+        e(dd, f"{pre}_w = tl.load(W + rows * {wn} + ({_lin(pi.woff, wch)}), mask=cm, other=0.0)")
         j0 = pi.offs["x2"]
         dw = _sum_expr([((i, k, j0 + j), c) for (i, j, k, c) in pi.nnz], ["x1", f"{pre}_g", "x2"])
-        e(d, f"tl.store(DW + rows * {wn} + ({_lin(pi.woff, 'c')}), {dw}, mask=cm)")
+        e(dd, f"tl.store(DW + rows * {wn} + ({_lin(pi.woff, wch)}), {dw}, mask=cm)")
         for i in sorted({i for (i, _, _, _) in pi.nnz}):
             terms = [((k, j0 + j), c) for (ii, j, k, c) in pi.nnz if ii == i]
-            e(d, f"dx1_{i} += {pre}_w * ({_sum_expr(terms, [f'{pre}_g', 'x2'])})")
+            e(dd, f"dx1_{i} += {pre}_w * ({_sum_expr(terms, [f'{pre}_g', 'x2'])})")
         for j in sorted({j for (_, j, _, _) in pi.nnz}):
             terms = [((i, k), c) for (i, jj, k, c) in pi.nnz if jj == j]
-            e(d, f"dx2_{j0 + j} += {pre}_w * ({_sum_expr(terms, ['x1', f'{pre}_g'])})")
+            e(dd, f"dx2_{j0 + j} += {pre}_w * ({_sum_expr(terms, ['x1', f'{pre}_g'])})")
     for i in range(dim):
         ptr = f"DX1 + {r1} * {stride} + ({_lin(off + i, 'c', dim)})"
         if key.fused:  # source nodes: every edge of the node adds

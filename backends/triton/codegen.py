@@ -68,8 +68,9 @@ from typing import Optional
 from eqdsl.reps.so3 import wigner_3j
 from eqdsl.reps.tp import TensorProductDescriptor
 
-CODEGEN_VERSION = 10  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane
-# sums; 9: the fused backward (backward_codegen); 10: shared-weight gradients over SHARED_W_ROW_BLOCKS row blocks
+CODEGEN_VERSION = 11  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane
+# sums; 9: the fused backward (backward_codegen); 10: shared-weight gradients over SHARED_W_ROW_BLOCKS row blocks;
+# 11: the fused backward for uvw paths
 DTYPES = ("float32", "float64")
 WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")

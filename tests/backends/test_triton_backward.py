@@ -1,6 +1,6 @@
 """The fused backward (``backends/triton/backward_codegen.py``): dx1, dx2 and dW in one pass, against the reference.
 
-Channelwise descriptors weighted per row with single-channel x2 get ``tp_target_backward`` /
+Channelwise and fully connected descriptors weighted per row with single-channel x2 get ``tp_target_backward`` /
 ``tp_conv_backward``; a first-order backward through two or more inputs that require gradients runs it,
 while second derivatives (``create_graph``) and a single such input keep the per-slot operations.  Checked: values
 against the reference in float64 and float32, per row and as a fused convolution, with channel tiles
@@ -23,6 +23,8 @@ if WRONG_MODE:
     pytest.skip(WRONG_MODE_REASON + " (pytest tests/backends/test_triton_backward.py)", allow_module_level=True)
 
 DESC = tp.channelwise(O3, I("5x0e+3x1o+2x2e+1x1e"), I("0e+1o+2e"))
+# fully connected with per-row weights and single-channel x2 (DiffDock's): its uvw paths loop over w
+UVW = tp.fully_connected(O3, I("3x1o+2x1e+5x0e"), I("0e+1o+2e"), I("2x1o+1x1e+3x0e+2x0o"))
 TOL = {torch.float64: 1e-12, torch.float32: 2e-5}
 
 
@@ -41,11 +43,12 @@ def _launched(fn) -> list[str]:
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("block_c", [16, 2])
-def test_fused_backward_matches_the_reference_per_row(dtype, block_c):
-    ref = TensorProductLayer(DESC, False, backend="reference").to(DEVICE, dtype)
-    tri = TritonTensorProduct(DESC, False, block_c=block_c).to(DEVICE, dtype)
-    x1, x2, w = _inputs(DESC, 37, dtype)
-    g = torch.randn(37, DESC.irreps_out.dim, dtype=dtype, device=DEVICE)
+@pytest.mark.parametrize("desc", [DESC, UVW], ids=["uvu", "uvw"])
+def test_fused_backward_matches_the_reference_per_row(dtype, block_c, desc):
+    ref = TensorProductLayer(desc, False, backend="reference").to(DEVICE, dtype)
+    tri = TritonTensorProduct(desc, False, block_c=block_c).to(DEVICE, dtype)
+    x1, x2, w = _inputs(desc, 37, dtype)
+    g = torch.randn(37, desc.irreps_out.dim, dtype=dtype, device=DEVICE)
     want = torch.autograd.grad(ref(x1, x2, w), (x1, x2, w), g)
     got = torch.autograd.grad(tri(x1, x2, w), (x1, x2, w), g)
     for a, b in zip(want, got):
@@ -55,13 +58,14 @@ def test_fused_backward_matches_the_reference_per_row(dtype, block_c):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_fused_backward_of_the_convolution_matches_the_reference(dtype):
-    ref = TensorProductLayer(DESC, False, backend="reference").to(DEVICE, dtype)
-    tri = TensorProductLayer(DESC, False, backend="triton").to(DEVICE, dtype)
+@pytest.mark.parametrize("desc", [DESC, UVW], ids=["uvu", "uvw"])
+def test_fused_backward_of_the_convolution_matches_the_reference(dtype, desc):
+    ref = TensorProductLayer(desc, False, backend="reference").to(DEVICE, dtype)
+    tri = TensorProductLayer(desc, False, backend="triton").to(DEVICE, dtype)
     nodes, edges = 6, 41
     src, dst = torch.randint(nodes, (edges,), device=DEVICE), torch.randint(nodes, (edges,), device=DEVICE)
-    x1, x2, w = _inputs(DESC, edges, dtype, x1_rows=nodes)
-    g = torch.randn(nodes, DESC.irreps_out.dim, dtype=dtype, device=DEVICE)
+    x1, x2, w = _inputs(desc, edges, dtype, x1_rows=nodes)
+    g = torch.randn(nodes, desc.irreps_out.dim, dtype=dtype, device=DEVICE)
     want = torch.autograd.grad(ref.conv(x1, src, x2, w, dst, nodes), (x1, x2, w), g)
     got = torch.autograd.grad(tri.conv(x1, src, x2, w, dst, nodes), (x1, x2, w), g)
     for a, b in zip(want, got):
@@ -102,11 +106,12 @@ def test_second_derivatives_and_single_gradients_use_the_per_slot_operations():
 
 @pytest.mark.parametrize("desc,weights", [
     (tp.channelwise(O3, I("2x0e+2x1o"), I("0e+1o")), "shared"),  # shared weights: the per-slot operations
-    (tp.fully_connected(O3, I("2x0e+2x1o"), I("0e+1o"), I("2x0e+2x1o")), "row"),  # uvw
     (tp.channelwise(O3, I("2x0e+2x1o"), I("2x0e+2x1o")), "row"),  # x2 with two channels
+    (tp.build(I("2x0e"), I("1x0e"), I("2x0e"), [(0, 0, 0, "uvuv", True)]), "row"),  # uvuv
     (tp.build(I("2x0e+2x1o"), I("1x0e+1x1o"), I("2x1o"), [(1, 0, 0, "uvu", True), (0, 1, 0, "uvu", False)]), "row"),
 ])
 def test_which_descriptors_get_the_fused_backward(desc, weights):
     src = codegen.generate(codegen.KernelKey(desc, "float32", weights))
     assert "tp_target_backward" not in src and "BACKWARD_COLUMNS" not in src
-    assert "tp_target_backward" in codegen.generate(codegen.KernelKey(DESC, "float32", "row"))
+    for good in (DESC, UVW):
+        assert "tp_target_backward" in codegen.generate(codegen.KernelKey(good, "float32", "row"))

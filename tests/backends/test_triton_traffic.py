@@ -121,8 +121,9 @@ def _second_order(layer, x1, x2, w, g):
     return run
 
 
-def test_traced_counts_equal_the_interpreters_for_the_fused_backward(monkeypatch):
-    desc = DESCS["uvu"]
+@pytest.mark.parametrize("name", ["uvu", "uvw"])
+def test_traced_counts_equal_the_interpreters_for_the_fused_backward(monkeypatch, name):
+    desc = DESCS[name]
     layer = TensorProductLayer(desc, False, backend="triton").to(DEVICE, torch.float32)
     nodes, n = 5, 37
     x1, x1n = torch.randn(n, desc.irreps_in1.dim, requires_grad=True), torch.randn(nodes, desc.irreps_in1.dim)
