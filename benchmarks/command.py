@@ -46,16 +46,20 @@ def _select(text: Optional[str], known, what: str) -> list[str]:
     return names
 
 
-def _write(report: dict, args) -> None:
-    """Print the report's tables and write what --json / --markdown / --plot ask for."""
-    text = format_markdown(report)
+def _save(text: str, report: dict, args) -> None:
+    """Print `text` (markdown) and write what --json (the report) and --markdown (the text) ask for."""
     print("\n" + text)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=1)
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as f:
-            f.write(text)
+            f.write(text if text.endswith("\n") else text + "\n")
+
+
+def _write(report: dict, args) -> None:
+    """Print the suite report's tables and write what --json / --markdown / --plot ask for."""
+    _save(format_markdown(report), report, args)
     if args.plot:
         print(plot(report, args.plot))
 
@@ -99,14 +103,7 @@ def model_kernels(args) -> int:
     print(f"eqc bench --model: batch {batch}{' (edges of a convolution)' if args.conv else ''}, float32, "
           + ("registers for sm_90" if not args.no_compile else "no compiles"), flush=True)
     report = model.run(problems, batch, args.conv, args.nodes, not args.no_compile)
-    text = model.table(report["problems"])
-    print("\n" + text)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+    _save(model.table(report["problems"]), report, args)
     return 0
 
 
@@ -121,15 +118,8 @@ def compare_packages(args) -> int:
     device = _device(args)
     print(f"eqc bench --packages: {_device_name(device)}, {args.packages}", flush=True)
     rows = packages.compare(args.packages, args.repeat, "float32", device)
-    text = packages.table(rows, "float32", device, args.repeat)
-    print("\n" + text)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"meta": {"device": _device_name(device), "torch": torch.__version__, "calls": args.repeat,
-                                "dtype": "float32"}, "rows": rows}, f, indent=1)
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+    meta = {"device": _device_name(device), "torch": torch.__version__, "calls": args.repeat, "dtype": "float32"}
+    _save(packages.table(rows, "float32", device, args.repeat), {"meta": meta, "rows": rows}, args)
     return 0
 
 

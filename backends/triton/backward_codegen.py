@@ -25,7 +25,7 @@ Second derivatives keep the per-slot operations: their autograd graph is built f
 """
 from __future__ import annotations
 
-from .codegen import CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, max_terms
+from .emit import CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, kernel_header
 
 COST_FACTOR = 3  # every nonzero Clebsch-Gordan entry is used three times (dW, dx1, dx2)
 
@@ -37,8 +37,9 @@ def applies(key, infos: list[_PathInfo]) -> bool:
             and all(pi.mode in ("uvu", "uvw") and pi.weighted and pi.m2 == 1 for pi in infos))
 
 
-def emit(out: _Emitter, key, infos: list[_PathInfo], kernels: dict) -> list[int]:
-    """Emit ``tp_{target|conv}_backward__k`` into `out`, list them in `kernels`; returns BACKWARD_COLUMNS."""
+def emit(out: _Emitter, key, infos: list[_PathInfo], kernels: dict, limit: int) -> list[int]:
+    """Emit ``tp_{target|conv}_backward__k`` into `out` (kernels of at most `limit` / COST_FACTOR products),
+    list them in `kernels`; returns BACKWARD_COLUMNS."""
     desc = key.desc
     irreps1 = desc.irreps_in1
     slices = irreps1.slices()
@@ -54,28 +55,14 @@ def emit(out: _Emitter, key, infos: list[_PathInfo], kernels: dict) -> list[int]
     name = f"tp_{'conv' if key.fused else 'target'}_backward"
     kernels[name] = []
     columns: list[int] = []
-    args = "X1, X2, G, W, " + ("SRC, DST, " if key.fused else "") + "DX1, P, DW, N, BLOCK_B: tl.constexpr"
-    groups = _split(blocks, max(1, max_terms() // COST_FACTOR))
+    params = "X1, X2, G, W, " + ("SRC, DST, " if key.fused else "") + "DX1, P, DW"
+    groups = _split(blocks, max(1, limit // COST_FACTOR))
     pstride = sum(len(_reached(blk[5])) for group in groups for blk, _ in group)
     for gi, group in enumerate(groups):
         fname = f"{name}__{gi}"
         nb = max(len(group), 1)
         kernels[name].append((fname, nb))
-        out(0)
-        out(0)
-        out(0, '@triton.jit(do_not_specialize=["N"])')
-        out(0, f"def {fname}({args}):")
-        out(1, f"# grid: one program per ({nb} x1 blocks) x (row block of BLOCK_B rows), blocks fastest")
-        out(1, "pid = tl.program_id(0)")
-        out(1, f"rb = pid // {nb}" if nb > 1 else "rb = pid")
-        if nb > 1:
-            out(1, f"blk = pid % {nb}")
-        out(1, "rows = (rb * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
-        out(1, "rmask = rows < N")
-        if key.fused:
-            out(1, "# rows are edges; x1 rows are the nodes SRC names, g rows the nodes DST names")
-            out(1, "srows = tl.load(SRC + rows, mask=rmask, other=0).to(tl.int64)")
-            out(1, "drows = tl.load(DST + rows, mask=rmask, other=0).to(tl.int64)")
+        kernel_header(out, fname, params, nb, "x1 blocks", gathered=("x1", "g") if key.fused else ())
         for k, (blk, accumulate) in enumerate(group):
             if nb > 1:
                 out(1, f"if blk == {k}:")
@@ -91,13 +78,7 @@ def _emit_dx2_sum(out: _Emitter, key, name: str, columns: list[int], pstride: in
     """``<name>_dx2``: dx2 from the partials, each x2 column the sum of its columns of P in a fixed order
     (deterministic; zero where no path reaches)."""
     d2 = key.desc.irreps_in2.dim
-    out(0)
-    out(0)
-    out(0, '@triton.jit(do_not_specialize=["N"])')
-    out(0, f"def {name}_dx2(P, DX2, N, BLOCK_B: tl.constexpr):")
-    out(1, "# grid: one program per row block of BLOCK_B rows")
-    out(1, "rows = (tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
-    out(1, "rmask = rows < N")
+    kernel_header(out, f"{name}_dx2", "P, DX2", 1, "x2 gradient")
     for col in range(d2):
         parts = [t for t, c in enumerate(columns) if c == col]
         for t in parts:

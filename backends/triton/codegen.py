@@ -53,20 +53,22 @@ x1 / x2, or one path's weights), the program
 Layout: e3nn's ``mul_ir`` ([rows, dim], block (u, m) at ``offset + u*(2l+1) + m``),
 contiguous rows; weights flat per row ([rows, weight_numel]) or shared
 ([weight_numel]), each path's slice row-major in ``path.weight_shape``.  With
-shared weights the "w" kernel writes one partial sum per program
-([programs, weight_numel]); the caller sums them (deterministic, no atomics).
+shared weights each program of the "w" kernel loops over ``SHARED_W_ROW_BLOCKS`` row blocks and writes
+one partial sum ([row groups, weight_numel]); the caller sums them (deterministic, no atomics).
 
-Loading and caching the sources: ``kernel_cache.py``.
+The fused backward (dx1, dx2, dW in one pass) is ``backward_codegen``; the pieces every generator writes
+with, ``emit``.  Loading and caching the sources: ``kernel_cache.py``.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Optional
 
-from eqdsl.reps.so3 import wigner_3j
 from eqdsl.reps.tp import TensorProductDescriptor
+
+from . import backward_codegen
+from .emit import CONV_INDEX, CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, kernel_header
 
 CODEGEN_VERSION = 11  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane
 # sums; 9: the fused backward (backward_codegen); 10: shared-weight gradients over SHARED_W_ROW_BLOCKS row blocks;
@@ -75,13 +77,6 @@ DTYPES = ("float32", "float64")
 WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")
 SLOTS = ("x1", "x2", "g", "w")  # canonical order of kernel arguments
-CG_EPS = 1e-12  # |C| below this is a structural zero (the real-basis 3j come out exact to ~1e-16)
-
-
-# The fused convolution family: the slots whose rows are nodes, the row variable the kernels use for them,
-# and the index tensor that maps an edge to that node.
-CONV_ROWS = {"x1": "srows", "g": "drows"}
-CONV_INDEX = {"x1": "SRC", "g": "DST"}
 
 
 def kernel_slots(target: str, weighted: bool) -> tuple[str, ...]:
@@ -148,106 +143,11 @@ def _triton_version() -> str:
 # the per-path index algebra
 # -----------------------------------------------------------------------------
 
-def _fmt(x: float) -> str:
-    """A float literal that round-trips exactly (so float64 kernels lose nothing)."""
-    r = repr(float(x))
-    return r if "e" in r or "." in r or "inf" in r or "nan" in r else r + ".0"
-
-
-def _next_pow2(n: int) -> int:
-    return 1 << max(0, (n - 1).bit_length())
-
-
-class _PathInfo:
-    """Static facts about one path: extents, channel expressions of each slot, nonzero CG entries."""
-
-    def __init__(self, n: int, desc: TensorProductDescriptor, p, woff: Optional[int]):
-        a, b, c = desc.irreps_in1[p.i_in1], desc.irreps_in2[p.i_in2], desc.irreps_out[p.i_out]
-        self.n, self.p, self.mode = n, p, p.mode
-        self.m1, self.m2, self.mo = a.mul, b.mul, c.mul
-        self.l = (a.ir.l, b.ir.l, c.ir.l)
-        self.dims = {"x1": a.ir.dim, "x2": b.ir.dim, "g": c.ir.dim}
-        self.offs = {"x1": desc.irreps_in1.slices()[p.i_in1].start,
-                     "x2": desc.irreps_in2.slices()[p.i_in2].start,
-                     "g": desc.irreps_out.slices()[p.i_out].start}
-        self.blocks = {"x1": p.i_in1, "x2": p.i_in2, "g": p.i_out}
-        self.weighted = p.has_weight
-        self.woff = woff
-        self.wnumel = p.weight_numel
-        # extents of the path's channel indices
-        self.ext = {"u": self.m1, "v": self.m2}
-        if self.mode == "uvw":
-            self.ext["w"] = self.mo
-        # which channel indices each slot's channel depends on (row-major flattening order)
-        self.chan = {"x1": ("u",), "x2": ("v",),
-                     "g": {"uvu": ("u",), "uvw": ("w",), "uvuv": ("u", "v")}[self.mode],
-                     "w": ("u", "v", "w") if self.mode == "uvw" else ("u", "v")}
-        cg = wigner_3j(*self.l)
-        self.nnz = [(i, j, k, float(p.path_weight * cg[i, j, k]))
-                    for i in range(cg.shape[0]) for j in range(cg.shape[1]) for k in range(cg.shape[2])
-                    if abs(cg[i, j, k]) > CG_EPS]
-
-    @property
-    def empty(self) -> bool:
-        return self.m1 * self.m2 * self.mo == 0
-
-    def flat(self, slot: str, idx: dict[str, str]) -> str:
-        """Channel expression of `slot` (row-major over its indices) given expressions for the indices."""
-        terms, stride = [], 1
-        for nm in reversed(self.chan[slot]):
-            if idx[nm] != "0":
-                terms.append(idx[nm] if stride == 1 else f"{idx[nm]} * {stride}")
-            stride *= self.ext[nm]
-        return " + ".join(reversed(terms)) or "0"
-
-
-def _lin(const: int, expr: str, scale: int = 1) -> str:
-    """const + expr * scale, tidy (expr is a sum of products of names and integers)."""
-    if expr == "0":
-        return str(const)
-    if scale != 1:
-        expr = f"({expr}) * {scale}" if "+" in expr else f"{expr} * {scale}"
-    return expr if const == 0 else f"{const} + {expr}"
-
-
 # -----------------------------------------------------------------------------
 # source emission
 # -----------------------------------------------------------------------------
 
 _ROLE = {"x1": 0, "x2": 1, "g": 2}  # position of a slot's component in a CG entry (i, j, k)
-
-
-class _Emitter:
-    def __init__(self):
-        self.lines: list[str] = []
-
-    def __call__(self, depth: int, text: str = "") -> None:
-        self.lines.append("    " * depth + text if text else "")
-
-
-def _sum_expr(terms: list[tuple[tuple[int, ...], float]], names: list[str]) -> str:
-    """sum_t coef_t * prod_s names[s]_{idx_t[s]}, factored on the outer operands first.
-
-    ``terms``: (component per operand, coefficient).  The last operand is innermost:
-    callers order operands so that the ones without a channel tile ([BLOCK_B, 1])
-    come last, and their sums stay cheap.
-    """
-    if len(names) == 1:
-        out = ""
-        for idx, c in terms:
-            x = f"{names[0]}_{idx[0]}"
-            if abs(c) == 1.0:
-                out += (" - " if c < 0 else (" + " if out else "")) + x
-            else:
-                out += (" + " if out else "") + f"{_fmt(c)} * {x}"
-        return out
-    groups: dict[int, list] = {}
-    for idx, c in terms:
-        groups.setdefault(idx[0], []).append((idx[1:], c))
-    parts = []
-    for a in sorted(groups):
-        parts.append(f"{names[0]}_{a} * ({_sum_expr(groups[a], names[1:])})")
-    return " + ".join(parts)
 
 
 def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, dim: int, off: int,
@@ -465,46 +365,6 @@ def max_terms() -> int:
     return positive_int_env("EQDSL_TRITON_MAX_TERMS", MAX_TERMS_PER_KERNEL)
 
 
-def _cost(paths) -> int:
-    return sum(len(pi.nnz) + 4 for pi in paths)
-
-
-def _split(blocks: list, limit: Optional[int] = None) -> list[list]:
-    """Kernels for one operation: greedy groups of at most ``max_terms()`` CG products each, as
-    lists of ``(block, accumulate)``.
-
-    Triton's GPU pass pipeline is superlinear in the size of one function: the uvu-L6 forward
-    (6460 products in one kernel) did not compile in 15 minutes, while its blocks compiled
-    alone take seconds each (and split at 300 products instead of 1200, its forward compiled in
-    62 s of compiler time instead of 264 s, sm_90, offline; see MAX_TERMS_PER_KERNEL).  A block whose paths alone exceed the
-    limit is split by paths into pieces: the first piece stores its sum, each later piece
-    (``accumulate``) adds its own to what the earlier kernels stored.  Pieces of one block go to
-    different kernels, launched in order on one stream, so no two programs touch one element at
-    once.  A single path is never split.
-    """
-    limit = limit or max_terms()
-    pieces = []
-    for blk in blocks:
-        chunks = [[]]
-        for pi in blk[5]:
-            if chunks[-1] and _cost(chunks[-1] + [pi]) > limit:
-                chunks.append([])
-            chunks[-1].append(pi)
-        pieces += [(blk[:5] + (chunk,) + blk[6:], i > 0) for i, chunk in enumerate(chunks)]
-    groups, cur, cost = [], [], 0
-    for piece in pieces:
-        c = _cost(piece[0][5])
-        same_block = any(p[0][0] == piece[0][0] for p in cur)
-        if cur and (cost + c > limit or same_block):
-            groups.append(cur)
-            cur, cost = [], 0
-        cur.append(piece)
-        cost += c
-    if cur or not groups:
-        groups.append(cur)
-    return groups
-
-
 def generate(key: KernelKey) -> str:
     """The Triton source (a Python module) for one kernel key.
 
@@ -561,45 +421,25 @@ def generate(key: KernelKey) -> str:
                                f"{target} block {bi}: {blk} ({len(paths)} paths)"))
         name = f"tp_{'conv' if key.fused else 'target'}_{target}{suffix}"
         kernels[name] = []
-        for gi, group in enumerate(_split(blocks)):
+        for gi, group in enumerate(_split(blocks, max_terms())):
             fname = f"{name}__{gi}"
             nb = max(len(group), 1)
             kernels[name].append((fname, nb))
-            out(0)
-            out(0)
-            # N only bounds the row mask: specializing on it (N % 16 == 0, N == 1) would compile each
-            # kernel again whenever a batch's size changes class, and buys nothing
-            out(0, '@triton.jit(do_not_specialize=["N"])')
-            out(0, f"def {fname}({', '.join(args)}, T, N, BLOCK_B: tl.constexpr):")
-            if suffix:
-                out(1, '"""Only the weighted paths (the derivatives of tp_target_w)."""')
-            out(1, f"# grid: one program per ({nb} target blocks) x (row block of BLOCK_B rows), blocks fastest")
-            out(1, "pid = tl.program_id(0)")
-            out(1, f"rb = pid // {nb}" if nb > 1 else "rb = pid")
-            if nb > 1:
-                out(1, f"blk = pid % {nb}")
             shared_w_target = target == "w" and key.weights == "shared"
+            gathered = [s for s in ("x1", "g") if s == target or s in kernel_slots(target, weighted)]
+            kernel_header(out, fname, ", ".join(args) + ", T", nb, "target blocks", not shared_w_target,
+                          gathered if key.fused else [],
+                          "Only the weighted paths (the derivatives of tp_target_w)." if suffix else None)
             if shared_w_target:
                 out(1, f"# rb: a group of {SHARED_W_ROW_BLOCKS} row blocks (those below N), looped over in each block")
-            else:
-                out(1, "rows = (rb * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
-                out(1, "rmask = rows < N")
-            if key.fused and not shared_w_target:
-                out(1, "# rows are edges; x1 rows are the nodes SRC names, g rows the nodes DST names")
-                for slot in ("x1", "g"):
-                    if slot == target or slot in kernel_slots(target, weighted):
-                        out(1, f"{CONV_ROWS[slot]} = tl.load({CONV_INDEX[slot]} + rows, mask=rmask, other=0)"
-                               ".to(tl.int64)")
             for k, (blk, accumulate) in enumerate(group):
                 if nb > 1:
                     out(1, f"if blk == {k}:")
                 _emit_block(out, key, target, *blk, d0=2 if nb > 1 else 1, accumulate=accumulate)
             out(1, "return")
-    from . import backward_codegen  # it builds on this module's helpers
-
     backward_columns = None
     if backward_codegen.applies(key, infos):
-        backward_columns = backward_codegen.emit(out, key, infos, kernels)
+        backward_columns = backward_codegen.emit(out, key, infos, kernels, max_terms())
     if not partial:
         family = "conv" if key.fused else "target"
         for t in ("g", "x1", "x2"):  # every path is weighted (or none is): the same kernels

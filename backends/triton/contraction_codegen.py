@@ -42,7 +42,8 @@ from itertools import permutations
 
 import numpy as np
 
-from .codegen import _fmt, _triton_version
+from .codegen import _triton_version
+from .emit import _fmt
 
 CONTRACTION_CODEGEN_VERSION = 1
 TARGETS = ("y", "x", "w", "s")

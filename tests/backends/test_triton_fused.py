@@ -261,8 +261,19 @@ def test_fused_kernel_source_gathers_and_scatters_atomically(weights):
     by_op = {}
     for fname, text in kernels.items():
         by_op.setdefault(fname.split("__")[0], []).append(text)
+    backward = by_op.pop("tp_conv_backward", None), by_op.pop("tp_conv_backward_dx2", None)
     assert set(by_op) == {"tp_conv_g", "tp_conv_x1", "tp_conv_x2", "tp_conv_w"}
+    if weights == "row":  # the fused backward: node rows gathered, dx1 added atomically into the source nodes
+        text = "\n".join(backward[0])
+        assert "tl.load(X1 + srows *" in text and "tl.load(G + drows *" in text and "tl.load(X1 + rows" not in text
+        assert "tl.atomic_add(DX1 + srows *" in text and "tl.store(DX1" not in text
+        assert "tl.atomic_add" not in "\n".join(backward[1])
+        by_op.update({"tp_conv_backward": [], "tp_conv_backward_dx2": []})
+    else:
+        assert backward == (None, None)
     for op, texts in by_op.items():
+        if op.startswith("tp_conv_backward"):
+            continue
         text = "\n".join(texts)
         target = op[len("tp_conv_"):]
         # node rows are read through their index, never by edge

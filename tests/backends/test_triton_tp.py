@@ -18,7 +18,7 @@ from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imp
 )
 
 from eqdsl.backends.reference import TensorProduct
-from eqdsl.backends.triton import TritonTensorProduct, TritonUnavailable, codegen, kernel_cache
+from eqdsl.backends.triton import TritonTensorProduct, TritonUnavailable, codegen, emit, kernel_cache
 from eqdsl.groups.o3 import O3
 from eqdsl.reps import tp
 from eqdsl.reps.so3 import wigner_3j
@@ -306,7 +306,7 @@ def test_only_nonzero_cg_entries_become_code():
     src = codegen.generate(codegen.KernelKey(desc, "float64", "row", 32))
     fwd = src.split("def tp_target_g__0")[1].split("def tp_target_x1__0")[0]
     for n, l3 in enumerate((1, 2)):
-        nnz = int((abs(wigner_3j(1, 1, l3)) > codegen.CG_EPS).sum())
+        nnz = int((abs(wigner_3j(1, 1, l3)) > emit.CG_EPS).sum())
         lines = [ln for ln in fwd.splitlines() if ln.strip().startswith(f"acc_b{n}_")]
         # every nonzero entry is one x1 * x2 product, every zero entry is absent
         assert sum(ln.count(f"p{n}_x2_") for ln in lines) == nnz
