@@ -25,7 +25,8 @@ Second derivatives keep the per-slot operations: their autograd graph is built f
 """
 from __future__ import annotations
 
-from .emit import CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, kernel_header
+from .emit import (CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, channel_tiles,
+                   kernel_header)
 
 COST_FACTOR = 3  # every nonzero Clebsch-Gordan entry is used three times (dW, dx1, dx2)
 
@@ -107,13 +108,7 @@ def _emit_block(e: _Emitter, key, bname: str, mul: int, dim: int, off: int, stri
     for col in reached:
         e(d0, f"x2_{col} = tl.load(X2 + rows * {d2} + {col}, mask=rmask, other=0.0)")
         e(d0, f"dx2_{col} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
-    d = d0
-    if mul > bc:
-        e(d0, f"for c0 in range(0, {mul}, {bc}):")
-        d = d0 + 1
-        e(d, f"c = c0 + tl.arange(0, {bc})[None, :]")
-    else:
-        e(d, f"c = tl.arange(0, {bc})[None, :]")
+    d = channel_tiles(e, "c", mul, bc, d0)
     e(d, f"cm = rmask & (c < {mul})")
     used1 = sorted({i for pi in paths for (i, _, _, _) in pi.nnz})
     for i in used1:

@@ -68,11 +68,12 @@ from dataclasses import dataclass
 from eqdsl.reps.tp import TensorProductDescriptor
 
 from . import backward_codegen
-from .emit import CONV_INDEX, CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, kernel_header
+from .emit import (CONV_INDEX, CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, channel_tiles,
+                   kernel_header)
 
-CODEGEN_VERSION = 11  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane
+CODEGEN_VERSION = 12  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane
 # sums; 9: the fused backward (backward_codegen); 10: shared-weight gradients over SHARED_W_ROW_BLOCKS row blocks;
-# 11: the fused backward for uvw paths
+# 11: the fused backward for uvw paths; 12: channel-tile loops named after their tile variable (emit.channel_tiles)
 DTYPES = ("float32", "float64")
 WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")
@@ -158,14 +159,8 @@ def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, 
     dt = f"tl.{key.dtype}"
     shared_w_target = target == "w" and key.weights == "shared"
     e(d0, f"# ---- {title}" + (f", {len(paths)} more paths added to the stored sum" if accumulate else ""))
-    d = d0
-    if mul > bc:
-        e(d0, f"for c0_{bname} in range(0, {mul}, {bc}):")
-        d = d0 + 1
-        e(d, f"c_{bname} = c0_{bname} + tl.arange(0, {bc})[None, :]")
-    else:
-        e(d, f"c_{bname} = tl.arange(0, {bc})[None, :]")
     c = f"c_{bname}"
+    d = channel_tiles(e, c, mul, bc, d0)
     e(d, f"cm_{bname} = {c} < {mul}")
     ncomp = 1 if target == "w" else dim
     for t in range(ncomp):

@@ -114,6 +114,17 @@ def _sum_expr(terms: list[tuple[tuple[int, ...], float]], names: list[str]) -> s
     return " + ".join(parts)
 
 
+def channel_tiles(e: _Emitter, c: str, mul: int, bc: int, d0: int) -> int:
+    """Open the channel tiles of a block of multiplicity `mul`: `c` ([1, bc] lanes, masked by the caller),
+    a runtime loop when `mul` exceeds the tile `bc`; returns the depth of the tile's code."""
+    if mul <= bc:
+        e(d0, f"{c} = tl.arange(0, {bc})[None, :]")
+        return d0
+    e(d0, f"for c0_{c} in range(0, {mul}, {bc}):")
+    e(d0 + 1, f"{c} = c0_{c} + tl.arange(0, {bc})[None, :]")
+    return d0 + 1
+
+
 def kernel_header(out: _Emitter, fname: str, params: str, nb: int, units: str, rows: bool = True,
                   gathered: tuple = (), doc: Optional[str] = None) -> None:
     """A kernel's signature and prologue: program -> (row block rb, unit blk), the rows and their mask

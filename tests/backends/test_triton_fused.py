@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
-    DEVICE, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, check_forces_training, rel,
-    run_compiler_script,
+    DEVICE, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, check_forces_training, mixed_descriptor,
+    rel, run_compiler_script,
 )
 
 from eqdsl.backends import triton as triton_backend
@@ -31,9 +31,7 @@ DESCS = {
     "uvu": tp.channelwise(O3, IN1, IN2),
     "uvw": tp.fully_connected(O3, IN1, IN2, I("2x0e+1x1o+1x1e")),
     # weighted/unweighted paths mixed (uvuv, uvu, uvw) into shared output blocks
-    "mixed": tp.build(I("2x0e+2x1o"), IN2, I("2x1e+2x1o"), [(1, 1, 0, "uvuv", True), (1, 1, 0, "uvu", False),
-                                                            (1, 0, 1, "uvu", True), (0, 1, 1, "uvuv", False),
-                                                            (1, 2, 1, "uvw", True)]),
+    "mixed": mixed_descriptor(),
 }
 TOL = {torch.float64: 1e-11, torch.float32: 2e-5}
 

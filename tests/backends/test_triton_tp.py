@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
-    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, check_forces_training, rel,
-    run_compiler_script,
+    DEVICE, INTERPRET, ROOT, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, check_forces_training,
+    mixed_descriptor, rel, run_compiler_script,
 )
 
 from eqdsl.backends.reference import TensorProduct
@@ -33,9 +33,7 @@ DESCS = {
     "uvu": tp.channelwise(O3, IN1, IN2),
     "uvuv": tp.full(O3, IN1, IN2),
     # weighted/unweighted uvuv, uvu and uvw mixed, several paths into each output block
-    "mixed": tp.build(IN1, IN2, I("2x1e+2x1o"), [(1, 1, 0, "uvuv", True), (1, 1, 0, "uvu", False),
-                                                 (1, 0, 1, "uvu", True), (0, 1, 1, "uvuv", False),
-                                                 (1, 2, 1, "uvw", True)]),
+    "mixed": mixed_descriptor(),
     # irregular multiplicities: channel tiles of 2 leave remainders, reductions over 5 channels are tiled
     "irregular_uvu": tp.channelwise(O3, I("3x0e+5x1o+2x2e"), I("2x0e+1x1o+1x2e"),
                                     keep=[O3.parse_irrep(s) for s in ("0e", "1o", "2e", "1e")]),

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imported here)
-    DEVICE, INTERPRET, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter,
+    DEVICE, INTERPRET, WRONG_MODE, WRONG_MODE_REASON, I, _cache_root, _interpreter, mixed_descriptor,
 )
 
 from eqdsl.backends.tensor_product import TensorProductLayer
@@ -35,9 +35,7 @@ DESCS = {
     "uvu": tp.channelwise(O3, IN1, IN2),
     "uvw": tp.fully_connected(O3, IN1, IN2, I("2x0e+3x1o+1x1e")),
     # weighted and unweighted paths into shared blocks: the weighted-only kernels of second derivatives
-    "mixed": tp.build(I("2x0e+2x1o"), IN2, I("2x1e+2x1o"), [(1, 1, 0, "uvuv", True), (1, 1, 0, "uvu", False),
-                                                            (1, 0, 1, "uvu", True), (0, 1, 1, "uvuv", False),
-                                                            (1, 2, 1, "uvw", True)]),
+    "mixed": mixed_descriptor(),
 }
 
 

@@ -61,6 +61,15 @@ def I(text):  # noqa: E743
     return Irreps.parse(text, O3)
 
 
+def mixed_descriptor():
+    """2x0e+2x1o (x) 1x0e+1x1o+1x2e -> 2x1e+2x1o with weighted and unweighted paths of every mode (uvuv, uvu,
+    uvw) into shared output blocks: the weighted-only kernels, affine weight gradients."""
+    from eqdsl.reps import tp
+    return tp.build(I("2x0e+2x1o"), I("1x0e+1x1o+1x2e"), I("2x1e+2x1o"),
+                    [(1, 1, 0, "uvuv", True), (1, 1, 0, "uvu", False), (1, 0, 1, "uvu", True),
+                     (0, 1, 1, "uvuv", False), (1, 2, 1, "uvw", True)])
+
+
 def run_compiler_script(tmp_path, script: str, timeout: int = 900, needs_ptxas: bool = True):
     """Run `script` (Python source, dedented here) in a subprocess whose triton is not in interpreter mode,
     with fresh eqdsl and Triton caches under `tmp_path`: the real compiler, down to sm_90 cubins without a
