@@ -155,7 +155,6 @@ class _Plan:
                               BLOCK_B=self.block_b, **self.launch_opts)
         return out.sum(0) if shared_w_target else out
 
-
     @property
     def fused_backward(self) -> bool:
         """Whether the descriptor has the fused backward (``backward_codegen``)."""
