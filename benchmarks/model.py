@@ -27,7 +27,7 @@ from .suite import Problem, descriptor, floor_bytes
 
 WORKLOADS = ("fwd", "fwd_bwd", "fwd_bwd2")
 TRACE_ROW_BLOCKS = 2  # row blocks of the traced run (each row block runs the same code)
-_NO_KERNEL = {"empty", "empty_like", "new_empty", "empty_strided", "new_empty_strided", "randn", "randn_like"}
+_NO_KERNEL = {"empty", "empty_like", "new_empty", "empty_strided", "new_empty_strided"}
 _WRITE_ONLY = {"zero_", "fill_", "zeros", "new_zeros", "zeros_like", "ones", "ones_like", "full", "new_full"}
 
 

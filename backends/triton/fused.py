@@ -35,8 +35,8 @@ import torch
 
 from . import codegen, kernel_cache, precompile
 from .launch import weight_mode, workload
-from .per_row import (_DTYPES, _check_device, _Plan, _plan, compile_candidates, fused_backward_applies,
-                      launch_kernel)
+from .per_row import (_DTYPES, _check_device, _Plan, _plan, check_operands, compile_candidates,
+                      fused_backward_applies, launch_kernel)
 
 __all__ = ["conv", "conv_tensor_product", "tuned_conv"]
 
@@ -99,7 +99,6 @@ class _ConvPlan:
                               BLOCK_B=plan.block_b, **plan.launch_opts)
         return out.sum(0) if target == "w" and plan.shared else out
 
-
     @property
     def fused_backward(self) -> bool:
         return "tp_conv_backward" in self.module.KERNELS
@@ -110,12 +109,8 @@ class _ConvPlan:
         plan = self.plan
         x1_nodes, x2, g_nodes, w = (t.contiguous() for t in (x1_nodes, x2, g_nodes, w))
         e = src.shape[0]
-        for s, t, rows in (("x1", x1_nodes, x1_nodes.shape[0]), ("x2", x2, e), ("g", g_nodes, g_nodes.shape[0]),
-                           ("w", w, e)):
-            _check_device(t)
-            if tuple(t.shape) != (rows, plan.dims[s]) or t.dtype != x2.dtype or t.device != x2.device:
-                raise ValueError(f"operand {s}: expected shape {(rows, plan.dims[s])}, {x2.dtype} on {x2.device}, "
-                                 f"got {tuple(t.shape)}, {t.dtype} on {t.device}")
+        check_operands(x2, [(s, t, (rows, plan.dims[s])) for s, t, rows in (
+            ("x1", x1_nodes, x1_nodes.shape[0]), ("x2", x2, e), ("g", g_nodes, g_nodes.shape[0]), ("w", w, e))])
         dx1 = x2.new_zeros(x1_nodes.shape[0], plan.dims["x1"])  # the edges add into their source nodes
         dx2, dw = x2.new_empty(e, plan.dims["x2"]), x2.new_empty(e, plan.dims["w"])
         partial = x2.new_empty(e, len(self.module.BACKWARD_COLUMNS))

@@ -164,11 +164,7 @@ class _Plan:
         """(dx1, dx2, dW) of the forward's output gradient `g`, in one pass (the fused backward)."""
         x1, x2, g, w = (t.contiguous() for t in (x1, x2, g, w))
         n = x1.shape[0]
-        for s, t in (("x1", x1), ("x2", x2), ("g", g), ("w", w)):
-            _check_device(t)
-            if tuple(t.shape) != (n, self.dims[s]) or t.dtype != x1.dtype or t.device != x1.device:
-                raise ValueError(f"operand {s}: expected shape {(n, self.dims[s])}, {x1.dtype} on {x1.device}, "
-                                 f"got {tuple(t.shape)}, {t.dtype} on {t.device}")
+        check_operands(x1, [(s, t, (n, self.dims[s])) for s, t in (("x1", x1), ("x2", x2), ("g", g), ("w", w))])
         dx1, dx2, dw = (x1.new_empty(n, self.dims[s]) for s in ("x1", "x2", "w"))
         partial = x1.new_empty(n, len(self.module.BACKWARD_COLUMNS))
         if n:
@@ -180,6 +176,16 @@ class _Plan:
                 launch_kernel(self.module.tp_target_backward_dx2, (row_blocks,), partial, dx2, n,
                               BLOCK_B=self.block_b, **self.launch_opts)
         return dx1, dx2, dw
+
+
+def check_operands(like: torch.Tensor, operands: list) -> None:
+    """Each (name, tensor, shape) on a device the kernels run on, with `like`'s dtype and device and that shape:
+    the kernels index raw memory, so nothing is launched on a wrong one."""
+    for s, t, shape in operands:
+        _check_device(t)
+        if tuple(t.shape) != shape or t.dtype != like.dtype or t.device != like.device:
+            raise ValueError(f"operand {s}: expected shape {shape}, {like.dtype} on {like.device}, "
+                             f"got {tuple(t.shape)}, {t.dtype} on {t.device}")
 
 
 def fused_backward_applies(plan, ctx, needs) -> bool:
