@@ -27,6 +27,9 @@ from .suite import Problem, descriptor, floor_bytes
 
 WORKLOADS = ("fwd", "fwd_bwd", "fwd_bwd2")
 TRACE_ROW_BLOCKS = 2  # row blocks of the traced run (each row block runs the same code)
+# edges of the traced convolution: its graph has the model's degree (16 nodes at convolution.DEGREE), so its
+# pieces hold edge counts drawn like the big graph's; per-piece counts then scale with the edges
+CONV_TRACE_EDGES = 256
 _NO_KERNEL = {"empty", "empty_like", "new_empty", "empty_strided", "new_empty_strided"}
 _WRITE_ONLY = {"zero_", "fill_", "zeros", "new_zeros", "zeros_like", "ones", "ones_like", "full", "new_full"}
 
@@ -59,39 +62,45 @@ def _inputs(problem: Problem, desc, rows: int, nodes: int, device) -> tuple:
     return x1, x2, w
 
 
-def _graph(rows: int, nodes: int, traced: bool):
-    """``eqc bench --conv``'s graph.  A traced one (as many nodes as edges) has src and dst two scattered
-    permutations instead: every node is touched from both ends, as the floor assumes at the model's size,
-    and the rows of one program gather distinct nodes far apart, as from a large random graph."""
-    if not traced:
-        return convolution.graph(nodes, rows, torch.device("cpu"))
-    e = torch.arange(rows)
-    return (5 * e + 3) % nodes, (11 * e + 7) % nodes
+def _graph(device, rows: int, nodes: int, block_b: int):
+    """``eqc bench --conv``'s graph (the same random graph at both sizes, so the degrees the pieces of the fused
+    convolution see are the same), on `device`, with its pieces built once: from the graph's values, so on
+    meta tensors too their sizes are the exact ones.  Returns src, dst and the torch operations of that one
+    preparation per graph (on meta at the model's size)."""
+    from eqdsl.backends.triton import segments
+
+    src, dst = convolution.graph(nodes, rows, torch.device("cpu"))
+    piece = block_b * segments.SEGMENT_ROW_BLOCKS
+    with TorchLaunches() as ops:  # what the preparation costs, recorded on the graph as used
+        for index in (src.to(device), dst.to(device)):
+            segments.build(index, nodes, piece)
+    return (*segments.placed(src, dst, nodes, nodes, piece, device), ops.ops)
 
 
-def _build(problem: Problem, desc, device, rows: int, nodes: int):
-    """eqdsl-triton as ``eqc bench`` builds it, with the default launch configuration."""
+def _build(problem: Problem, desc, device, rows: int, nodes: int, block_b: int):
+    """eqdsl-triton as ``eqc bench`` builds it, with the default launch configuration (and for the
+    convolution the graph's one-time preparation)."""
     if nodes:
-        src, dst = _graph(rows, nodes, device.type != "meta")
-        return convolution.BUILDERS["eqdsl-triton"](desc, problem.shared, device, src.to(device), dst.to(device),
-                                                    nodes, tune_candidates=0)
+        src, dst, prep = _graph(device, rows, nodes, block_b)
+        return convolution.BUILDERS["eqdsl-triton"](desc, problem.shared, device, src, dst, nodes,
+                                                    tune_candidates=0), prep
     from .registry import BUILDERS
-    return BUILDERS["eqdsl-triton"](desc, problem.shared, device, tune_candidates=0)
+    return BUILDERS["eqdsl-triton"](desc, problem.shared, device, tune_candidates=0), []
 
 
-def _record(problem: Problem, desc, device, rows: int, nodes: int) -> dict:
-    """workload -> (kernel launches, torch operations) of one run at this size."""
+def _record(problem: Problem, desc, device, rows: int, nodes: int, block_b: int) -> tuple[dict, list]:
+    """(workload -> (kernel launches, torch operations) of one run at this size, the graph's preparation)."""
     from eqdsl.backends.triton import traffic
 
     torch.manual_seed(0)
-    impl = _build(problem, desc, device, rows, nodes)
+    impl, prep = _build(problem, desc, device, rows, nodes, block_b)
     runs = workloads(impl.fn, list(_inputs(problem, desc, rows, nodes, device)), desc.irreps_out.dim)
     out = {}
     for name in WORKLOADS:
         with traffic.recorded() as launches, TorchLaunches() as ops:
             runs[name]()
         out[name] = (launches, ops.ops)
-    return out
+    return out, prep
 
 
 def _resources(launches, cache: dict) -> dict:
@@ -124,9 +133,14 @@ def model_problem(problem: Problem, batch: int, conv: bool = False, nodes: Optio
     desc = descriptor(problem)
     nodes = (nodes or max(2, batch // convolution.DEGREE)) if conv else 0
     block_b = 16  # the default launch configuration's row block (autotune.DEFAULT_CONFIG)
-    big = _record(problem, desc, torch.device("meta"), batch, nodes)
-    traced_rows = TRACE_ROW_BLOCKS * block_b
-    small = _record(problem, desc, torch.device("cpu"), traced_rows, traced_rows if conv else 0)
+    big, prep = _record(problem, desc, torch.device("meta"), batch, nodes, block_b)
+    if conv:  # a graph of the same degree: the pieces of the fused convolution see the same edge counts
+        traced_rows = CONV_TRACE_EDGES
+        small, _ = _record(problem, desc, torch.device("cpu"), traced_rows,
+                           max(2, round(traced_rows * nodes / batch)), block_b)
+    else:
+        traced_rows = TRACE_ROW_BLOCKS * block_b
+        small, _ = _record(problem, desc, torch.device("cpu"), traced_rows, 0, block_b)
     if conv:
         floors = {"fwd": convolution.floor_bytes(desc, nodes, batch, problem.shared),
                   "fwd_bwd": convolution.floor_bytes(desc, nodes, batch, problem.shared, True)}
@@ -135,6 +149,9 @@ def model_problem(problem: Problem, batch: int, conv: bool = False, nodes: Optio
                   "fwd_bwd": floor_bytes(desc, batch, problem.shared, True)}
     entry = {"id": problem.id, "mode": problem.mode, "conv": conv, "rows": batch, "nodes": nodes or None,
              "paths": len(desc.paths), "floor_bytes": floors, "workloads": {}}
+    if conv:  # once per graph, shared by every layer and pass: not part of any workload's figures
+        entry["graph"] = {"torch_ops": prep, "launches": len(prep),
+                          "bytes": sum(o["read"] + o["written"] for o in prep)}
     traces: dict = {}
     cache = resource_cache if resource_cache is not None else {}
     for name in WORKLOADS:
@@ -197,9 +214,12 @@ def run(problems: list[Problem], batch: int, conv: bool, nodes: Optional[int], c
     entries, cache = [], {}
     for p in problems:
         entries.append(model_problem(p, batch, conv, nodes, compile, cache))
+        e = entries[-1]
         log(f"  {p.id}: " + ", ".join(f"{k} {w['launches']} launches, {w['bytes'] / 1e6:.0f} MB"
                                      + (f" ({w['over_floor']:.2f}x floor)" if "over_floor" in w else "")
-                                     for k, w in entries[-1]["workloads"].items()), flush=True)
+                                     for k, w in e["workloads"].items())
+            + (f"; once per graph: {e['graph']['launches']} torch operations, {e['graph']['bytes'] / 1e6:.1f} MB"
+               if "graph" in e else ""), flush=True)
     return {"meta": {"batch": batch, "conv": conv, "nodes": nodes, "dtype": "float32",
                      "assumptions": "perfect L2 reuse inside a kernel, none across kernels; default launch "
                                     "configuration (block_b 16, block_c 16, 4 warps); sm_90 for registers"},

@@ -21,8 +21,9 @@ interpreter raise ``TritonUnavailable``; nothing falls back to the reference
 silently.
 
 Message passing: ``conv`` (module ``fused``) computes
-``scatter_sum(tp(x1_nodes[src], x2, w), dst)`` with one fused forward kernel (x1 gathered and
-the output atomically added inside it); its backward uses the per-row kernels above.
+``scatter_sum(tp(x1_nodes[src], x2, w), dst)`` with one fused forward kernel (x1 gathered inside it,
+each destination's messages summed over its piece of the edges sorted by dst, ``segments``, and stored
+once: no atomics); its backward and every higher derivative run the same fused family.
 
 MACE's layers: ``contraction`` (the symmetric contraction's own generated kernels, a family closed
 under differentiation like the tensor product's) and ``selected_linear`` (``linear(x, by = s)`` as a

@@ -12,9 +12,13 @@ components once, and for every path of the block its slice of g and its weights 
 * stores the path's weight gradient (each weight belongs to one path, hence to one program; a ``uvw``
   path loops over its output channels w, g's channel, with W[u, w] tiled over u);
 * adds into the tile's dx1 accumulators, stored once after the block's last path (a block split by
-  paths across kernels adds to what the earlier kernel stored; in the convolution dx1 lives on the
-  source nodes and is added atomically, like every x1 target of the fused family);
+  paths across kernels adds to what the earlier kernel stored);
 * adds into lane-wise partial sums of each x2 column it reaches (dx2 sums over channels and blocks).
+
+In the convolution dx1 lives on the source nodes: one program per (piece of one source node's edges,
+sorted once per graph: ``segments.py``; x1 block) loops over the piece's edges inside each channel tile,
+sums dx1 in registers and stores it once into the piece's row, as every node target of the fused family
+does (no atomics); each tile stores its own dx2 partials there (columns per x2 column and tile).
 
 dx2 needs a reduction across programs.  Each program stores its reduced sums, one per x2 column it
 reaches, into its own columns of a compact partial ``P`` ([rows, len(BACKWARD_COLUMNS)]), and one more
@@ -26,7 +30,7 @@ Second derivatives keep the per-slot operations: their autograd graph is built f
 from __future__ import annotations
 
 from .emit import (CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, channel_tiles,
-                   kernel_header)
+                   emit_piece, emit_piece_loop, kernel_header)
 
 COST_FACTOR = 3  # every nonzero Clebsch-Gordan entry is used three times (dW, dx1, dx2)
 
@@ -49,26 +53,27 @@ def emit(out: _Emitter, key, infos: list[_PathInfo], kernels: dict, limit: int) 
         if blk.dim == 0:
             continue
         paths = [pi for pi in infos if pi.blocks["x1"] == bi]
-        if key.fused and not paths:
-            continue  # node rows are zero-initialised and added to
         blocks.append((f"b{bi}", blk.mul, blk.ir.dim, slices[bi].start, irreps1.dim, paths,
                        f"x1 block {bi}: {blk} ({len(paths)} paths)"))
     name = f"tp_{'conv' if key.fused else 'target'}_backward"
     kernels[name] = []
     columns: list[int] = []
-    params = "X1, X2, G, W, " + ("SRC, DST, " if key.fused else "") + "DX1, P, DW"
+    params = "X1, X2, G, W, " + ("SRC, DST, PERM, PIECES, " if key.fused else "") + "DX1, P, DW"
     groups = _split(blocks, max(1, limit // COST_FACTOR))
-    pstride = sum(len(_reached(blk[5])) for group in groups for blk, _ in group)
+    pstride = sum(len(_reached(blk[5])) * _tiles(key, blk[1]) for group in groups for blk, _ in group)
+    emit_block = _emit_piece_block if key.fused else _emit_block  # convolution: pieces of the source nodes' edges
     for gi, group in enumerate(groups):
         fname = f"{name}__{gi}"
         nb = max(len(group), 1)
         kernels[name].append((fname, nb))
-        kernel_header(out, fname, params, nb, "x1 blocks", gathered=("x1", "g") if key.fused else ())
+        kernel_header(out, fname, params, nb, "x1 blocks", rows=not key.fused)
+        if key.fused:
+            emit_piece(out)
         for k, (blk, accumulate) in enumerate(group):
             if nb > 1:
                 out(1, f"if blk == {k}:")
-            _emit_block(out, key, *blk, d0=2 if nb > 1 else 1, accumulate=accumulate, columns=columns,
-                        pstride=pstride)
+            emit_block(out, key, *blk, d0=2 if nb > 1 else 1, accumulate=accumulate, columns=columns,
+                       pstride=pstride)
         out(1, "return")
     _emit_dx2_sum(out, key, name, columns, pstride)
     kernels[f"{name}_dx2"] = [(f"{name}_dx2", 1)]
@@ -94,27 +99,84 @@ def _reached(paths: list) -> list[int]:
     return sorted({pi.offs["x2"] + j for pi in paths for (_, j, _, _) in pi.nnz})
 
 
+def _tiles(key, mul: int) -> int:
+    """Channel tiles of an x1 block: in the convolution each tile writes its own dx2 partials (the tile loop is
+    outside the loop over a piece's edges)."""
+    return -(-mul // min(_next_pow2(mul), key.block_c)) if key.fused else 1
+
+
 def _emit_block(e: _Emitter, key, bname: str, mul: int, dim: int, off: int, stride: int, paths: list,
                 title: str, d0: int, accumulate: bool, columns: list[int], pstride: int) -> None:
-    desc = key.desc
-    d2, do, wn = desc.irreps_in2.dim, desc.irreps_out.dim, desc.weight_numel
-    r1 = CONV_ROWS["x1"] if key.fused else "rows"
-    rg = CONV_ROWS["g"] if key.fused else "rows"
+    """One x1 block, per row: x2 once, then per channel tile x1 once, the paths, dx1 stored; dx2's partials
+    summed over the tiles, stored once."""
     dt = f"tl.{key.dtype}"
     bc = min(_next_pow2(mul), key.block_c)
     e(d0, f"# ---- {title}" + (", added to the dx1 an earlier kernel stored" if accumulate else ""))
-    # x2 (one channel): every column the block's paths read, once per program, [BLOCK_B, 1]
     reached = _reached(paths)
-    for col in reached:
-        e(d0, f"x2_{col} = tl.load(X2 + rows * {d2} + {col}, mask=rmask, other=0.0)")
-        e(d0, f"dx2_{col} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
+    _emit_x2(e, key, reached, bc, d0)
     d = channel_tiles(e, "c", mul, bc, d0)
     e(d, f"cm = rmask & (c < {mul})")
+    for i in range(dim):
+        e(d, f"dx1_{i} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
+    _emit_paths(e, key, paths, off, dim, stride, "rows", "rows", d)
+    for i in range(dim):
+        ptr = f"DX1 + rows * {stride} + ({_lin(off + i, 'c', dim)})"
+        if accumulate:
+            e(d, f"dx1_{i} += tl.load({ptr}, mask=cm, other=0.0)")
+        e(d, f"tl.store({ptr}, dx1_{i}, mask=cm)")
+    for col in reached:
+        e(d0, f"tl.store(P + rows * {pstride} + {len(columns)}, tl.sum(dx2_{col}, axis=1, keep_dims=True), mask=rmask)")
+        columns.append(col)
+
+
+def _emit_piece_block(e: _Emitter, key, bname: str, mul: int, dim: int, off: int, stride: int, paths: list,
+                      title: str, d0: int, accumulate: bool, columns: list[int], pstride: int) -> None:
+    """One x1 block in the convolution, for one piece (the edges of one source node): per channel tile, the
+    loop over the piece's edges sums dx1 in registers (stored once, into the piece's row) while each edge's
+    dW and its dx2 partials of the tile are stored."""
+    dt = f"tl.{key.dtype}"
+    bc = min(_next_pow2(mul), key.block_c)
+    e(d0, f"# ---- {title}" + (", added to the dx1 an earlier kernel stored" if accumulate else ""))
+    reached = _reached(paths)
+    ntiles = _tiles(key, mul)
+    d = channel_tiles(e, "c", mul, bc, d0)
+    e(d, f"cmc = c < {mul}")
+    for i in range(dim):
+        e(d, f"dx1_{i} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
+    dl = emit_piece_loop(e, CONV_ROWS, d)
+    e(dl, "cm = rmask & cmc")
+    _emit_x2(e, key, reached, bc, dl)
+    _emit_paths(e, key, paths, off, dim, stride, CONV_ROWS["x1"], CONV_ROWS["g"], dl)
+    tile = "" if ntiles == 1 else f" + c0_c // {bc}"
+    for n, col in enumerate(reached):
+        e(dl, f"tl.store(P + rows * {pstride} + {len(columns) + n * ntiles}{tile}, "
+              f"tl.sum(dx2_{col}, axis=1, keep_dims=True), mask=rmask)")
+    for col in reached:
+        columns.extend([col] * ntiles)
+    for i in range(dim):
+        ptr = f"DX1 + orow * {stride} + ({_lin(off + i, 'c', dim)})"
+        e(d, f"dx1_{i} = tl.sum(dx1_{i}, axis=0, keep_dims=True)")
+        if accumulate:
+            e(d, f"dx1_{i} += tl.load({ptr}, mask=cmc, other=0.0)")
+        e(d, f"tl.store({ptr}, dx1_{i}, mask=cmc)")
+
+
+def _emit_x2(e: _Emitter, key, reached: list[int], bc: int, d: int) -> None:
+    """x2 (one channel): every column the block's paths read, [BLOCK_B, 1], and its dx2 lane sums."""
+    d2 = key.desc.irreps_in2.dim
+    for col in reached:
+        e(d, f"x2_{col} = tl.load(X2 + rows * {d2} + {col}, mask=rmask, other=0.0)")
+        e(d, f"dx2_{col} = tl.zeros([BLOCK_B, {bc}], dtype=tl.{key.dtype})")
+
+
+def _emit_paths(e: _Emitter, key, paths: list, off: int, dim: int, stride: int, r1: str, rg: str, d: int) -> None:
+    """The block's x1 components of the channel tile (rows `r1`), then per path its g slice (rows `rg`) and
+    weights: dW stored, dx1 and dx2 added to."""
+    desc = key.desc
+    do, wn = desc.irreps_out.dim, desc.weight_numel
     used1 = sorted({i for pi in paths for (i, _, _, _) in pi.nnz})
     for i in used1:
         e(d, f"x1_{i} = tl.load(X1 + {r1} * {stride} + ({_lin(off + i, 'c', dim)}), mask=cm, other=0.0)")
-    for i in range(dim):
-        e(d, f"dx1_{i} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
     for pi in paths:
         p, pre = pi.p, f"p{pi.n}"
         e(d, f"# path {pi.n}: {pi.mode} l=({pi.l[0]},{pi.l[1]})->{pi.l[2]} muls=({pi.m1},1,{pi.mo}) "
@@ -139,15 +201,3 @@ def _emit_block(e: _Emitter, key, bname: str, mul: int, dim: int, off: int, stri
         for j in sorted({j for (_, j, _, _) in pi.nnz}):
             terms = [((i, k), c) for (i, jj, k, c) in pi.nnz if jj == j]
             e(dd, f"dx2_{j0 + j} += {pre}_w * ({_sum_expr(terms, ['x1', f'{pre}_g'])})")
-    for i in range(dim):
-        ptr = f"DX1 + {r1} * {stride} + ({_lin(off + i, 'c', dim)})"
-        if key.fused:  # source nodes: every edge of the node adds
-            e(d, f"tl.atomic_add({ptr}, dx1_{i}, mask=cm, sem=\"relaxed\")")
-        else:
-            if accumulate:
-                e(d, f"dx1_{i} += tl.load({ptr}, mask=cm, other=0.0)")
-            e(d, f"tl.store({ptr}, dx1_{i}, mask=cm)")
-    for col in reached:
-        e(d0, f"tl.store(P + rows * {pstride} + {len(columns)}, tl.sum(dx2_{col}, axis=1, keep_dims=True), mask=rmask)")
-        columns.append(col)
-

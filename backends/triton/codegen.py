@@ -69,11 +69,12 @@ from eqdsl.reps.tp import TensorProductDescriptor
 
 from . import backward_codegen
 from .emit import (CONV_INDEX, CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, channel_tiles,
-                   kernel_header)
+                   emit_fixup, emit_piece, emit_piece_loop, kernel_header, segment_target)
 
-CODEGEN_VERSION = 12  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane
+CODEGEN_VERSION = 13  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane
 # sums; 9: the fused backward (backward_codegen); 10: shared-weight gradients over SHARED_W_ROW_BLOCKS row blocks;
-# 11: the fused backward for uvw paths; 12: channel-tile loops named after their tile variable (emit.channel_tiles)
+# 11: the fused backward for uvw paths; 12: channel-tile loops named after their tile variable (emit.channel_tiles);
+# 13: fused targets on nodes summed per piece of sorted edges (segments.py), no atomics
 DTYPES = ("float32", "float64")
 WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")
@@ -92,7 +93,8 @@ class KernelKey:
     weights: str  # "none" | "row" | "shared"
     block_c: int = 16  # largest channel tile (a power of two)
     # True: the fused message-passing family ``tp_conv_*`` (rows are edges; x1 rows live on the nodes SRC
-    # points to, g rows on the nodes DST points to: gathered when read, atomically added when written);
+    # points to, g rows on the nodes DST points to: gathered when read, summed per piece of sorted edges
+    # when written);
     # see ``generate``.  False: the per-row family tp_target_*.
     fused: bool = False
 
@@ -115,7 +117,7 @@ class KernelKey:
         lines = [f"eqdsl-triton-tp v{CODEGEN_VERSION}", f"triton {_triton_version()}",
                  f"dtype {self.dtype}", f"weights {self.weights}", f"block_c {self.block_c}",
                  f"max_terms {max_terms()}",
-                 *(["fused conv: x1 rows through SRC, g rows through DST (gathered / atomically added)"]
+                 *(["fused conv: x1 rows through SRC, g rows through DST (gathered / summed per piece)"]
                    if self.fused else []),
                  "in1 " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_in1),
                  "in2 " + ",".join(f"{b.mul}:{b.ir.l}:{b.ir}" for b in d.irreps_in2),
@@ -167,6 +169,8 @@ def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, 
         e(d, f"acc_{bname}_{t} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
     tiles: dict = {}  # multiplicity-1 targets: lane-wise partial sums shared by the paths, reduced once
     dp = d
+    if segment_target(key, target):  # the piece's edges, BLOCK_B at a time, summed into the accumulators
+        dp = emit_piece_loop(e, [s for s in CONV_ROWS if s != target], d)
     if shared_w_target:  # one partial sum per SHARED_W_ROW_BLOCKS row blocks, accumulated in registers
         e(d, f"for rblk in range(rb * {SHARED_W_ROW_BLOCKS}, tl.minimum(rb * {SHARED_W_ROW_BLOCKS} + "
              f"{SHARED_W_ROW_BLOCKS}, tl.cdiv(N, BLOCK_B))):")
@@ -178,8 +182,8 @@ def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, 
                 e(dp, f"{CONV_ROWS[slot]} = tl.load({CONV_INDEX[slot]} + rows, mask=rmask, other=0).to(tl.int64)")
     for pi in paths:
         _emit_path(e, key, target, pi, bname, c, dp, tiles)
-    for (t, _), tile in tiles.items():
-        e(d, f"acc_{bname}_{t} += tl.sum({tile}, axis=1, keep_dims=True)")
+    for (t, _), tile in tiles.items():  # zeroed at depth dp: reduced there (per row block of a row loop)
+        e(dp, f"acc_{bname}_{t} += tl.sum({tile}, axis=1, keep_dims=True)")
     if target == "w":
         if shared_w_target:
             e(d, f"tl.store(T + rb * {stride} + ({_lin(off, c)}), tl.sum(acc_{bname}_0, axis=0, keep_dims=True), "
@@ -188,9 +192,12 @@ def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, 
             e(d, f"tl.store(T + rows * {stride} + ({_lin(off, c)}), acc_{bname}_0, mask=rmask & cm_{bname})")
     else:
         for t in range(ncomp):
-            if key.fused and target in CONV_ROWS:  # scatter: edges sharing a node row add concurrently
-                e(d, f"tl.atomic_add(T + {CONV_ROWS[target]} * {stride} + ({_lin(off + t, c, dim)}), "
-                     f"acc_{bname}_{t}, mask=rmask & cm_{bname}, sem=\"relaxed\")")  # a sum: no ordering needed
+            if segment_target(key, target):  # the piece's sum, stored once into its row
+                ptr = f"T + orow * {stride} + ({_lin(off + t, c, dim)})"
+                e(d, f"acc_{bname}_{t} = tl.sum(acc_{bname}_{t}, axis=0, keep_dims=True)")
+                if accumulate:
+                    e(d, f"acc_{bname}_{t} += tl.load({ptr}, mask=cm_{bname}, other=0.0)")
+                e(d, f"tl.store({ptr}, acc_{bname}_{t}, mask=cm_{bname})")
             else:
                 ptr = f"T + rows * {stride} + ({_lin(off + t, c, dim)})"
                 if accumulate:  # an earlier kernel stored this block's other paths
@@ -366,9 +373,11 @@ def generate(key: KernelKey) -> str:
     ``key.fused``: instead of the per-row family, the same operations for a message-passing
     convolution, ``tp_conv_{g,x1,x2,w}`` (and ``_weighted``): rows are edges; the x1 slot lives on
     the nodes ``SRC`` names and the g slot (the output) on the nodes ``DST`` names.  An operation
-    reads x1 row e from ``X1[SRC[e]]`` and g row e from ``G[DST[e]]`` (gathered in the kernel), and
-    when its target is x1 or g it adds row e into ``T[SRC[e]]`` / ``T[DST[e]]`` with
-    ``tl.atomic_add`` (T zero-initialised by the caller); x2 and w stay per edge.  So the forward
+    reads x1 row e from ``X1[SRC[e]]`` and g row e from ``G[DST[e]]`` (gathered in the kernel).  When
+    its target is x1 or g, a program owns one piece of the edges sorted by that node (``PERM``,
+    ``PIECES``: ``segments.py``), loops over them BLOCK_B at a time, and stores their sum once into the
+    piece's row of T; ``tp_conv_fixup_{g,x1}`` sums the partial rows of nodes split into several
+    pieces.  No atomics: the sums are deterministic.  x2 and w stay per edge.  So the forward
     never materializes the per-edge messages, and the gradients (and their derivatives, which are
     operations of the same family) never materialize gathered node features or per-edge gradients
     of them.  The unrolled CG code is the per-row family's; only row addresses and stores differ.
@@ -397,7 +406,7 @@ def generate(key: KernelKey) -> str:
     for target, suffix in variants:
         args = [s.upper() if s != "g" else "G" for s in kernel_slots(target, weighted)]
         if key.fused:
-            args += ["SRC", "DST"]
+            args += ["SRC", "DST"] + (["PERM", "PIECES"] if segment_target(key, target) else [])
         chosen = [pi for pi in infos if pi.weighted or not suffix]
         if target == "w":
             blocks = [(f"w{pi.n}", pi.wnumel, 1, pi.woff, desc.weight_numel, [pi],
@@ -410,8 +419,6 @@ def generate(key: KernelKey) -> str:
                 if blk.dim == 0:
                     continue
                 paths = [pi for pi in chosen if pi.blocks[target] == bi]
-                if key.fused and target in CONV_ROWS and not paths:
-                    continue  # node rows are zero-initialised and added to: nothing to add
                 blocks.append((f"b{bi}", blk.mul, blk.ir.dim, slices[bi].start, irreps[target].dim, paths,
                                f"{target} block {bi}: {blk} ({len(paths)} paths)"))
         name = f"tp_{'conv' if key.fused else 'target'}_{target}{suffix}"
@@ -421,10 +428,13 @@ def generate(key: KernelKey) -> str:
             nb = max(len(group), 1)
             kernels[name].append((fname, nb))
             shared_w_target = target == "w" and key.weights == "shared"
-            gathered = [s for s in ("x1", "g") if s == target or s in kernel_slots(target, weighted)]
-            kernel_header(out, fname, ", ".join(args) + ", T", nb, "target blocks", not shared_w_target,
-                          gathered if key.fused else [],
+            segmented = segment_target(key, target)
+            gathered = [s for s in CONV_ROWS if s in kernel_slots(target, weighted)]
+            kernel_header(out, fname, ", ".join(args) + ", T", nb, "pieces" if segmented else "target blocks",
+                          not (shared_w_target or segmented), gathered if key.fused else [],
                           "Only the weighted paths (the derivatives of tp_target_w)." if suffix else None)
+            if segmented:
+                emit_piece(out)
             if shared_w_target:
                 out(1, f"# rb: a group of {SHARED_W_ROW_BLOCKS} row blocks (those below N), looped over in each block")
             for k, (blk, accumulate) in enumerate(group):
@@ -432,6 +442,11 @@ def generate(key: KernelKey) -> str:
                     out(1, f"if blk == {k}:")
                 _emit_block(out, key, target, *blk, d0=2 if nb > 1 else 1, accumulate=accumulate)
             out(1, "return")
+    if key.fused:  # split nodes: their partial rows summed (segments.py)
+        for slot in CONV_ROWS:
+            if irreps[slot].dim:
+                emit_fixup(out, f"tp_conv_fixup_{slot}", irreps[slot].dim, key.dtype)
+                kernels[f"tp_conv_fixup_{slot}"] = [(f"tp_conv_fixup_{slot}", 1)]
     backward_columns = None
     if backward_codegen.applies(key, infos):
         backward_columns = backward_codegen.emit(out, key, infos, kernels, max_terms())

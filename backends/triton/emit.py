@@ -152,6 +152,56 @@ def kernel_header(out: _Emitter, fname: str, params: str, nb: int, units: str, r
             out(1, f"{CONV_ROWS[slot]} = tl.load({CONV_INDEX[slot]} + rows, mask=rmask, other=0).to(tl.int64)")
 
 
+def segment_target(key, target: str) -> bool:
+    """Whether `target` is summed over pieces of sorted edges: a fused-convolution target on nodes."""
+    return key.fused and target in CONV_ROWS
+
+
+def emit_piece(out: _Emitter) -> None:
+    """A piece kernel's prologue: its piece (``segments.py``), positions lo..hi of PERM and its output row."""
+    out(1, "# rb: one piece, PERM[lo:hi]: edges of one node (sorted once per graph), summed into row orow of T")
+    out(1, "lo = tl.load(PIECES + rb * 3)")
+    out(1, "hi = tl.load(PIECES + rb * 3 + 1)")
+    out(1, "orow = tl.load(PIECES + rb * 3 + 2)")
+
+
+def emit_piece_loop(e: _Emitter, gathered, d0: int) -> int:
+    """Open the loop over a piece's edges, BLOCK_B at a time (``rows``: edge ids), with the node rows of the
+    `gathered` slots; returns the depth of the loop's body."""
+    e(d0, "for e0 in range(lo, hi, BLOCK_B):")
+    e(d0 + 1, "pos = e0 + tl.arange(0, BLOCK_B)[:, None]")
+    e(d0 + 1, "rmask = pos < hi")
+    e(d0 + 1, "rows = tl.load(PERM + pos, mask=rmask, other=0)")
+    for slot in gathered:
+        e(d0 + 1, f"{CONV_ROWS[slot]} = tl.load({CONV_INDEX[slot]} + rows, mask=rmask, other=0).to(tl.int64)")
+    return d0 + 1
+
+
+FIXUP_COLUMNS = 128  # columns one fixup program sums at a time
+
+
+def emit_fixup(out: _Emitter, name: str, dim: int, dtype: str) -> None:
+    """``name``: each split node's row of T, the sum of its partial rows in order (``segments.py``'s fixups;
+    a padding slot sums nothing into the scratch row)."""
+    out(0)
+    out(0)
+    out(0, '@triton.jit(do_not_specialize=["N"])')
+    out(0, f"def {name}(T, FIXUPS, N, BLOCK_B: tl.constexpr):")
+    out(1, f'"""T[node] = T[first] + ... + T[first + count - 1] for FIXUPS[pid] = (node, first, count); rows of {dim}."""')
+    out(1, "pid = tl.program_id(0)")
+    out(1, "node = tl.load(FIXUPS + pid * 3)")
+    out(1, "first = tl.load(FIXUPS + pid * 3 + 1)")
+    out(1, "count = tl.load(FIXUPS + pid * 3 + 2)")
+    cols = min(FIXUP_COLUMNS, _next_pow2(dim))
+    out(1, f"for c0 in range(0, {dim}, {cols}):")
+    out(2, f"cols = c0 + tl.arange(0, {cols})")
+    out(2, f"cm = cols < {dim}")
+    out(2, f"acc = tl.zeros([{cols}], dtype=tl.{dtype})")
+    out(2, "for i in range(count):")
+    out(3, f"acc += tl.load(T + (first + i) * {dim} + cols, mask=cm, other=0.0)")
+    out(2, f"tl.store(T + node * {dim} + cols, acc, mask=cm)")
+
+
 def _cost(paths) -> int:
     return sum(len(pi.nnz) + 4 for pi in paths)
 

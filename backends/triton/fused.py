@@ -7,23 +7,28 @@
 code: ``tp_conv_g`` is the forward, ``tp_conv_{x1,x2,w}`` the gradients, ``_weighted`` variants
 when some paths carry no weights) over the edges, where the x1 slot lives on the nodes ``SRC``
 names and the g slot (the output, or the incoming gradient) on the nodes ``DST`` names.  A slot
-on nodes is read through its index (the gather happens in the kernel) and, as a target, written
-with ``tl.atomic_add`` into a zero-initialised ``[rows, dim]`` tensor (the scatter happens in the
-kernel); x2 and the weights stay per edge.  ``_ConvTPOp`` is the autograd function: its backward
-calls ``_ConvTPOp.apply`` for the other slots, exactly like the per-row ``_TPOp``, so forward,
-backward and every higher derivative (double backward for training on forces included) run
+on nodes is read through its index (the gather happens in the kernel); as a target, it is summed
+per node: the edges are sorted by that node once per graph (``segments.py``: ``segments.Graph``,
+shared by every layer given the same index tensors), one program sums one piece of a node's edges
+in a fixed order and stores it once, and a fixup kernel sums the pieces of nodes with more edges
+than a piece holds.  x2 and the weights stay per edge.  ``_ConvTPOp`` is the autograd function: its
+backward calls ``_ConvTPOp.apply`` for the other slots, exactly like the per-row ``_TPOp``, so
+forward, backward and every higher derivative (double backward for training on forces included) run
 fused kernels, and neither the per-edge messages ``[E, d_out]`` nor the gathered node features
 ``[E, d1]`` nor per-edge gradients of them ever exist in memory.  (A descriptor too large for one
-kernel is split into several kernels launched in turn, as for the per-row family.)
+kernel is split into several kernels launched in turn, as for the per-row family.)  The first-order
+backward of channelwise descriptors is the fused backward (``backward_codegen``), over pieces of the
+source nodes' edges.
 
 Indices are arbitrary integer tensors (int32 or int64, any order, repeats allowed): the
 names src/dst are only the usual use; x1 may be gathered by either index.  Out-of-range
 indices raise on the CPU (checked before the launch) and trip a device-side assert on CUDA
 (``torch._assert_async``, as ``index_select`` does), since the kernel indexes raw memory.
 
-Summation order: edges sharing a destination add through atomics in whatever order the
-programs run, so float32 results are not bitwise reproducible run to run on a GPU (the
-reference ``index_add`` sums in another order too; both are exact up to rounding).
+Summation order: fixed by the graph (a node's edges in their order in the index, by pieces of
+``segments.SEGMENT_ROW_BLOCKS`` row blocks, pieces summed in order): no atomics, so results are the
+same run to run (the reference ``index_add`` sums in another order; both are exact up to rounding).
+Building the pieces reads three sizes back to the host, once per graph side.
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ from typing import Optional
 
 import torch
 
-from . import codegen, kernel_cache, precompile
+from . import codegen, kernel_cache, precompile, segments
 from .launch import weight_mode, workload
 from .per_row import (_DTYPES, _check_device, _Plan, _plan, check_operands, compile_candidates,
                       fused_backward_applies, launch_kernel)
@@ -55,10 +60,30 @@ class _ConvPlan:
             self._mod = kernel_cache.load(self.key)
         return self._mod
 
+    @property
+    def piece(self) -> int:
+        """Edges per piece of a node target (``segments.py``): SEGMENT_ROW_BLOCKS row blocks."""
+        return self.plan.block_b * segments.SEGMENT_ROW_BLOCKS
+
+    def _summed(self, target: str, launch, like: torch.Tensor, index: torch.Tensor, graph) -> torch.Tensor:
+        """A target on nodes: `launch(pieces, buffer, programs)` writes each piece's sum into its row of a buffer
+        (``segments.py``), the fixup sums the split nodes' partial rows; the node rows come back."""
+        rows, dim = graph.rows[target], self.plan.dims[target]
+        if index.shape[0] == 0 or rows == 0 or dim == 0:
+            return like.new_zeros(rows, dim)
+        seg = graph.segments(target, index, self.piece)
+        buf = like.new_empty(seg.buffer_rows, dim)
+        launch(seg, buf)
+        slots = seg.fixups.shape[0]
+        if slots:
+            launch_kernel(getattr(self.module, f"tp_conv_fixup_{target}"), (slots,), buf, seg.fixups, slots,
+                          BLOCK_B=self.plan.block_b, **self.plan.launch_opts)
+        return buf[:rows]
+
     def launch(self, target: str, part: str, operands: tuple[torch.Tensor, ...], src: torch.Tensor,
-               dst: torch.Tensor, node_rows: dict) -> torch.Tensor:
+               dst: torch.Tensor, graph: segments.Graph) -> torch.Tensor:
         """One operation over the edges: operands in ``plan.slots(target)`` order, x1 given on its nodes
-        (``node_rows["x1"]`` rows), g on the destination nodes (``node_rows["g"]`` rows), x2 and w per edge
+        (``graph.rows["x1"]`` rows), g on the destination nodes (``graph.rows["g"]`` rows), x2 and w per edge
         (w: ``[W]`` when shared).  A target on nodes comes back ``[rows, dim]``, summed over its edges."""
         plan = self.plan
         slots = plan.slots(target)
@@ -69,60 +94,69 @@ class _ConvPlan:
             _check_device(t)
             if t.dtype != like.dtype or t.device != like.device:
                 raise TypeError("convolution operands must share dtype and device")
-            rows = node_rows[s] if s in codegen.CONV_ROWS else e
+            rows = graph.rows[s] if s in codegen.CONV_ROWS else e
             want = (plan.dims[s],) if s == "w" and plan.shared else (rows, plan.dims[s])
             if tuple(t.shape) != want:  # the kernels index raw memory: never launch on a wrong shape
                 raise ValueError(f"operand {s}: expected shape {want}, got {tuple(t.shape)}")
         dim = plan.dims[target]
+        src, dst = src.contiguous(), dst.contiguous()
+        weighted_only = part == "weighted" and target != "w"
+        if weighted_only and e:  # a second derivative through the weight gradient: its kernels, all at once
+            plan.compile_ahead("conv_weighted", like, e,
+                               lambda: precompile.conv_jobs(self, "weighted", like.dtype, src.dtype, e))
+        name = f"tp_conv_{target}" + ("_weighted" if weighted_only else "")
+        args = [ops[s] for s in slots]
+
+        def run(programs: int, *rest) -> None:
+            with torch.cuda.device(like.device) if like.device.type == "cuda" else contextlib.nullcontext():
+                for fname, blocks in self.module.KERNELS[name]:
+                    launch_kernel(getattr(self.module, fname), (programs * blocks,), *args, src, dst, *rest, e,
+                                  BLOCK_B=plan.block_b, **plan.launch_opts)
+
+        if target in codegen.CONV_ROWS:  # rows on nodes: one program per piece of the node's sorted edges
+            return self._summed(target, lambda seg, buf: run(seg.programs, seg.perm, seg.pieces, buf), like,
+                                src if target == "x1" else dst, graph)
         row_blocks = -(-e // plan.block_b)
-        if target in codegen.CONV_ROWS:  # rows on nodes: atomics add every edge's contribution
-            out = like.new_zeros(node_rows[target], dim)
-        elif target == "w" and plan.shared:
+        if target == "w" and plan.shared:
             if e == 0 or dim == 0:
                 return like.new_zeros(dim)
             row_blocks = -(-row_blocks // self.module.SHARED_W_ROW_BLOCKS)  # programs loop over row blocks
             out = like.new_empty(row_blocks, dim)  # one partial sum per group of row blocks
         else:
             out = like.new_empty(e, dim)
-        if e == 0 or dim == 0 or out.numel() == 0:
-            return out
-        src, dst = src.contiguous(), dst.contiguous()
-        weighted_only = part == "weighted" and target != "w"
-        if weighted_only:  # a second derivative through the weight gradient: its kernels, all at once
-            plan.compile_ahead("conv_weighted", like, e,
-                               lambda: precompile.conv_jobs(self, "weighted", like.dtype, src.dtype, e))
-        name = f"tp_conv_{target}" + ("_weighted" if weighted_only else "")
-        args = [ops[s] for s in slots]
-        with torch.cuda.device(like.device) if like.device.type == "cuda" else contextlib.nullcontext():
-            for fname, blocks in self.module.KERNELS[name]:
-                launch_kernel(getattr(self.module, fname), (row_blocks * blocks,), *args, src, dst, out, e,
-                              BLOCK_B=plan.block_b, **plan.launch_opts)
+        if e and dim:
+            run(row_blocks, out)
         return out.sum(0) if target == "w" and plan.shared else out
 
     @property
     def fused_backward(self) -> bool:
         return "tp_conv_backward" in self.module.KERNELS
 
-    def backward_all(self, x1_nodes, x2, g_nodes, w, src, dst) -> tuple:
+    def backward_all(self, x1_nodes, x2, g_nodes, w, src, dst, graph: segments.Graph) -> tuple:
         """(dx1 on x1's nodes, dx2, dW) of the convolution's output gradient `g_nodes`, in one pass (the fused
-        backward: dx1 added atomically into the source nodes, dx2 through partials, ``backward_codegen``)."""
+        backward, ``backward_codegen``: dx1 summed per piece of each source node's edges, dx2 through partials)."""
         plan = self.plan
         x1_nodes, x2, g_nodes, w = (t.contiguous() for t in (x1_nodes, x2, g_nodes, w))
         e = src.shape[0]
         check_operands(x2, [(s, t, (rows, plan.dims[s])) for s, t, rows in (
             ("x1", x1_nodes, x1_nodes.shape[0]), ("x2", x2, e), ("g", g_nodes, g_nodes.shape[0]), ("w", w, e))])
-        dx1 = x2.new_zeros(x1_nodes.shape[0], plan.dims["x1"])  # the edges add into their source nodes
         dx2, dw = x2.new_empty(e, plan.dims["x2"]), x2.new_empty(e, plan.dims["w"])
         partial = x2.new_empty(e, len(self.module.BACKWARD_COLUMNS))
-        if e:
-            src, dst = src.contiguous(), dst.contiguous()
-            row_blocks = -(-e // plan.block_b)
+        src, dst = src.contiguous(), dst.contiguous()
+        row_blocks = -(-e // plan.block_b)
+
+        def run(seg, dx1_buf):
             with torch.cuda.device(x2.device) if x2.device.type == "cuda" else contextlib.nullcontext():
                 for fname, blocks in self.module.KERNELS["tp_conv_backward"]:
-                    launch_kernel(getattr(self.module, fname), (row_blocks * blocks,), x1_nodes, x2, g_nodes, w,
-                                  src, dst, dx1, partial, dw, e, BLOCK_B=plan.block_b, **plan.launch_opts)
+                    launch_kernel(getattr(self.module, fname), (seg.programs * blocks,), x1_nodes, x2, g_nodes, w,
+                                  src, dst, seg.perm, seg.pieces, dx1_buf, partial, dw, e, BLOCK_B=plan.block_b,
+                                  **plan.launch_opts)
                 launch_kernel(self.module.tp_conv_backward_dx2, (row_blocks,), partial, dx2, e,
                               BLOCK_B=plan.block_b, **plan.launch_opts)
+
+        if e == 0 or x1_nodes.shape[0] == 0:  # no edges (or no source nodes to hold any): zero gradients
+            return x2.new_zeros(x1_nodes.shape[0], plan.dims["x1"]), dx2.zero_(), dw.zero_()
+        dx1 = self._summed("x1", run, x2, src, graph)
         return dx1, dx2, dw
 
 
@@ -148,10 +182,10 @@ class _ConvTPOp(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, cplan: _ConvPlan, target: str, part: str, src: torch.Tensor, dst: torch.Tensor,
-                node_rows: dict, *operands):
-        ctx.cplan, ctx.target, ctx.part, ctx.node_rows = cplan, target, part, node_rows
+                graph: segments.Graph, *operands):
+        ctx.cplan, ctx.target, ctx.part, ctx.graph = cplan, target, part, graph
         ctx.save_for_backward(src, dst, *operands)
-        return cplan.launch(target, part, operands, src, dst, node_rows)
+        return cplan.launch(target, part, operands, src, dst, graph)
 
     @staticmethod
     def backward(ctx, grad):
@@ -162,11 +196,11 @@ class _ConvTPOp(torch.autograd.Function):
         full = dict(zip(slots, ops))
         full[target] = grad
         if fused_backward_applies(ctx.cplan, ctx, ctx.needs_input_grad[6:]):
-            grads = ctx.cplan.backward_all(full["x1"], full["x2"], grad, full["w"], src, dst)
+            grads = ctx.cplan.backward_all(full["x1"], full["x2"], grad, full["w"], src, dst, ctx.graph)
             return (None,) * 6 + tuple(d if need else None for d, need in zip(grads, ctx.needs_input_grad[6:]))
         grads = []
         for s, need in zip(slots, ctx.needs_input_grad[6:]):
-            grads.append(_ConvTPOp.apply(ctx.cplan, s, part, src, dst, ctx.node_rows,
+            grads.append(_ConvTPOp.apply(ctx.cplan, s, part, src, dst, ctx.graph,
                                          *(full[x] for x in plan.slots(s))) if need else None)
         return (None, None, None, None, None, None, *grads)
 
@@ -198,10 +232,10 @@ def conv_tensor_product(desc, x1_nodes: torch.Tensor, src: torch.Tensor, x2: tor
     e, mode = src.shape[0], workload(ops)
     plan.compile_ahead(f"conv_{mode}", x1_nodes, e,
                        lambda: precompile.conv_jobs(cplan, mode, x1_nodes.dtype, src.dtype, e))
-    node_rows = {"x1": x1_nodes.shape[0], "g": num_nodes}
+    graph = segments.for_indices(src, dst, x1_nodes.shape[0], num_nodes)  # sorted once, shared by every layer
     if mode == "forward":  # nothing to differentiate: no autograd node
-        return cplan.launch("g", "all", ops, src, dst, node_rows)
-    return _ConvTPOp.apply(cplan, "g", "all", src, dst, node_rows, *ops)
+        return cplan.launch("g", "all", ops, src, dst, graph)
+    return _ConvTPOp.apply(cplan, "g", "all", src, dst, graph, *ops)
 
 
 def conv(tp, x1_nodes: torch.Tensor, src: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor],

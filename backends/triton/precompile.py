@@ -33,6 +33,7 @@ from typing import Iterable, Optional
 import torch
 
 from .codegen import positive_int_env
+from .emit import CONV_ROWS
 
 # the operations a workload launches: the forward, and for training the three gradients (and the fused
 # backward, ``backward_codegen``, where the descriptor has one: a first-order backward runs it, second
@@ -98,14 +99,25 @@ def plan_jobs(plan, mode: str, dtype: torch.dtype, rows: int) -> list[Job]:
 
 
 def conv_jobs(conv_plan, mode: str, dtype: torch.dtype, index_dtype: torch.dtype, edges: int) -> list[Job]:
-    """The fused message-passing kernels (``tp_conv_*``: operands, SRC, DST, output, N) `mode` launches."""
-    plan = conv_plan.plan
+    """The fused message-passing kernels (``tp_conv_*``: operands, SRC, DST, for a target on nodes PERM and
+    PIECES, output, N) `mode` launches, and the fixups that sum split nodes' partial rows."""
+    plan, module = conv_plan.plan, conv_plan.module
+    pieces = (torch.int64, torch.int64)  # segments.Segments: perm, pieces
 
-    def args_of(t):  # the fused backward: x1, x2, g, w, SRC, DST, then dx1, the dx2 partials, dw
+    def args_of(t):  # the fused backward: x1, x2, g, w, SRC, DST, PERM, PIECES, then dx1, the dx2 partials, dw
         if t == "backward":
-            return (dtype,) * 4 + (index_dtype, index_dtype) + (dtype,) * 3 + (edges,)
-        return (dtype,) * len(plan.slots(t)) + (index_dtype, index_dtype, dtype, edges)
-    return _jobs(plan, conv_plan.module, "conv", mode, args_of)
+            return (dtype,) * 4 + (index_dtype, index_dtype) + pieces + (dtype,) * 3 + (edges,)
+        return ((dtype,) * len(plan.slots(t)) + (index_dtype, index_dtype)
+                + (pieces if t in CONV_ROWS else ()) + (dtype, edges))
+    jobs = _jobs(plan, module, "conv", mode, args_of)
+    for slot in CONV_ROWS:  # the node targets this mode writes: the forward's g, the gradients' x1
+        name = f"tp_conv_fixup_{slot}"
+        if name in module.KERNELS and any(t.removesuffix("_weighted") == slot for t in TARGETS[mode]):
+            fn = getattr(module, name)
+            args = (dtype, torch.int64, edges)
+            _check_arity(name, fn, args, {"BLOCK_B": None})
+            jobs.append(Job(name, fn, args, dict(BLOCK_B=plan.block_b, **plan.launch_opts)))
+    return jobs
 
 
 def workers(n_jobs: int) -> int:

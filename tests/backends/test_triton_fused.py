@@ -1,8 +1,8 @@
 """Fused message-passing convolution (``TensorProductLayer.conv``, ``backends.triton.fused``) vs the reference.
 
 out[n] = sum_{e: dst[e] == n} TP(x1_nodes[src[e]], x2[e], w[e]): the Triton forward is one fused kernel
-(x1 gathered through src and messages atomically added through dst inside it), the backward the per-row
-kernels.  Without a GPU the kernels run in Triton's interpreter, which must be on before triton is first
+(x1 gathered through src, each destination's messages summed over its piece of the edges sorted by dst and
+stored once), the backward the fused family's kernels too.  Without a GPU the kernels run in Triton's interpreter, which must be on before triton is first
 imported (see triton_interpreter.py for why), so problems are tiny.
 """
 import re
@@ -97,7 +97,7 @@ def test_mixed_weighted_and_unweighted_paths():
 
 @pytest.mark.parametrize("name,shared", [("uvw", False), ("uvw", True)])
 def test_blocks_split_by_paths(monkeypatch, name, shared):
-    """Output blocks split by paths across kernels: every piece atomically adds its paths' messages."""
+    """Output blocks split by paths across kernels: a later kernel adds its paths to what the earlier stored."""
     monkeypatch.setattr(codegen, "MAX_TERMS_PER_KERNEL", 6)
     key = codegen.KernelKey(DESCS[name], "float64", "shared" if shared else "row", 16, fused=True)
     assert "more paths added to the stored sum" in codegen.generate(key)
@@ -144,7 +144,7 @@ def test_nodes_without_incoming_edges_are_zero():
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 def test_repeated_edges_to_one_destination(dtype):
-    """Every edge into node 2, several identical edges: the atomics of one program and of both row blocks sum."""
+    """Every edge into node 2, several identical edges: one piece sums them all."""
     src = torch.tensor([0, 1, 1, 1, 3, 0, 2, 2, 1, 3, 3, 0, 1, 1, 2, 0, 3, 3, 1], device=DEVICE)
     dst = torch.full_like(src, 2)
     _, y = check(DESCS["uvw"], False, dtype, num_nodes=4, src=src, dst=dst)
@@ -252,20 +252,25 @@ def _kernel_sources(src: str) -> dict:
 
 
 @pytest.mark.parametrize("weights", ["row", "shared"])
-def test_fused_kernel_source_gathers_and_scatters_atomically(weights):
+def test_fused_kernel_source_gathers_and_sums_pieces(weights):
+    """Node rows are read through their index; a target on nodes is summed over a piece of sorted edges and
+    stored once into the piece's row: no atomic anywhere in the family."""
     desc = DESCS["uvw"]
     key = codegen.KernelKey(desc, "float32", weights, 16, fused=True)
-    kernels = _kernel_sources(codegen.generate(key))
+    source = codegen.generate(key)
+    assert "atomic" not in source
+    kernels = _kernel_sources(source)
     by_op = {}
     for fname, text in kernels.items():
         by_op.setdefault(fname.split("__")[0], []).append(text)
     backward = by_op.pop("tp_conv_backward", None), by_op.pop("tp_conv_backward_dx2", None)
+    fixups = {by_op.pop("tp_conv_fixup_g")[0], by_op.pop("tp_conv_fixup_x1")[0]}
     assert set(by_op) == {"tp_conv_g", "tp_conv_x1", "tp_conv_x2", "tp_conv_w"}
-    if weights == "row":  # the fused backward: node rows gathered, dx1 added atomically into the source nodes
+    assert all("for i in range(count):" in f for f in fixups)
+    if weights == "row":  # the fused backward: pieces of the source nodes' edges, dx1 stored once per piece
         text = "\n".join(backward[0])
         assert "tl.load(X1 + srows *" in text and "tl.load(G + drows *" in text and "tl.load(X1 + rows" not in text
-        assert "tl.atomic_add(DX1 + srows *" in text and "tl.store(DX1" not in text
-        assert "tl.atomic_add" not in "\n".join(backward[1])
+        assert "rows = tl.load(PERM + pos" in text and "tl.store(DX1 + orow *" in text
         by_op.update({"tp_conv_backward": [], "tp_conv_backward_dx2": []})
     else:
         assert backward == (None, None)
@@ -280,14 +285,52 @@ def test_fused_kernel_source_gathers_and_scatters_atomically(weights):
             assert "tl.load(X1 + srows *" in text and "tl.load(SRC + rows" in text
         if target != "g":
             assert "tl.load(G + drows *" in text and "tl.load(DST + rows" in text
-        if target in ("g", "x1"):  # written into node rows: atomics, no per-edge output
-            assert f"tl.atomic_add(T + {'drows' if target == 'g' else 'srows'} *" in text
-            assert "tl.store(T" not in text
+        if target in ("g", "x1"):  # node rows: each piece's edges through PERM, one store into its row
+            assert "for e0 in range(lo, hi, BLOCK_B):" in text and "rows = tl.load(PERM + pos" in text
+            assert "tl.store(T + orow *" in text and "tl.store(T + rows" not in text
         else:  # x2 and w are per edge
-            assert "tl.atomic_add" not in text and "tl.store(T" in text
+            assert "PERM" not in text and "tl.store(T" in text
     mod = kernel_cache.load(key)
-    assert {k for k in mod.KERNELS if not k.endswith("_weighted")} == set(by_op)
+    assert {k for k in mod.KERNELS if not k.endswith("_weighted")} == set(by_op) | {
+        "tp_conv_fixup_g", "tp_conv_fixup_x1"}
     assert key.digest() != codegen.KernelKey(desc, "float32", weights, 16).digest()
+
+
+@pytest.mark.parametrize("name,shared", [("uvw", False), ("uvu", False), ("uvw", True)])
+def test_nodes_split_across_pieces(monkeypatch, name, shared):
+    """Nodes with more edges than a piece holds (block_b=2: 16 edges a piece): their pieces go to partial rows
+    that the fixup sums; values and first and second derivatives against the reference."""
+    launched = []
+    launch = fused.launch_kernel
+    monkeypatch.setattr(fused, "launch_kernel",
+                        lambda k, grid, *a, **m: launched.append(k.fn.__name__) or launch(k, grid, *a, **m))
+    # node 0 receives 40 edges (3 pieces), node 1 sends 37 (3 pieces), node 3 neither sends nor receives
+    src = torch.cat([torch.randint(0, 6, (40,)), torch.ones(37, dtype=torch.int64), torch.tensor([2, 4, 5])])
+    dst = torch.cat([torch.zeros(40, dtype=torch.int64), torch.randint(0, 6, (37,)), torch.tensor([5, 2, 4])])
+    dst[dst == 3] = 2
+    src[src == 3] = 4
+    perm = torch.randperm(len(src))
+    src, dst = src[perm].to(DEVICE), dst[perm].to(DEVICE)
+    desc = DESCS[name]
+    ref, tri = make(desc, shared)
+    x1, x2, w = inputs(desc, shared, 6, len(src))
+    y_ref = ref.conv(x1, src, x2, w, dst, 6)
+    y = fused.conv(tri, x1, src, x2, w, dst, 6, block_b=2, block_c=2)
+    assert rel(y, y_ref) < 1e-11 and not y[3].any()
+    assert "tp_conv_fixup_g" in launched
+    wrt = lambda m: [x1, x2] + ([m.weight] if shared else [w])  # noqa: E731
+    g = torch.randn_like(y)
+    gt = torch.autograd.grad(y, wrt(tri), g, create_graph=True)
+    gr = torch.autograd.grad(y_ref, wrt(ref), g, create_graph=True)
+    assert "tp_conv_fixup_x1" in launched
+    for a, b in zip(gt, gr):
+        assert rel(a, b) < 1e-11
+    assert not gt[0][3].any()
+    probe = [torch.randn_like(a) for a in gt]
+    st = torch.autograd.grad(sum((a * p).sum() for a, p in zip(gt, probe)), [x1, x2])
+    sr = torch.autograd.grad(sum((a * p).sum() for a, p in zip(gr, probe)), [x1, x2])
+    for a, b in zip(st, sr):
+        assert rel(a, b) < 1e-11
 
 
 def test_conv_runs_only_fused_kernels_at_every_order(monkeypatch):
@@ -356,9 +399,8 @@ def test_cpu_without_interpreter_raises(monkeypatch):
 
 def test_fused_kernels_compile_for_sm90_without_a_gpu(tmp_path):
     """The interpreter is lenient; run the real compiler (in a subprocess, not in interpreter mode) down to
-    sm_90 cubins for the whole fused family, float32 and float64 atomic adds (relaxed: red.global.gpu.relaxed.add)
-    in the kernels writing node rows (g, x1) and none in the per-edge ones (x2, w), per-edge and shared weights,
-    int64 and int32 indices."""
+    sm_90 cubins for the whole fused family (the piece loops over runtime bounds included), float32 and float64,
+    per-edge and shared weights, int64 and int32 indices: no atomic instruction in any kernel."""
     script = ("""
         import triton
         from triton.backends.compiler import GPUTarget
@@ -377,22 +419,20 @@ def test_fused_kernels_compile_for_sm90_without_a_gpu(tmp_path):
             mod = kernel_cache.load(codegen.KernelKey(desc, dtype, weights, 16, fused=True))
             ptr = "*fp64" if dtype == "float64" else "*fp32"
             names = sorted({f for op, ks in mod.KERNELS.items() for f, _ in ks})
-            atomics = {f for op in ("tp_conv_g", "tp_conv_x1", "tp_conv_backward") for f, _ in mod.KERNELS.get(op, [])}
+            index = {"SRC": "*i64", "DST": "*i32", "PERM": "*i64", "PIECES": "*i64", "FIXUPS": "*i64"}
             for fname in names:
                 fn = getattr(mod, fname)
-                sig = {a: ptr for a in fn.arg_names if a not in ("N", "BLOCK_B", "SRC", "DST")}
+                sig = {a: index.get(a, ptr) for a in fn.arg_names if a not in ("N", "BLOCK_B")}
                 sig.update({"N": "i32", "BLOCK_B": "constexpr"})
-                sig.update({a: t for a, t in (("SRC", "*i64"), ("DST", "*i32")) if a in fn.arg_names})
                 k = triton.compile(ASTSource(fn, sig, constexprs={"BLOCK_B": 16}), target=GPUTarget("cuda", 90, 32))
-                ptx = k.asm["ptx"]  # relaxed atomic adds whose result is unused lower to red.global...add
-                atomic = ("red.global" in ptx or "atom.global" in ptx) and \
-                    (".add.f64" if dtype == "float64" else ".add.f32") in ptx
-                assert atomic == (fname in atomics), fname  # node rows written by atomics, edge rows stored
+                ptx = k.asm["ptx"]
+                assert "red.global" not in ptx and "atom.global" not in ptx, fname
                 assert len(k.asm["cubin"]) > 0
                 n += 1
         print("compiled", n)
     """)
     r = run_compiler_script(tmp_path, script)
     assert r.returncode == 0, r.stderr[-3000:]
-    # g, x1, x2, w for each of the three cases; the per-edge channelwise ones also the fused backward and its dx2 sum
-    assert r.stdout.split() == ["compiled", "20"]
+    # g, x1, x2, w and the two fixups for each of the three cases; the per-edge channelwise ones also the fused
+    # backward and its dx2 sum
+    assert r.stdout.split() == ["compiled", "26"]

@@ -85,12 +85,19 @@ def test_conv_jobs_take_the_index_tensors():
     plan = _plan()
     cplan = fused._conv_plan(plan)
     jobs = precompile.conv_jobs(cplan, "forward", torch.float32, torch.int64, 50)
-    assert [j.name for j in jobs] == [f for f, _ in cplan.module.KERNELS["tp_conv_g"]]
-    assert jobs[0].args == (torch.float32,) * 3 + (torch.int64, torch.int64, torch.float32, 50)
+    # the forward's kernels, then the fixup of nodes split into several pieces
+    assert [j.name for j in jobs] == [f for f, _ in cplan.module.KERNELS["tp_conv_g"]] + ["tp_conv_fixup_g"]
+    pieces = (torch.int64, torch.int64)  # PERM, PIECES
+    assert jobs[0].args == (torch.float32,) * 3 + (torch.int64, torch.int64) + pieces + (torch.float32, 50)
+    assert jobs[-1].args == (torch.float32, torch.int64, 50)
     both = precompile.conv_jobs(cplan, "forward_backward", torch.float32, torch.int32, 50)
-    assert [j.name for j in both] == _kernels(cplan, ("g", "x1", "x2", "w"), "conv")
+    assert [j.name for j in both] == _kernels(cplan, ("g", "x1", "x2", "w"), "conv") + [
+        "tp_conv_fixup_x1", "tp_conv_fixup_g"]
+    x2 = next(j for j in both if j.name.startswith("tp_conv_x2"))  # per edge: no pieces
+    assert x2.args == (torch.float32,) * 3 + (torch.int32,) * 2 + (torch.float32, 50)
     backward = [j for j in both if j.name.startswith("tp_conv_backward__")]
-    assert backward and backward[0].args == (torch.float32,) * 4 + (torch.int32,) * 2 + (torch.float32,) * 3 + (50,)
+    assert backward and backward[0].args == (torch.float32,) * 4 + (torch.int32,) * 2 + pieces + (
+        torch.float32,) * 3 + (50,)
 
 
 def test_arity_mismatch_is_caught():
