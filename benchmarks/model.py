@@ -66,13 +66,13 @@ def _graph(device, rows: int, nodes: int, block_b: int):
     """``eqc bench --conv``'s graph (the same random graph at both sizes, so the degrees the pieces of the fused
     convolution see are the same), on `device`, with its pieces built once: from the graph's values, so on
     meta tensors too their sizes are the exact ones.  Returns src, dst and the torch operations of that one
-    preparation per graph (on meta at the model's size)."""
+    preparation per graph (counted on the values, the sizes those of the model's graph)."""
     from eqdsl.backends.triton import segments
 
     src, dst = convolution.graph(nodes, rows, torch.device("cpu"))
     piece = block_b * segments.SEGMENT_ROW_BLOCKS
-    with TorchLaunches() as ops:  # what the preparation costs, recorded on the graph as used
-        for index in (src.to(device), dst.to(device)):
+    with TorchLaunches() as ops:  # what the preparation costs: on the values, which pick its path
+        for index in (src, dst):
             segments.build(index, nodes, piece)
     return (*segments.placed(src, dst, nodes, nodes, piece, device), ops.ops)
 

@@ -11,8 +11,9 @@ fixed order and stores it once:
 * a node with more is several pieces, each stored into a partial row past the node rows, and
   ``tp_conv_fixup_*`` sums its partial rows into the node's row in order.
 
-Sorting and counting are tensor operations on the index's device; one host synchronisation per graph side
-reads three sizes (pieces, split nodes, their partial rows), which fix the grids.  On meta tensors (no
+Sorting and counting are tensor operations on the index's device (about ten when no node has more than
+`piece` edges, the usual case, and about fifty otherwise); one host synchronisation per graph side reads
+the largest node's edge count (and for split nodes one more the sizes that fix the grids).  On meta tensors (no
 values) the sizes are bounds: at most ``rows + edges // piece`` pieces (a node with c edges is
 ``max(1, ceil(c / piece)) <= 1 + c / piece`` pieces), padded with empty pieces that write a scratch row;
 at most ``edges // (piece + 1)`` split nodes, with fewer than ``2 * edges / piece`` pieces.  The output
@@ -59,28 +60,32 @@ class Segments:
 def build(index: torch.Tensor, rows: int, piece: int, bounded: Optional[bool] = None) -> Segments:
     """The pieces of the edges `index` maps to `rows` node rows (entries in [0, rows), checked by the caller).
 
-    Sizes are exact (one host synchronisation per graph side: the number of pieces, of split nodes and of
-    their partial rows); on meta tensors, which hold no values, they are the bounds of the module docstring,
-    the padding pieces writing the scratch row and the padding fixups summing nothing into it (`bounded`:
-    that layout on any device; by default on meta only)."""
+    Sizes are exact: one host synchronisation per graph side reads the largest node's edge count, and
+    when that exceeds `piece` one more the number of pieces, of split nodes and of their partial rows.
+    On meta tensors, which hold no values, they are the bounds of the module docstring, the padding
+    pieces writing the scratch row and the padding fixups summing nothing into it (`bounded`: that layout
+    on any device; by default on meta only)."""
     if piece < 1:
         raise ValueError(f"piece must be >= 1, got {piece}")
     idx = index.to(torch.int64)
     e, dev = idx.shape[0], idx.device
-    perm = torch.argsort(idx, stable=True)
+    padded = dev.type == "meta" if bounded is None else bounded
+    ordered, perm = torch.sort(idx, stable=True)
     if rows == 0 or e == 0:
         empty = torch.zeros(0, 3, dtype=torch.int64, device=dev)
         pieces = torch.stack([torch.zeros(rows, dtype=torch.int64, device=dev)] * 2
                              + [torch.arange(rows, device=dev)], 1)  # every node one empty piece: zeros
         return Segments(rows, piece, perm, pieces, empty, 0)
-    counts = torch.zeros(rows, dtype=torch.int64, device=dev).scatter_add_(0, idx, torch.ones_like(idx))
-    ends = torch.cumsum(counts, 0)
-    starts = ends - counts
+    ptr = torch.searchsorted(ordered, torch.arange(rows + 1, device=dev))  # node n's edges: ptr[n]..ptr[n + 1]
+    starts, ends = ptr[:-1], ptr[1:]
+    counts = ends - starts
+    if not padded and int(counts.max()) <= piece:  # the usual graph: every node one piece, nothing to fix up
+        return Segments(rows, piece, perm, torch.stack([starts, ends, torch.arange(rows, device=dev)], 1),
+                        torch.zeros(0, 3, dtype=torch.int64, device=dev), 0)
     k = torch.clamp((counts + piece - 1) // piece, min=1)  # pieces per node
     k_end = torch.cumsum(k, 0)
     split = torch.where(k > 1, k, 0)  # partial rows per node
     split_first = torch.cumsum(split, 0) - split
-    padded = dev.type == "meta" if bounded is None else bounded
     if padded:
         programs, slots, partial_rows = rows + e // piece, e // (piece + 1), 2 * e // piece
     else:
