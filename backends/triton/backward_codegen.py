@@ -2,15 +2,17 @@
 
 The per-slot operations (``codegen``) write one gradient each, so a backward launches three of them and
 each re-reads its three operands: the output gradient g, the largest tensor of a NequIP or MACE
-convolution, is read three times.  For descriptors whose paths are all ``uvu`` or ``uvw``, weighted per
-row, with x2 of multiplicity one (spherical harmonics: every NequIP and MACE convolution, DiffDock's
-fully connected products), this family,
+convolution, is read three times.  For descriptors whose paths are all ``uvu`` or ``uvw``, weighted (per
+row; or shared, outside the convolution), with x2 of multiplicity one (spherical harmonics: every NequIP and
+MACE convolution, DiffDock's fully connected products), this family,
 ``tp_target_backward`` (and ``tp_conv_backward`` for the fused convolution), does it in one pass.  One
 program per (row block, x1 block): it loads x2 once, then per channel tile of the x1 block its x1
 components once, and for every path of the block its slice of g and its weights once, and from those
 
 * stores the path's weight gradient (each weight belongs to one path, hence to one program; a ``uvw``
-  path loops over its output channels w, g's channel, with W[u, w] tiled over u);
+  path loops over its output channels w, g's channel, with W[u, w] tiled over u); with shared weights a
+  program loops over ``SHARED_W_ROW_BLOCKS`` row blocks and adds each one's sum over its rows into the
+  program's own row of a zeroed partial (summed by the caller: deterministic, no atomics);
 * adds into the tile's dx1 accumulators, stored once after the block's last path (a block split by
   paths across kernels adds to what the earlier kernel stored);
 * adds into lane-wise partial sums of each x2 column it reaches (dx2 sums over channels and blocks).
@@ -29,16 +31,16 @@ Second derivatives keep the per-slot operations: their autograd graph is built f
 """
 from __future__ import annotations
 
-from .emit import (CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, channel_tiles,
+from .emit import (CONV_ROWS, SHARED_W_ROW_BLOCKS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, channel_tiles,
                    emit_piece, emit_piece_loop, kernel_header)
 
 COST_FACTOR = 3  # every nonzero Clebsch-Gordan entry is used three times (dW, dx1, dx2)
 
 
 def applies(key, infos: list[_PathInfo]) -> bool:
-    """Whether the descriptor gets the fused backward: every path uvu or uvw and weighted per row, x2 of
-    multiplicity one."""
-    return (key.weights == "row" and bool(infos)
+    """Whether the descriptor gets the fused backward: every path uvu or uvw and weighted (per row, or shared
+    outside the convolution), x2 of multiplicity one."""
+    return ((key.weights == "row" or (key.weights == "shared" and not key.fused)) and bool(infos)
             and all(pi.mode in ("uvu", "uvw") and pi.weighted and pi.m2 == 1 for pi in infos))
 
 
@@ -66,13 +68,23 @@ def emit(out: _Emitter, key, infos: list[_PathInfo], kernels: dict, limit: int) 
         fname = f"{name}__{gi}"
         nb = max(len(group), 1)
         kernels[name].append((fname, nb))
-        kernel_header(out, fname, params, nb, "x1 blocks", rows=not key.fused)
+        shared = key.weights == "shared"
+        kernel_header(out, fname, params, nb, "x1 blocks", rows=not (key.fused or shared))
+        d = 1
         if key.fused:
             emit_piece(out)
+        if shared:  # dW summed over SHARED_W_ROW_BLOCKS row blocks into this program's partial row
+            out(1, f"# rb: a group of {SHARED_W_ROW_BLOCKS} row blocks (those below N), looped over; DW[rb] its "
+                   "weight gradient's partial sum (zeroed by the caller)")
+            out(1, f"for rblk in range(rb * {SHARED_W_ROW_BLOCKS}, tl.minimum(rb * {SHARED_W_ROW_BLOCKS} + "
+                   f"{SHARED_W_ROW_BLOCKS}, tl.cdiv(N, BLOCK_B))):")
+            out(2, "rows = (rblk * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
+            out(2, "rmask = rows < N")
+            d = 2
         for k, (blk, accumulate) in enumerate(group):
             if nb > 1:
-                out(1, f"if blk == {k}:")
-            emit_block(out, key, *blk, d0=2 if nb > 1 else 1, accumulate=accumulate, columns=columns,
+                out(d, f"if blk == {k}:")
+            emit_block(out, key, *blk, d0=d + 1 if nb > 1 else d, accumulate=accumulate, columns=columns,
                        pstride=pstride)
         out(1, "return")
     _emit_dx2_sum(out, key, name, columns, pstride)
@@ -115,7 +127,8 @@ def _emit_block(e: _Emitter, key, bname: str, mul: int, dim: int, off: int, stri
     reached = _reached(paths)
     _emit_x2(e, key, reached, bc, d0)
     d = channel_tiles(e, "c", mul, bc, d0)
-    e(d, f"cm = rmask & (c < {mul})")
+    e(d, f"cmc = c < {mul}")
+    e(d, "cm = rmask & cmc")
     for i in range(dim):
         e(d, f"dx1_{i} = tl.zeros([BLOCK_B, {bc}], dtype={dt})")
     _emit_paths(e, key, paths, off, dim, stride, "rows", "rows", d)
@@ -191,10 +204,16 @@ def _emit_paths(e: _Emitter, key, paths: list, off: int, dim: int, stride: int, 
         for k in sorted({k for (_, _, k, _) in pi.nnz}):
             e(dd, f"{pre}_g_{k} = tl.load(G + {rg} * {do} + ({_lin(pi.offs['g'] + k, gch, pi.dims['g'])}), "
                   f"mask={gmask}, other=0.0)")
-        e(dd, f"{pre}_w = tl.load(W + rows * {wn} + ({_lin(pi.woff, wch)}), mask=cm, other=0.0)")
         j0 = pi.offs["x2"]
         dw = _sum_expr([((i, k, j0 + j), c) for (i, j, k, c) in pi.nnz], ["x1", f"{pre}_g", "x2"])
-        e(dd, f"tl.store(DW + rows * {wn} + ({_lin(pi.woff, wch)}), {dw}, mask=cm)")
+        if key.weights == "shared":  # one weight vector: dW summed over the rows into this program's partial
+            e(dd, f"{pre}_w = tl.load(W + ({_lin(pi.woff, wch)}), mask=cmc, other=0.0)")
+            ptr = f"DW + rb * {wn} + ({_lin(pi.woff, wch)})"
+            e(dd, f"tl.store({ptr}, tl.load({ptr}, mask=cmc, other=0.0) + tl.sum({dw}, axis=0, keep_dims=True), "
+                  "mask=cmc)")
+        else:
+            e(dd, f"{pre}_w = tl.load(W + rows * {wn} + ({_lin(pi.woff, wch)}), mask=cm, other=0.0)")
+            e(dd, f"tl.store(DW + rows * {wn} + ({_lin(pi.woff, wch)}), {dw}, mask=cm)")
         for i in sorted({i for (i, _, _, _) in pi.nnz}):
             terms = [((k, j0 + j), c) for (ii, j, k, c) in pi.nnz if ii == i]
             e(dd, f"dx1_{i} += {pre}_w * ({_sum_expr(terms, [f'{pre}_g', 'x2'])})")

@@ -69,12 +69,13 @@ from eqdsl.reps.tp import TensorProductDescriptor
 
 from . import backward_codegen
 from .emit import (CONV_INDEX, CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, channel_tiles,
-                   emit_fixup, emit_piece, emit_piece_loop, kernel_header, segment_target)
+                   SHARED_W_ROW_BLOCKS, emit_fixup, emit_piece, emit_piece_loop, kernel_header, segment_target)
 
-CODEGEN_VERSION = 13  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane
+CODEGEN_VERSION = 14  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane
 # sums; 9: the fused backward (backward_codegen); 10: shared-weight gradients over SHARED_W_ROW_BLOCKS row blocks;
 # 11: the fused backward for uvw paths; 12: channel-tile loops named after their tile variable (emit.channel_tiles);
-# 13: fused targets on nodes summed per piece of sorted edges (segments.py), no atomics
+# 13: fused targets on nodes summed per piece of sorted edges (segments.py), no atomics; 14: the fused backward
+# for shared weights (per row)
 DTYPES = ("float32", "float64")
 WEIGHT_MODES = ("none", "row", "shared")
 TARGETS = ("g", "x1", "x2", "w")
@@ -333,11 +334,6 @@ def _emit_path(e: _Emitter, key: KernelKey, target: str, pi: _PathInfo, bname: s
     for t in comps:
         e(depth, f"{acc[t]} += {wmul}({_sum_expr(by_comp[t], names)})")
 
-
-# Row blocks one program of a shared-weight gradient covers, summing in registers: one partial sum per group
-# instead of per row block (fc-shared-L2 at 50,000 rows: 98 partials of 11264 weights, 4.4 MB written and
-# read back, instead of 3125, 141 MB), while a large batch still has programs enough for every SM.
-SHARED_W_ROW_BLOCKS = 32
 
 # Unrolled CG products per kernel before an operation is split across kernels (by target blocks, then by
 # paths).  Chosen on compile time and static registers, sm_90, offline (no GPU timing yet): at 1200 the

@@ -13,6 +13,12 @@ from eqdsl.reps.tp import TensorProductDescriptor
 CG_EPS = 1e-12  # |C| below this is a structural zero (the real-basis 3j come out exact to ~1e-16)
 
 
+# Row blocks one program of a shared-weight gradient covers (the "w" operation and the fused backward): one
+# partial sum per group instead of per row block (fc-shared-L2 at 50,000 rows: 98 partials of 11264 weights,
+# 4.4 MB written and read back, instead of 3125, 141 MB), while a large batch still has programs enough for
+# every SM.
+SHARED_W_ROW_BLOCKS = 32
+
 # The fused convolution family: the slots whose rows are nodes, the row variable the kernels use for them,
 # and the index tensor that maps an edge to that node.
 CONV_ROWS = {"x1": "srows", "g": "drows"}

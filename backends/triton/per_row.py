@@ -164,18 +164,25 @@ class _Plan:
         """(dx1, dx2, dW) of the forward's output gradient `g`, in one pass (the fused backward)."""
         x1, x2, g, w = (t.contiguous() for t in (x1, x2, g, w))
         n = x1.shape[0]
-        check_operands(x1, [(s, t, (n, self.dims[s])) for s, t in (("x1", x1), ("x2", x2), ("g", g), ("w", w))])
-        dx1, dx2, dw = (x1.new_empty(n, self.dims[s]) for s in ("x1", "x2", "w"))
+        check_operands(x1, [(s, t, (self.dims[s],) if s == "w" and self.shared else (n, self.dims[s]))
+                            for s, t in (("x1", x1), ("x2", x2), ("g", g), ("w", w))])
+        dx1, dx2 = (x1.new_empty(n, self.dims[s]) for s in ("x1", "x2"))
         partial = x1.new_empty(n, len(self.module.BACKWARD_COLUMNS))
+        row_blocks = -(-n // self.block_b)
+        programs = row_blocks
+        if self.shared:  # programs sum SHARED_W_ROW_BLOCKS row blocks of dW each, into their own zeroed partial
+            programs = -(-row_blocks // self.module.SHARED_W_ROW_BLOCKS)
+            dw = x1.new_zeros(max(programs, 1), self.dims["w"])
+        else:
+            dw = x1.new_empty(n, self.dims["w"])
         if n:
-            row_blocks = -(-n // self.block_b)
             with torch.cuda.device(x1.device) if x1.device.type == "cuda" else contextlib.nullcontext():
                 for fname, blocks in self.module.KERNELS["tp_target_backward"]:
-                    launch_kernel(getattr(self.module, fname), (row_blocks * blocks,), x1, x2, g, w, dx1, partial,
+                    launch_kernel(getattr(self.module, fname), (programs * blocks,), x1, x2, g, w, dx1, partial,
                                   dw, n, BLOCK_B=self.block_b, **self.launch_opts)
                 launch_kernel(self.module.tp_target_backward_dx2, (row_blocks,), partial, dx2, n,
                               BLOCK_B=self.block_b, **self.launch_opts)
-        return dx1, dx2, dw
+        return dx1, dx2, dw.sum(0) if self.shared else dw
 
 
 def check_operands(like: torch.Tensor, operands: list) -> None:

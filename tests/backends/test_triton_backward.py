@@ -15,7 +15,7 @@ from triton_interpreter import (  # noqa: F401  (the fixtures apply by being imp
 )
 
 from eqdsl.backends.tensor_product import TensorProductLayer
-from eqdsl.backends.triton import TritonTensorProduct, codegen, traffic
+from eqdsl.backends.triton import TritonTensorProduct, codegen, emit, traffic
 from eqdsl.groups.o3 import O3
 from eqdsl.reps import tp
 
@@ -104,8 +104,38 @@ def test_second_derivatives_and_single_gradients_use_the_per_slot_operations():
     assert "tp_target_backward" in _launched(lambda: torch.autograd.grad(tri(x1, x2.detach(), w), (x1, w), g))
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("desc", [DESC, UVW], ids=["uvu", "uvw"])
+def test_fused_backward_with_shared_weights_sums_row_groups(dtype, desc):
+    """Shared weights: dW summed over the rows, each program a group of SHARED_W_ROW_BLOCKS row blocks into its
+    own partial row (533 rows: 34 blocks of 16, two groups, the second of two blocks, its last partial)."""
+    ref = TensorProductLayer(desc, True, backend="reference").to(DEVICE, dtype)
+    tri = TritonTensorProduct(desc, True).to(DEVICE, dtype)
+    tri.load_state_dict(ref.state_dict())
+    n = 16 * (emit.SHARED_W_ROW_BLOCKS + 1) + 5
+    x1, x2, _ = _inputs(desc, n, dtype)
+    g = torch.randn(n, desc.irreps_out.dim, dtype=dtype, device=DEVICE)
+    want = torch.autograd.grad(ref(x1, x2), (x1, x2, ref.weight), g)
+    got = torch.autograd.grad(tri(x1, x2), (x1, x2, tri.weight), g)
+    for a, b in zip(want, got):
+        assert b.shape == a.shape and rel(b, a) < TOL[dtype]
+    with traffic.recorded() as launches:
+        torch.autograd.grad(tri(x1, x2), (x1, x2, tri.weight), g)
+    names = [lc.name.rsplit("__", 1)[0] for lc in launches]
+    assert list(dict.fromkeys(names)) == ["tp_target_g", "tp_target_backward", "tp_target_backward_dx2"]
+    backward = next(lc for lc in launches if lc.name.startswith("tp_target_backward__"))
+    dw = backward.args[list(backward.kernel.arg_names).index("DW")]
+    assert dw.shape[0] == 2  # one partial per group of row blocks
+
+
+def test_the_convolution_with_shared_weights_keeps_the_per_slot_gradients():
+    """Its programs own pieces of nodes, which have no row groups to sum dW over (per-slot operations)."""
+    src = codegen.generate(codegen.KernelKey(DESC, "float32", "shared", fused=True))
+    assert "tp_conv_backward" not in src
+    assert "tp_target_backward" in codegen.generate(codegen.KernelKey(DESC, "float32", "shared"))
+
+
 @pytest.mark.parametrize("desc,weights", [
-    (tp.channelwise(O3, I("2x0e+2x1o"), I("0e+1o")), "shared"),  # shared weights: the per-slot operations
     (tp.channelwise(O3, I("2x0e+2x1o"), I("2x0e+2x1o")), "row"),  # x2 with two channels
     (tp.build(I("2x0e"), I("1x0e"), I("2x0e"), [(0, 0, 0, "uvuv", True)]), "row"),  # uvuv
     (tp.build(I("2x0e+2x1o"), I("1x0e+1x1o"), I("2x1o"), [(1, 0, 0, "uvu", True), (0, 1, 0, "uvu", False)]), "row"),
