@@ -9,7 +9,9 @@ random pairs of distinct nodes, in random order (unsorted), as a radius graph wo
 Implementations:
 
 * eqdsl-triton: the fused kernel family (``TensorProductLayer(..., backend="triton").conv``): the
-  gather, the tensor product and the scatter in one kernel per operation, forward and backward;
+  gather, the tensor product and the per-node sum in one kernel per operation, forward and backward
+  (the edges sorted by node once per graph, on the first call: before the timed calls, as a model
+  sorts once for all its layers);
   its launch configuration autotuned per workload as a generated model's would be
   (``--tune-candidates`` limits that);
 * eqdsl-reference, e3nn, cuequivariance: gather x1 by src, the per-edge tensor product,
