@@ -133,23 +133,25 @@ class Graph:
         self._built[(slot, segments.piece)] = segments
 
 
-_GRAPHS: dict = {}  # (id(src), id(dst), rows) -> (weak src, weak dst, their versions, Graph)
+_GRAPHS: dict = {}  # (id(src), id(dst), rows) -> (weak src, weak dst, their versions, Graph, finalizers)
 
 
 def for_indices(src: torch.Tensor, dst: torch.Tensor, src_rows: int, dst_rows: int) -> Graph:
     """The Graph of these index tensors: the same one while the same tensors (unmodified) come back, as they
-    do for every layer of a model's forward; a new one for new or modified tensors.  An entry goes when
+    do for every layer of a model's forward; a new one for new or modified tensors (replacing the old one:
+    an index buffer rewritten in place every step holds one Graph, not one per step).  An entry goes when
     either tensor does."""
     key = (id(src), id(dst), src_rows, dst_rows)
     hit = _GRAPHS.get(key)
     if hit is not None:
-        wsrc, wdst, versions, graph = hit
+        wsrc, wdst, versions, graph, finalizers = hit
         if wsrc() is src and wdst() is dst and versions == (src._version, dst._version):
             return graph
+        for f in finalizers:  # the old entry's tensors were modified (or are others at the same ids)
+            f.detach()
     graph = Graph(src_rows, dst_rows)
-    _GRAPHS[key] = (weakref.ref(src), weakref.ref(dst), (src._version, dst._version), graph)
-    for t in (src, dst):
-        weakref.finalize(t, _forget, key, graph)
+    finalizers = tuple(weakref.finalize(t, _forget, key, graph) for t in (src, dst))
+    _GRAPHS[key] = (weakref.ref(src), weakref.ref(dst), (src._version, dst._version), graph, finalizers)
     return graph
 
 

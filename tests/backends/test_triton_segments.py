@@ -1,6 +1,7 @@
 """The fused convolution's pieces (``backends.triton.segments``): every edge of a node in runs of at most
 `piece` sorted edges, split nodes through partial rows, checked by summing with them as the kernels do."""
 import gc
+import weakref
 
 import torch
 from hypothesis import given, settings
@@ -92,8 +93,15 @@ def test_graph_is_shared_while_the_same_index_tensors_come_back():
     assert segments.for_indices(src.clone(), dst, 3, 3) is not g
     s = g.segments("g", dst, 4)
     assert g.segments("g", dst, 4) is s
-    dst[0] = 2  # modified in place: a new graph
-    assert segments.for_indices(src, dst, 3, 3) is not g
+    dst[0] = 2  # modified in place: a new graph, which replaces the old one
+    old = weakref.ref(g)
+    del g, s
+    assert segments.for_indices(src, dst, 3, 3) is not None
+    for _ in range(3):  # an index buffer rewritten in place every step keeps one graph alive, not one per step
+        dst.copy_(torch.randint(0, 3, (3,)))
+        segments.for_indices(src, dst, 3, 3).segments("g", dst, 4)
+    gc.collect()
+    assert old() is None
     key = (id(src), id(dst), 3, 3)
     del src, dst
     gc.collect()
