@@ -31,8 +31,8 @@ Second derivatives keep the per-slot operations: their autograd graph is built f
 """
 from __future__ import annotations
 
-from .emit import (CONV_ROWS, SHARED_W_ROW_BLOCKS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, channel_tiles,
-                   emit_piece, emit_piece_loop, kernel_header)
+from .emit import (CONV_ROWS, SHARED_W_ROW_BLOCKS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr,
+                   channel_tiles, emit_piece, emit_piece_loop, kernel_header)
 
 COST_FACTOR = 3  # every nonzero Clebsch-Gordan entry is used three times (dW, dx1, dx2)
 
@@ -64,11 +64,11 @@ def emit(out: _Emitter, key, infos: list[_PathInfo], kernels: dict, limit: int) 
     groups = _split(blocks, max(1, limit // COST_FACTOR))
     pstride = sum(len(_reached(blk[5])) * _tiles(key, blk[1]) for group in groups for blk, _ in group)
     emit_block = _emit_piece_block if key.fused else _emit_block  # convolution: pieces of the source nodes' edges
+    shared = key.weights == "shared"
     for gi, group in enumerate(groups):
         fname = f"{name}__{gi}"
         nb = max(len(group), 1)
         kernels[name].append((fname, nb))
-        shared = key.weights == "shared"
         kernel_header(out, fname, params, nb, "x1 blocks", rows=not (key.fused or shared))
         d = 1
         if key.fused:

@@ -296,7 +296,7 @@ def test_fused_kernel_source_gathers_and_sums_pieces(weights):
     assert key.digest() != codegen.KernelKey(desc, "float32", weights, 16).digest()
 
 
-@pytest.mark.parametrize("name,shared", [("uvw", False), ("uvu", False), ("uvw", True)])
+@pytest.mark.parametrize("name,shared", [("uvw", False), ("uvu", False), ("uvw", True), ("wide", False)])
 def test_nodes_split_across_pieces(monkeypatch, name, shared):
     """Nodes with more edges than a piece holds (block_b=2: 16 edges a piece): their pieces go to partial rows
     that the fixup sums; values and first and second derivatives against the reference."""
@@ -311,7 +311,8 @@ def test_nodes_split_across_pieces(monkeypatch, name, shared):
     src[src == 3] = 4
     perm = torch.randperm(len(src))
     src, dst = src[perm].to(DEVICE), dst[perm].to(DEVICE)
-    desc = DESCS[name]
+    # wide: output rows of 144 columns, which the fixup sums 128 at a time
+    desc = tp.channelwise(O3, I("12x1o"), I("0e+1o")) if name == "wide" else DESCS[name]
     ref, tri = make(desc, shared)
     x1, x2, w = inputs(desc, shared, 6, len(src))
     y_ref = ref.conv(x1, src, x2, w, dst, 6)
@@ -320,12 +321,20 @@ def test_nodes_split_across_pieces(monkeypatch, name, shared):
     assert "tp_conv_fixup_g" in launched
     wrt = lambda m: [x1, x2] + ([m.weight] if shared else [w])  # noqa: E731
     g = torch.randn_like(y)
-    gt = torch.autograd.grad(y, wrt(tri), g, create_graph=True)
     gr = torch.autograd.grad(y_ref, wrt(ref), g, create_graph=True)
-    assert "tp_conv_fixup_x1" in launched
+    if not shared:  # a first-order backward: the fused backward's pieces of the source nodes, then the fixup
+        n = len(launched)
+        for a, b in zip(torch.autograd.grad(y, wrt(tri), g, retain_graph=True), gr):
+            assert rel(a, b) < 1e-11
+        assert any(k.startswith("tp_conv_backward__") for k in launched[n:]) and "tp_conv_fixup_x1" in launched[n:]
+    n = len(launched)
+    gt = torch.autograd.grad(y, wrt(tri), g, create_graph=True)  # the per-slot operations
+    assert "tp_conv_fixup_x1" in launched[n:]
     for a, b in zip(gt, gr):
         assert rel(a, b) < 1e-11
     assert not gt[0][3].any()
+    if name == "wide":  # the wide rows are for the fixup's column loop: first derivatives exercise it
+        return
     probe = [torch.randn_like(a) for a in gt]
     st = torch.autograd.grad(sum((a * p).sum() for a, p in zip(gt, probe)), [x1, x2])
     sr = torch.autograd.grad(sum((a * p).sum() for a, p in zip(gr, probe)), [x1, x2])
