@@ -28,7 +28,8 @@ indices raise on the CPU (checked before the launch) and trip a device-side asse
 Summation order: fixed by the graph (a node's edges in their order in the index, by pieces of
 ``segments.SEGMENT_ROW_BLOCKS`` row blocks, pieces summed in order): no atomics, so results are the
 same run to run (the reference ``index_add`` sums in another order; both are exact up to rounding).
-Building the pieces reads three sizes back to the host, once per graph side.
+Building the pieces reads the largest degree back to the host once per graph side (and, when some node
+has more edges than a piece holds, the sizes of the grids).
 """
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ class _ConvPlan:
         return self.plan.block_b * segments.SEGMENT_ROW_BLOCKS
 
     def _summed(self, target: str, launch, like: torch.Tensor, index: torch.Tensor, graph) -> torch.Tensor:
-        """A target on nodes: `launch(pieces, buffer, programs)` writes each piece's sum into its row of a buffer
+        """A target on nodes: `launch(segments, buffer)` writes each piece's sum into its row of the buffer
         (``segments.py``), the fixup sums the split nodes' partial rows; the node rows come back."""
         rows, dim = graph.rows[target], self.plan.dims[target]
         if index.shape[0] == 0 or rows == 0 or dim == 0:

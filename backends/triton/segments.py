@@ -11,10 +11,10 @@ fixed order and stores it once:
 * a node with more is several pieces, each stored into a partial row past the node rows, and
   ``tp_conv_fixup_*`` sums its partial rows into the node's row in order.
 
-Sorting and counting are tensor operations on the index's device (about ten when no node has more than
-`piece` edges, the usual case, and about fifty otherwise); one host synchronisation per graph side reads
-the largest node's edge count (and for split nodes one more the sizes that fix the grids).  On meta tensors (no
-values) the sizes are bounds: at most ``rows + edges // piece`` pieces (a node with c edges is
+Sorting and counting are tensor operations on the index's device (nine when no node has more than
+``piece`` edges, the usual case, and about fifty otherwise); one host synchronisation per graph side
+reads the largest node's edge count (and, for split nodes, one more the sizes that fix the grids).  On
+meta tensors (no values) the sizes are bounds: at most ``rows + edges // piece`` pieces (a node with c edges is
 ``max(1, ceil(c / piece)) <= 1 + c / piece`` pieces), padded with empty pieces that write a scratch row;
 at most ``edges // (piece + 1)`` split nodes, with fewer than ``2 * edges / piece`` pieces.  The output
 buffer is ``[rows + partial_rows, dim]`` (node rows, then partial rows; and the scratch row when padded);
