@@ -458,18 +458,36 @@ def _orthonormal_rows(A: np.ndarray) -> np.ndarray:
     """Orthonormal basis [m, D] of the row space of A [n, D], numerically dependent directions
     dropped; each row's largest entry made positive (a deterministic sign).
 
-    Through the n x n Gram matrix (eigh, then one Cholesky pass to restore orthonormality to
-    round-off), much cheaper than an SVD of the wide A of kernel bases; the kernel bases here
-    are well conditioned (condition number < 40 up to k = 15), so nothing is lost squaring it.
+    Gram-Schmidt in the order of A's rows, through the n x n Gram matrix (its Cholesky factor, then one
+    more Cholesky pass to restore orthonormality to round-off): much cheaper than an SVD of the wide A
+    of kernel bases, and the kernel bases here are well conditioned (condition number < 40 up to
+    k = 15), so nothing is lost squaring it.  The result depends on A alone: an eigendecomposition of
+    the Gram matrix would pick its own vectors inside degenerate eigenspaces (C8's kernels have many),
+    which differ between LAPACK builds, and with them a model's parameterization and its numbers.
+    The eigenvalues only decide the rank: when some rows are dependent, each row is kept or dropped
+    in order by what it adds to the rows kept before it.
     """
     if A.shape[0] == 0:
         return A.copy()
-    lam, W = np.linalg.eigh(A @ A.T)
-    lam, W = lam[::-1], W[:, ::-1]  # descending
-    if lam[0] <= 0:
+    gram = A @ A.T
+    lam = np.linalg.eigvalsh(gram)
+    if lam[-1] <= 0:
         return A[:0].copy()
-    keep = lam > _GRAM_RANK_TOL ** 2 * lam[0]
-    V = (W[:, keep] / np.sqrt(lam[keep])).T @ A
+    floor = _GRAM_RANK_TOL ** 2 * lam[-1]
+    if lam[0] > floor:  # full rank: the Cholesky factor of the whole Gram matrix
+        kept = np.arange(len(A))
+        L = np.linalg.cholesky(gram)
+    else:  # a pivoted pass in row order: a row is kept when its residual is above the floor
+        kept, rows = [], []
+        for i in range(len(A)):
+            l = (scipy.linalg.solve_triangular(np.array(rows)[:, :len(kept)], gram[kept, i], lower=True)
+                 if kept else np.zeros(0))
+            r = gram[i, i] - l @ l
+            if r > floor:
+                rows = [row + [0.0] for row in rows] + [list(l) + [np.sqrt(r)]]
+                kept.append(i)
+        L = np.array(rows)
+    V = scipy.linalg.solve_triangular(L, A[kept], lower=True)
     L = np.linalg.cholesky(V @ V.T)  # I + O(eps cond^2)
     V = scipy.linalg.solve_triangular(L, V, lower=True)
     sign = np.sign(V[np.arange(len(V)), np.argmax(np.abs(V), axis=1)])

@@ -894,3 +894,25 @@ def test_continuous_gradcheck():
 
     params = [p.detach().clone().requires_grad_() for p in m.parameters()]
     assert torch.autograd.gradcheck(f, (x, *params), fast_mode=True)
+
+
+def _gram_schmidt_rows(A):
+    """Rows of A orthonormalised in order (QR of A^T, positive diagonal), each row's largest entry positive."""
+    Q, R = np.linalg.qr(A.T)
+    V = (Q * np.sign(np.diag(R))).T
+    return V * np.sign(V[np.arange(len(V)), np.argmax(np.abs(V), axis=1)])[:, None]
+
+
+def test_kernel_orthonormalisation_is_gram_schmidt_in_row_order():
+    """The approximate kernels' orthonormal basis depends on the solved kernels alone: Gram-Schmidt in their
+    order, even when their Gram matrix is degenerate (an eigensolver would pick its own vectors there, which
+    differ between LAPACK builds: C8's kernels have many equal eigenvalues); dependent rows are dropped."""
+    from eqdsl.reps.grid import _orthonormal_rows
+
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((40, 40)))[0]
+    A = 3.0 * Q[:6] + 1e-3 * rng.standard_normal((6, 40))  # nearly degenerate Gram (9 I)
+    A[:3] = 3.0 * Q[:3]  # exactly degenerate among the first three
+    np.testing.assert_allclose(_orthonormal_rows(A), _gram_schmidt_rows(A), atol=1e-12)
+    dependent = np.vstack([A[:2], A[0] - 2 * A[1], A[2:]])  # the third row adds nothing: dropped
+    np.testing.assert_allclose(_orthonormal_rows(dependent), _gram_schmidt_rows(A), atol=1e-10)
