@@ -72,9 +72,8 @@ def _graph(device, rows: int, nodes: int, block_b: int):
     src, dst = convolution.graph(nodes, rows, torch.device("cpu"))
     piece = block_b * segments.SEGMENT_ROW_BLOCKS
     with TorchLaunches() as ops:  # what the preparation costs: on the values, which pick its path
-        for index in (src, dst):
-            segments.build(index, nodes, piece)
-    return (*segments.placed(src, dst, nodes, nodes, piece, device), ops.ops)
+        built = segments.sides(src, dst, nodes, nodes, piece)
+    return (*segments.placed(src, dst, built, device), ops.ops)
 
 
 def _build(problem: Problem, desc, device, rows: int, nodes: int, block_b: int):

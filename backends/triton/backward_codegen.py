@@ -32,7 +32,7 @@ Second derivatives keep the per-slot operations: their autograd graph is built f
 from __future__ import annotations
 
 from .emit import (CONV_ROWS, SHARED_W_ROW_BLOCKS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr,
-                   channel_tiles, emit_piece, emit_piece_loop, kernel_header)
+                   channel_tiles, emit_piece, emit_piece_loop, emit_row_group_loop, kernel_header)
 
 COST_FACTOR = 3  # every nonzero Clebsch-Gordan entry is used three times (dW, dx1, dx2)
 
@@ -77,11 +77,7 @@ def emit(out: _Emitter, key, infos: list[_PathInfo], kernels: dict, limit: int) 
         if shared:  # dW summed over SHARED_W_ROW_BLOCKS row blocks into this program's partial row
             out(1, f"# rb: a group of {SHARED_W_ROW_BLOCKS} row blocks (those below N), looped over; DW[rb] its "
                    "weight gradient's partial sum (zeroed by the caller)")
-            out(1, f"for rblk in range(rb * {SHARED_W_ROW_BLOCKS}, tl.minimum(rb * {SHARED_W_ROW_BLOCKS} + "
-                   f"{SHARED_W_ROW_BLOCKS}, tl.cdiv(N, BLOCK_B))):")
-            out(2, "rows = (rblk * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
-            out(2, "rmask = rows < N")
-            d = 2
+            d = emit_row_group_loop(out, 1)
         for k, (blk, accumulate) in enumerate(group):
             if nb > 1:
                 out(d, f"if blk == {k}:")

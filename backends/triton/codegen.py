@@ -69,7 +69,8 @@ from eqdsl.reps.tp import TensorProductDescriptor
 
 from . import backward_codegen
 from .emit import (CONV_INDEX, CONV_ROWS, _Emitter, _lin, _next_pow2, _PathInfo, _split, _sum_expr, channel_tiles,
-                   SHARED_W_ROW_BLOCKS, emit_fixup, emit_piece, emit_piece_loop, kernel_header, segment_target)
+                   SHARED_W_ROW_BLOCKS, emit_fixup, emit_piece, emit_piece_loop, emit_row_group_loop, kernel_header,
+                   segment_target)
 
 CODEGEN_VERSION = 14  # 5: N not specialized on; 6: blocks split by paths; 7: the whole conv family; 8: shared lane
 # sums; 9: the fused backward (backward_codegen); 10: shared-weight gradients over SHARED_W_ROW_BLOCKS row blocks;
@@ -173,11 +174,7 @@ def _emit_block(e: _Emitter, key: KernelKey, target: str, bname: str, mul: int, 
     if segment_target(key, target):  # the piece's edges, BLOCK_B at a time, summed into the accumulators
         dp = emit_piece_loop(e, [s for s in CONV_ROWS if s != target], d)
     if shared_w_target:  # one partial sum per SHARED_W_ROW_BLOCKS row blocks, accumulated in registers
-        e(d, f"for rblk in range(rb * {SHARED_W_ROW_BLOCKS}, tl.minimum(rb * {SHARED_W_ROW_BLOCKS} + "
-             f"{SHARED_W_ROW_BLOCKS}, tl.cdiv(N, BLOCK_B))):")
-        dp = d + 1
-        e(dp, "rows = (rblk * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
-        e(dp, "rmask = rows < N")
+        dp = emit_row_group_loop(e, d)
         if key.fused:
             for slot in ("x1", "g"):  # both are sources of the weight gradient
                 e(dp, f"{CONV_ROWS[slot]} = tl.load({CONV_INDEX[slot]} + rows, mask=rmask, other=0).to(tl.int64)")

@@ -158,6 +158,16 @@ def kernel_header(out: _Emitter, fname: str, params: str, nb: int, units: str, r
             out(1, f"{CONV_ROWS[slot]} = tl.load({CONV_INDEX[slot]} + rows, mask=rmask, other=0).to(tl.int64)")
 
 
+def emit_row_group_loop(e: _Emitter, d0: int) -> int:
+    """Open a shared-weight gradient's loop over its program's group of SHARED_W_ROW_BLOCKS row blocks (those
+    below N), with their rows and mask; returns the depth of the loop's body."""
+    e(d0, f"for rblk in range(rb * {SHARED_W_ROW_BLOCKS}, tl.minimum(rb * {SHARED_W_ROW_BLOCKS} + "
+          f"{SHARED_W_ROW_BLOCKS}, tl.cdiv(N, BLOCK_B))):")
+    e(d0 + 1, "rows = (rblk * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]).to(tl.int64)")
+    e(d0 + 1, "rmask = rows < N")
+    return d0 + 1
+
+
 def segment_target(key, target: str) -> bool:
     """Whether `target` is summed over pieces of sorted edges: a fused-convolution target on nodes."""
     return key.fused and target in CONV_ROWS

@@ -161,14 +161,17 @@ def _forget(key, graph: Graph) -> None:
         del _GRAPHS[key]
 
 
-def placed(src: torch.Tensor, dst: torch.Tensor, src_rows: int, dst_rows: int, piece: int,
-           device) -> tuple[torch.Tensor, torch.Tensor]:
-    """src and dst (with values, e.g. on the CPU) moved to `device`, their Graph's pieces built from the values
-    and moved along: on meta tensors (the traffic model), which hold no values, the exact layout instead of
-    the bounded one."""
-    built = {"x1": build(src, src_rows, piece), "g": build(dst, dst_rows, piece)}
+def sides(src: torch.Tensor, dst: torch.Tensor, src_rows: int, dst_rows: int, piece: int) -> dict:
+    """Both sides' pieces ("x1": the source nodes, "g": the destination nodes), as ``Graph.segments`` builds them."""
+    return {"x1": build(src, src_rows, piece), "g": build(dst, dst_rows, piece)}
+
+
+def placed(src: torch.Tensor, dst: torch.Tensor, built: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """src and dst (with values, e.g. on the CPU) moved to `device`, with their Graph holding `built` (``sides``
+    of these values) moved along: on meta tensors (the traffic model), which hold no values, the exact layout
+    instead of the bounded one."""
     src, dst = src.to(device), dst.to(device)
-    graph = for_indices(src, dst, src_rows, dst_rows)
+    graph = for_indices(src, dst, built["x1"].rows, built["g"].rows)
     for slot, seg in built.items():
         graph.put(slot, dataclasses.replace(seg, perm=seg.perm.to(device), pieces=seg.pieces.to(device),
                                             fixups=seg.fixups.to(device)))

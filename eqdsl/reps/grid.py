@@ -478,15 +478,15 @@ def _orthonormal_rows(A: np.ndarray) -> np.ndarray:
         kept = np.arange(len(A))
         L = np.linalg.cholesky(gram)
     else:  # a pivoted pass in row order: a row is kept when its residual is above the floor
-        kept, rows = [], []
+        kept, L = [], np.zeros((len(A), len(A)))
         for i in range(len(A)):
-            l = (scipy.linalg.solve_triangular(np.array(rows)[:, :len(kept)], gram[kept, i], lower=True)
-                 if kept else np.zeros(0))
+            k = len(kept)
+            l = scipy.linalg.solve_triangular(L[:k, :k], gram[kept, i], lower=True) if k else np.zeros(0)
             r = gram[i, i] - l @ l
             if r > floor:
-                rows = [row + [0.0] for row in rows] + [list(l) + [np.sqrt(r)]]
+                L[k, :k], L[k, k] = l, np.sqrt(r)
                 kept.append(i)
-        L = np.array(rows)
+        L = L[:len(kept), :len(kept)]
     V = scipy.linalg.solve_triangular(L, A[kept], lower=True)
     L = np.linalg.cholesky(V @ V.T)  # I + O(eps cond^2)
     V = scipy.linalg.solve_triangular(L, V, lower=True)

@@ -202,7 +202,9 @@ def _recorded(layer, rows, nodes=None, device="meta"):
         with torch.no_grad():
             if nodes:  # the graph's pieces from its values, on meta too (as the model builds them)
                 src = torch.arange(rows) % nodes
-                src, dst = segments.placed(src, src.flip(0), nodes, nodes, 16 * segments.SEGMENT_ROW_BLOCKS, device)
+                dst = src.flip(0)
+                src, dst = segments.placed(src, dst, segments.sides(src, dst, nodes, nodes,
+                                                                    16 * segments.SEGMENT_ROW_BLOCKS), device)
                 x1 = torch.randn(nodes, desc.irreps_in1.dim, device=device)
                 layer.conv(x1, src, x2, w, dst, nodes)
             else:
