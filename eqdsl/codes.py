@@ -98,6 +98,13 @@ CODES: dict[str, tuple[str, str]] = {
     "E0601": ("missing group, model or outputs", "A spec declares one group and at least one model; a model has outputs."),
     "E0602": ("invalid repeat count", "repeat takes a compile-time integer from 0 to 1000 (0 skips the body)."),
     "E0603": ("invalid gradient", "grad(y, x) differentiates a single scalar y with respect to an input x."),
+    "E0701": ("frame averaging misuse", "frame(pos) makes each graph's frame from its positions; to_frame(x, f) "
+              "expresses positions or features in it (one copy per frame element, typed as invariant scalars) and "
+              "from_frame(y, f) -> R averages the copies back. A value still in a frame cannot be an output or be "
+              "differentiated, values of two different frames cannot be combined (their copies are not matched up "
+              "under the group), and from_frame takes R.dim scalars per copy or values already carrying R."),
+    "E0702": ("no frames for this group", "Frame averaging is built for O(3), SO(3) (PCA frames of the centred "
+              "points) and the groups of the plane: SO(2), O(2) (PCA frames) and Cn, Dn (the whole group)."),
     "E0604": ("statement in the wrong place", "input/output belong at the top level of a model; return ends a block and "
               "nothing may follow it."),
 }

@@ -54,6 +54,8 @@ class CallBinding:
                 attrs["out"] = None
         if op.name == "mlp":
             attrs["open"] = attrs["out"] is None
+        if op.name == "frame":  # the label values expressed in this frame carry: where it is made
+            attrs["label"] = self._frame_label(call.span, ctx)
         if op.name == "tensor_product":
             self._resolve_open_weights(values, attrs, ctx)
         spans = {name: span for name, (_, span) in values.items()}
@@ -64,6 +66,15 @@ class CallBinding:
         if out is not None and op.out != "defines":
             self._check_declared(node.type, tensor(out[0], None), out[1], f"the result of {op.name}")
         return node
+
+    def _frame_label(self, span, ctx) -> str:
+        """`file:line:column` of the frame(...) call, numbered when a repeat or block makes it again."""
+        label = f"{span.file}:{span.line}:{span.column}"
+        taken = {d["attrs"].get("label") for _, d in ctx.ir.graph.nodes(data=True) if d.get("op") == "frame"}
+        k = 1
+        while (label if k == 1 else f"{label} ({k})") in taken:
+            k += 1
+        return label if k == 1 else f"{label} ({k})"
 
     def _attr_spans(self, op, call: ast.Call) -> dict:
         spans = {kw.name: kw.value.span for kw in call.kwargs}

@@ -349,14 +349,22 @@ class Checker(CallBinding):
         if stmt.type is not None:
             declared = self._type(stmt.type, scope, ctx, is_input=False)
             self._check_declared(node.type, declared, stmt.type.span, f"output `{stmt.name}`")
-        if node.type.kind == "graph" or node.type.is_open:
+        if node.type.kind in ("graph", "frame") or node.type.is_open:
             self.fail("E0207", "outputs are features or positions", stmt.value.span, f"this is {node.type}")
+        if node.type.frame is not None:
+            self.fail("E0701", "an output is still expressed in a frame", stmt.value.span,
+                      f"in the frame made at {node.type.frame}",
+                      notes=["each copy is the value seen from one element of the frame; only their average is equivariant"],
+                      hints=["average it: from_frame(y, f) -> R"])
         if any(n == stmt.name for n, _ in ctx.ir.outputs):
             self.fail("E0102", f"output `{stmt.name}` is already defined", stmt.name_span, "defined twice")
         ctx.ir.outputs.append((stmt.name, node.id))
         self._assign(stmt.name, stmt.name_span, node, scope)
 
     def _check_declared(self, actual: ValueType, declared: ValueType, span, what):
+        if actual.is_open:
+            self.fail("E0205", f"the size of {what} is still open", span, "an MLP without a final size",
+                      hints=[f"give the MLP its output size: mlp(...) -> {declared.rep if declared.kind == 'tensor' else 'K'}"])
         if declared.kind != actual.kind or (declared.kind == "tensor" and not same_rep(actual.rep, declared.rep)):
             shown = declared.rep if declared.kind == "tensor" else declared.kind
             got = actual.rep if actual.kind == "tensor" else actual.kind

@@ -32,16 +32,26 @@ def lowering_table(group_recipe: tuple) -> dict[str, Lowering]:
 
 
 # -- graph structure ----------------------------------------------------------------------------
+def _indexed(w, x_type, index: str, size: str) -> tuple[str, str]:
+    """An index into `size` rows and the number of rows, for values expressed in a frame: offset per copy."""
+    if x_type.frame is None:
+        return index, size
+    frames = w.frames[x_type.frame][0]
+    return f"{frames}.rows({index}, {size})", f"{frames}.count * {size}"
+
+
 @lowers("gather")
 def _gather(w, node, a, x, ins, t):
     w.needs["graph"] = True
-    return f"rt.gather({x['x']}, {a['index']})"
+    index, _ = _indexed(w, ins["x"], a["index"], "num_nodes")
+    return f"rt.gather({x['x']}, {index})"
 
 
 @lowers("scatter_sum", "scatter_mean", "scatter_max")
 def _scatter(w, node, a, x, ins, t):
     w.needs["graph"] = True
-    return f"rt.scatter({x['x']}, {a['index']}, num_nodes, {w.ir.node(node)['op'][8:]!r})"
+    index, size = _indexed(w, ins["x"], a["index"], "num_nodes")
+    return f"rt.scatter({x['x']}, {index}, {size}, {w.ir.node(node)['op'][8:]!r})"
 
 
 @lowers("sum_nodes", "mean_nodes", "max_nodes", "sum_edges", "mean_edges", "max_edges")
@@ -50,8 +60,45 @@ def _pool(w, node, a, x, ins, t):
     reduce, over = w.ir.node(node)["op"].split("_")
     if over == "edges":
         w.needs["graph"] = True
-    index = "batch" if over == "nodes" else "batch[src]"
-    return f"rt.pool({x['x']}, {index}, num_graphs, {reduce!r})"
+    index, size = _indexed(w, ins["x"], "batch" if over == "nodes" else "batch[src]", "num_graphs")
+    return f"rt.pool({x['x']}, {index}, {size}, {reduce!r})"
+
+
+# -- frame averaging --------------------------------------------------------------------------------
+# The graph of each row of a value, by placement (None: the rows are the graphs).
+_ROW_GRAPH = {"node": "batch", "edge": "batch[src]", "graph": "None"}
+
+
+@lowers("frame")
+def _frame(w, node, a, x, ins, t):
+    w.needs["batch"] = True
+    w.frames[a["label"]] = (w.name_of(node), a["method"])
+    m = w.module(node, "frame", f"rt.frames.FrameMaker(G, {a['method']!r}, {a['frames']}, where={a['label']!r})")
+    return f"{m}({x['pos']}, batch, num_graphs)"
+
+
+def _action(w, node, rep, method: str) -> str:
+    return w.module(node, "frame_action", f"rt.frames.action(G, {w.rep(rep)}, {method!r})")
+
+
+@lowers("to_frame")
+def _to_frame(w, node, a, x, ins, t):
+    frames, method = w.frames[ins["f"].frame]
+    placement = ins["x"].placement
+    if placement == "edge":
+        w.needs["graph"] = True
+    act = "None" if a["point"] else _action(w, node, ins["x"].rep, method)
+    return f"rt.frames.to_frame({x['x']}, {frames}, {act}, {_ROW_GRAPH[placement]}, point={a['point']})"
+
+
+@lowers("from_frame")
+def _from_frame(w, node, a, x, ins, t):
+    frames, method = w.frames[ins["f"].frame]
+    placement = ins["y"].placement
+    if placement == "edge":
+        w.needs["graph"] = True
+    act = _action(w, node, a["out"], method) if a["rotate"] else "None"
+    return f"rt.frames.from_frame({x['y']}, {frames}, {act}, {_ROW_GRAPH[placement]}, rotate={a['rotate']})"
 
 
 # -- layers ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from ..groups.recipe import group_from_recipe
+from ..ir.frame_rules import FRAME_OPS
 from ..ir.graph import ModelIR
 from ..reps.family import family_of
 from .lowering import lowering_table
@@ -40,6 +41,7 @@ class _ModelWriter:
         self.float_params = self._float_params()
         self.needs = {"graph": False, "batch": False, "grad": set()}
         self.approximate: list[tuple[str, str]] = []  # (op, node) of layers declared approximately equivariant
+        self.frames: dict[str, tuple[str, str]] = {}  # frame label -> (its variable, how it is made)
         self.table = lowering_table(ir.group_recipe)
 
     # -- naming ------------------------------------------------------------------------
@@ -133,7 +135,13 @@ class _ModelWriter:
         if lowering is None:
             raise NotImplementedError(f"no lowering for op {d['op']!r}")
         ins = {port: self.ir.node(src)["type"] for port, src in self.ir.inputs_of(node)}
-        return lowering(self, node, d["attrs"], self.args(node), ins, d["type"])
+        args = self.args(node)
+        frame = d["type"].frame
+        if frame is not None and d["op"] not in FRAME_OPS:  # values outside the frame, seen from each of its copies
+            for port, vt in ins.items():
+                if vt.kind == "tensor" and vt.frame is None:
+                    args[port] = f"{self.frames[frame][0]}.lift({args[port]})"
+        return lowering(self, node, d["attrs"], args, ins, d["type"])
 
     def tp_module(self, node, a, ins) -> str:
         keep = f"{self.rep(a['filter'])}.irreps_set()" if a.get("filter") is not None else "None"
@@ -248,6 +256,8 @@ class _ModelWriter:
                  f"INPUT_LAYOUT = {self._input_layout(inputs)!r}"]
         if any(t.placement == "grid" for _, t in inputs):  # image sides: a multiple of the product of the poolings
             lines.append(f"GRID_MULTIPLE = {self._grid_multiple()!r}")
+        if self.frames:  # PCA frames are unique only for enough points in general position (eqc check makes them)
+            lines.append(f"MIN_NODES_PER_GRAPH = {self._point_dim()}")
         if self.approximate:  # spec lines of layers that are only approximately equivariant (eqc check reports them)
             where = tuple((op, f"{self.ir.node(n)['span'].file}:{self.ir.node(n)['span'].line}") for op, n in self.approximate)
             lines.append(f"APPROXIMATE = {where!r}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 
 from ..reps.family import family_of
+from . import frame_rules
 from .activations import PARITY
 from .type_rules import (FAMILIES, POINT_HINT, FamilyRules, Op, Param, TypeRuleError, need_tensor,
                          same_placement)
@@ -54,7 +55,8 @@ def ops_for(g) -> dict[str, Op]:
 def op(name: str, *params: Param, out: str = "check", doc: str = "", families: tuple[str, ...] = FAMILIES):
     def register(rule):
         def infer(g, ins, attrs):
-            return family_rules(g).guard(rule, g, ins, attrs)
+            out, derived = family_rules(g).guard(rule, g, ins, attrs)
+            return frame_rules.propagate(name, ins, out), derived
         OPS[name] = Op(name, params, infer, out, doc, families)
         return rule
     return register
@@ -283,6 +285,19 @@ def _concat(g, ins, attrs):
 
 op("grad", Param("y", "value"), Param("x", "value"), families=IRREPS,
    doc="Gradient of a scalar with respect to an input: -grad(energy, pos) gives forces.")(_family_rule("grad"))
+
+
+# -- frame averaging ------------------------------------------------------------------------------------
+op("frame", Param("pos", "value"),
+   doc="The frames of frame averaging, one set per graph that moves with the points: PCA frames of the "
+       "centred positions (O(3): 8, SO(3): 4, O(2): 4, SO(2): 2 sign choices of the eigenvectors), the whole "
+       "group for Cn and Dn.")(frame_rules.frame)
+op("to_frame", Param("x", "value"), Param("f", "value"),
+   doc="A position (centred) or features expressed in every element of the frame: invariant scalars per copy, "
+       "on which any layer on scalars may act.")(frame_rules.to_frame)
+op("from_frame", Param("y", "value"), Param("f", "value"), out="defines",
+   doc="The average over the frame of rho_R(F_k) y_k (y: R.dim scalars per copy), or of y_k when y already "
+       "carries R: equivariant.")(frame_rules.from_frame)
 
 
 # -- images ----------------------------------------------------------------------------------------------

@@ -79,8 +79,8 @@ def fuse_message_passing(ir: ModelIR) -> ModelIR:
     outputs = {node for _, node in ir.outputs}
     fused: dict[str, tuple[str, str]] = {}  # tensor product -> (gather, scatter)
     for node in ir.order():
-        if ir.node(node)["op"] != "scatter_sum":
-            continue
+        if ir.node(node)["op"] != "scatter_sum" or ir.node(node)["type"].frame is not None:
+            continue  # values in a frame keep their rows per copy: the fused kernels index the graph itself
         tp = dict(ir.inputs_of(node))["x"]
         if ir.node(tp)["op"] != "tensor_product" or ir.graph.out_degree(tp) != 1 or tp in outputs:
             continue

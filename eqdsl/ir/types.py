@@ -14,18 +14,24 @@ PLACEMENTS = ("node", "edge", "graph", "grid")
 
 @dataclass(frozen=True)
 class ValueType:
-    """kind: 'tensor' (features in a representation), 'point' (positions), 'graph' (edge index).
+    """kind: 'tensor' (features in a representation), 'point' (positions), 'graph' (edge index), 'frame'
+    (the frames of frame averaging, one set per graph).
 
     ``rep`` is the value's representation in its group's family (``Irreps`` for O(3)/SO(3), a
     ``matrix_reps.Rep`` for matrix groups), or None for a tensor whose size is still open: an
     invariant MLP output whose last size is taken from the tensor product it feeds as weights.
+
+    ``frame`` names the frame (the label of a ``frame(pos)`` value) a value is expressed in: such a value
+    exists once per element of its graph's frame, and ``rep`` is what each copy carries.  Only
+    ``from_frame`` takes a value out of its frame (averaging over the copies).
     """
     kind: str
     rep: Irreps | MatrixRep | None
     placement: str | None
+    frame: str | None = None
 
     def __str__(self) -> str:
-        where = f" @{self.placement}" if self.placement else ""
+        where = (f" @{self.placement}" if self.placement else "") + (f" in the frame made at {self.frame}" if self.frame else "")
         if self.kind == "tensor":
             return f"{self.rep if self.rep is not None else '?x0e'}{where}"
         return f"{self.kind}{where}"
