@@ -146,6 +146,10 @@ def atoms_to_inputs(model, structures, species: Sequence[str], cutoff: float,
         if n > 1 and edges.shape[1] == 0:
             raise ValueError(f"structure {g} ({atoms.get_chemical_formula()}): no pair of atoms is within the cutoff "
                              f"{cutoff}; check the units (positions and cutoff in the same length unit)")
+        if getattr(type(model), "FRAME_AVERAGED", False) and np.asarray(atoms.pbc).any():
+            raise ValueError(f"structure {g} is periodic but {type(model).__name__} averages over frames of its "
+                             "positions (frame(pos)), which wrapping an atom into the cell would change: use it on "
+                             "molecules (pbc=False)")
         if roles.get("shift") is None and len(shifts) and np.abs(shifts).max() > 0:
             raise ValueError(f"structure {g} is periodic but {type(model).__name__} has no 1x1o @edge shift input: "
                              f"it can only see molecules (pbc=False)")

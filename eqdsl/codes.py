@@ -105,6 +105,11 @@ CODES: dict[str, tuple[str, str]] = {
               "under the group), and from_frame takes R.dim scalars per copy or values already carrying R."),
     "E0702": ("no frames for this group", "Frame averaging is built for O(3), SO(3) (PCA frames of the centred "
               "points) and the groups of the plane: SO(2), O(2) (PCA frames) and Cn, Dn (the whole group)."),
+    "E0703": ("soft symmetry", "`soft group H` declares a symmetry the model should have only approximately "
+              "(equivariance_penalty() measures it). H acts through the model's coordinates: it must act on points "
+              "of the same dimension as the model's group, differ from it, and act on every input and output "
+              "(scalars, positions and representations built from V; an SO(3) irrep has no matrix for a "
+              "reflection, a finite group's regular representation none for other elements)."),
     "E0604": ("statement in the wrong place", "input/output belong at the top level of a model; return ends a block and "
               "nothing may follow it."),
 }

@@ -8,8 +8,10 @@ k * rows + r is row r seen from F_k, so every layer that acts row by row runs un
 and the graph's indices are offset per copy (``Frames.rows``).
 
 PCA frames need distinct eigenvalues.  A graph whose covariance has (nearly) repeated eigenvalues
-(symmetric, collinear or too few points) has no unique frame; forward() raises ``FrameError`` for it (while
-torch.compile traces, where a data-dependent error cannot be raised, that graph's values become NaN).
+(symmetric, collinear or too few points) has no unique frame; forward() raises ``FrameError`` for it on the
+CPU.  On CUDA and in traced graphs (torch.compile, torch.export), where a data-dependent error cannot be
+raised on the host, the check is a ``torch._assert_async`` assertion with the same message (a RuntimeError
+when the device next synchronises), as the input checks are.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+from torch._subclasses.fake_tensor import is_fake
 
 from eqdsl.reps.so3 import wigner_3j
 
@@ -68,16 +71,19 @@ def pca_frames(pos: torch.Tensor, batch: torch.Tensor, num_graphs: int, count: i
     scale = values[:, -1:].abs().clamp(min=torch.finfo(pos.dtype).tiny)
     gaps = (values[:, 1:] - values[:, :-1]) / scale
     degenerate = (gaps < _gap_tolerance(pos.dtype)).any(dim=1)
-    if torch.compiler.is_compiling():
-        vectors = torch.where(degenerate[:, None, None], torch.full_like(vectors, math.nan), vectors)
-    elif bool(degenerate.any()):
-        g = int(torch.nonzero(degenerate)[0, 0])
-        shown = ", ".join(f"{v:.3g}" for v in values[g].tolist())
-        at = f" (frame at {where})" if where else ""
-        raise FrameError(f"graph {g} has no unique frame{at}: its points' covariance has (nearly) repeated eigenvalues "
-                         f"({shown}), as symmetric, collinear or too few points do. Frame averaging over PCA frames needs "
-                         f"distinct eigenvalues (relative gap at least {_gap_tolerance(pos.dtype):.1e} in {pos.dtype}); "
-                         "perturb the structure or use the group's equivariant layers for it")
+    at = f" (frame at {where})" if where else ""
+    rule = (f"Frame averaging over PCA frames needs distinct eigenvalues (relative gap at least "
+            f"{_gap_tolerance(pos.dtype):.1e} in {pos.dtype}); perturb the structure or use the group's equivariant "
+            "layers for it")
+    if pos.device.type == "cpu" and not torch.compiler.is_compiling() and not is_fake(degenerate):
+        if bool(degenerate.any()):
+            g = int(torch.nonzero(degenerate)[0, 0])
+            shown = ", ".join(f"{v:.3g}" for v in values[g].tolist())
+            raise FrameError(f"graph {g} has no unique frame{at}: its points' covariance has (nearly) repeated "
+                             f"eigenvalues ({shown}), as symmetric, collinear or too few points do. {rule}")
+    else:
+        torch._assert_async(~degenerate.any(), f"a graph has no unique frame{at}: its points' covariance has (nearly) "
+                                               f"repeated eigenvalues. {rule}")
     signs = torch.tensor(list(itertools.product((1.0, -1.0), repeat=d)), dtype=pos.dtype, device=pos.device)  # [2^d, d]
     elements = vectors[:, None, :, :] * signs[None, :, None, :]  # U diag(s): columns flipped
     if count == 2 ** d:

@@ -22,7 +22,7 @@ from ..ir import ops, type_rules
 from ..ir.graph import ModelIR
 from ..ir.types import PLACEMENTS, ValueType, same_rep, tensor
 from ..syntax import ast
-from . import rep_expressions
+from . import rep_expressions, soft_symmetry
 from .calls import CallBinding
 from .rep_expressions import RepExpressions
 from .scope import Failed, ModelContext, Scope
@@ -54,6 +54,7 @@ class Checker(CallBinding):
         self.globals = Scope()
         self.overrides = dict(overrides or {})
         self.overridden_consts: dict = {}  # const name -> the value given for it (-D), recorded in every model
+        self.soft_groups: list = []  # (name, group, span) of `soft group` declarations
         self._def_spans: dict = {}  # (id(scope), name) -> where it was defined, for duplicate-definition notes
 
     @property
@@ -76,15 +77,19 @@ class Checker(CallBinding):
         # the main spec's group is authoritative; imports must agree with it
         for spec in sorted(specs, key=lambda sp: sp.file != main_file):
             for decl in spec.decls:
-                if isinstance(decl, ast.GroupDecl):
+                if isinstance(decl, ast.GroupDecl) and not decl.soft:
                     self._group(decl)
         if self.group is None:
-            if any(isinstance(d, ast.GroupDecl) for spec in specs for d in spec.decls):
+            if any(isinstance(d, ast.GroupDecl) and not d.soft for spec in specs for d in spec.decls):
                 return []  # the group declaration itself was reported
             span = Span(main_file, 1, 1, 1, 2)
             self.sink.error("E0601", "no symmetry group declared", span, "the spec needs a group",
                             hints=[f"start the spec with `group O3` (known: {', '.join(GROUPS)})"])
             return []
+        for spec in specs:
+            for decl in spec.decls:
+                if isinstance(decl, ast.GroupDecl) and decl.soft:
+                    self._soft_group(decl)
         models = []
         for spec in specs:
             for decl in spec.decls:
@@ -119,6 +124,42 @@ class Checker(CallBinding):
             return
         if self.group is None:
             self.group, self.group_span = group, decl.span
+
+    def _soft_group(self, decl: ast.GroupDecl) -> None:
+        """`soft group G`: a symmetry the model should only approximately have (see eqdsl/soft.py)."""
+        try:
+            if decl.value is None and decl.name in GROUPS:
+                group = GROUPS[decl.name]
+            else:
+                group = _group_declarations().declared_group(decl, self)
+        except Failed:
+            return
+        point_dim = soft_symmetry.point_dim
+        if group == self.group:
+            self.sink.error("E0703", f"the model is already exactly equivariant under `{decl.name}`", decl.span,
+                            "the declared group itself", hints=["declare the larger symmetry the data only approximately has"])
+        elif point_dim(group) != point_dim(self.group):
+            self.sink.error("E0703", f"`{decl.name}` acts on {point_dim(group)}-dimensional points, {self.group.name} on "
+                            f"{point_dim(self.group)}-dimensional ones", decl.span, "a different space",
+                            notes=["a soft group acts on the model's positions and features through the same coordinates"])
+        elif any(name == decl.name for name, _, _ in self.soft_groups):
+            self.sink.error("E0102", f"soft group `{decl.name}` is declared twice", decl.span, "declared twice")
+        else:
+            self.soft_groups.append((decl.name, group, decl.span))
+
+    def _check_soft_actions(self, ir: ModelIR) -> None:
+        """Every soft group must act on every input and output, through the same construction of its rep."""
+        for soft_name, group, _ in self.soft_groups:
+            for what, rows in (("input", ir.inputs), ("output", ir.outputs)):
+                for name, node in rows:
+                    d = ir.node(node)
+                    reason = soft_symmetry.cannot_act(self.group, group, d["type"])
+                    if reason is not None:
+                        self.sink.error("E0703", f"soft group `{soft_name}` cannot act on {what} `{name}` ({d['type']})",
+                                        d["span"], reason,
+                                        hints=["a soft group acts through each value's own representation: positions, "
+                                               "scalars, V and what sums, products and duals build from them; O(3) irreps "
+                                               "for reflections (SO(3) irreps have rotations only)"])
 
     def _const(self, decl: ast.ConstDecl):
         if decl.name in self.overrides:
@@ -242,6 +283,8 @@ class Checker(CallBinding):
             except Failed:
                 scope.names[p.name] = POISON
         self._statements(decl.body, scope, ctx, in_model=True)
+        ir.soft_groups = [(name, recipe_of(group)) for name, group, _ in self.soft_groups]
+        self._check_soft_actions(ir)
         for node, span in ctx.open_mlps.items():
             self.sink.error("E0205", "the output size of this MLP is never determined", span, "size left open",
                             hints=["give its size with `-> Kx0e`, or use it as tensor-product weights"])

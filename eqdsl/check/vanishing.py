@@ -124,6 +124,8 @@ class SupportTracker:
         if full is None or any(s is None for s in ins.values()):
             return full, None  # positions, or a value this tracker knows nothing of
         x = ins.get("x")
+        if attrs.get("approximate") and op == "linear":
+            return full, None  # its unconstrained path reaches every block
         if op in _LINEAR:
             return self._linear_map(node, op, ins, attrs, full)
         if op in _SAME_AS_INPUT or (op in ("global_pool",) and attrs.get("reduce") == "mean"):

@@ -105,6 +105,12 @@ def _from_frame(w, node, a, x, ins, t):
 def _selected(w, node, a, x, one_map: str, selected: str) -> str:
     """`linear(x, by = s)`: one map per column of s (`selected` builds the layer from the list of
     maps), else the map itself."""
+    if a.get("approximate"):  # an unconstrained path beside the equivariant map
+        w.approximate.append(("linear", node))
+        t_in, t_out = w.ir.node(dict(w.ir.inputs_of(node))["x"])["type"], w.ir.node(node)["type"]
+        eq = one_map if a["equivariant_part"] else "None"
+        m = w.module(node, "linear", f"rt.soft_layers.WithResidual({eq}, {t_in.rep.dim}, {t_out.rep.dim})")
+        return f"{m}({x['x']})"
     if "by" not in x:
         return f"{w.module(node, 'linear', one_map)}({x['x']})"
     m = w.module(node, "linear", selected.format(maps=f"[{one_map} for _ in range({a['selectors']})]"))
@@ -128,9 +134,12 @@ def _symmetric_contraction(w, node, a, x, ins, t):
 @lowers("tensor_product")
 def _tensor_product(w, node, a, x, ins, t):
     m = w.tp_module(node, a, ins)
-    if "weights" in x:
-        return f"{m}({x['a']}, {x['b']}, {x['weights']})"
-    return f"{m}({x['a']}, {x['b']})"
+    call = f"{m}({x['a']}, {x['b']}, {x['weights']})" if "weights" in x else f"{m}({x['a']}, {x['b']})"
+    if not a.get("approximate"):
+        return call
+    w.approximate.append(("tensor_product", node))  # an unconstrained bilinear path beside the product
+    free = w.module(node, "free", f"rt.soft_layers.FreeBilinear({ins['a'].rep.dim}, {ins['b'].rep.dim}, {t.rep.dim})")
+    return f"{call} + {free}({x['a']}, {x['b']})"
 
 
 @lowers("conv")
@@ -194,6 +203,8 @@ def _envelope(w, node, a, x, ins, t):
 @lowers("mlp")
 def _mlp(w, node, a, x, ins, t):
     sizes = [ins["x"].rep.dim, *a["hidden"], t.rep.dim]
+    if a.get("approximate"):  # on every component of its input: not invariant
+        w.approximate.append(("mlp", node))
     m = w.module(node, "mlp", f"rt.MLP({sizes!r}, act={a['act']!r})")
     return f"{m}({x['x']})"
 

@@ -197,6 +197,9 @@ class _ModelWriter:
         for p in self.float_params:
             lines.append(f"        self.param_{p} = float({p})")
         lines += [f"        {line}" for line in self.init]
+        if self.soft_groups():
+            lines.append("        # log strength of each soft group's penalty, learned from the data by eqdsl.soft.tune_strengths")
+            lines.append(f"        self.register_buffer('soft_log_strength', torch.zeros({len(self.soft_groups())}))")
         lines.append("")
         lines.append(f"    def forward({sig}) -> Dict[str, torch.Tensor]:")
         body = self._input_check(inputs, takes_batch=self.needs["batch"], takes_num_nodes=takes_num_nodes)
@@ -242,6 +245,8 @@ class _ModelWriter:
         else:
             body.append(f"return {{{', '.join(out(n, node) for n, node in plain)}}}")
         lines += [f"        {line}" for line in body]
+        if self.soft_groups():
+            lines += [f"    {line}" if line else "" for line in self._penalty_method()]
         return "\n".join(lines) + "\n"
 
     def _metadata(self, inputs) -> list[str]:
@@ -256,12 +261,31 @@ class _ModelWriter:
                  f"INPUT_LAYOUT = {self._input_layout(inputs)!r}"]
         if any(t.placement == "grid" for _, t in inputs):  # image sides: a multiple of the product of the poolings
             lines.append(f"GRID_MULTIPLE = {self._grid_multiple()!r}")
-        if self.frames:  # PCA frames are unique only for enough points in general position (eqc check makes them)
+        if self.frames:  # frame averaging; PCA frames are unique only for enough points in general position
+            lines.append("FRAME_AVERAGED = True")
             lines.append(f"MIN_NODES_PER_GRAPH = {self._point_dim()}")
+        if self.soft_groups():  # symmetries equivariance_penalty() measures (eqdsl.soft)
+            lines.append(f"SOFT_GROUPS = {tuple(self.soft_groups())!r}")
         if self.approximate:  # spec lines of layers that are only approximately equivariant (eqc check reports them)
             where = tuple((op, f"{self.ir.node(n)['span'].file}:{self.ir.node(n)['span'].line}") for op, n in self.approximate)
             lines.append(f"APPROXIMATE = {where!r}")
         return lines
+
+    def soft_groups(self) -> list:
+        """(name, recipe) of the soft groups; layers with unconstrained paths make the model's own group soft too."""
+        own = [(self.ir.group, self.ir.group_recipe)] if any(op != "conv2d" for op, _ in self.approximate) else []
+        return own + [(name, recipe) for name, recipe in self.ir.soft_groups]
+
+    def _penalty_method(self) -> list[str]:
+        return ["",
+                "def equivariance_penalty(self, *args, samples: int = 1, **kwargs) -> Dict[str, torch.Tensor]:",
+                '    """Takes forward()\'s arguments.  Per soft group H (SOFT_GROUPS), \'error/H\': the mean squared',
+                "    equivariance error of the outputs under `samples` random elements of H, relative to their mean",
+                "    square; 'strength/H': its strength lambda_H; 'penalty': sum_H lambda_H error_H, zero for a model",
+                "    equivariant under every soft group, to add to the task loss.  The strengths are learned from the",
+                '    data with eqdsl.soft.tune_strengths."""',
+                "    from eqdsl.soft import equivariance_penalty",
+                "    return equivariance_penalty(self, args, kwargs, samples=samples)"]
 
     def _input_layout(self, inputs) -> tuple:
         """Per input: (name, kind, placement, width, representation, spec line), for rt.check_inputs."""

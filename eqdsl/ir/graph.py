@@ -109,6 +109,7 @@ class ModelIR:
     group_recipe: tuple = ("irreps", "O3")  # rebuilds the group (eqdsl.groups.recipe)
     rep_names: dict[str, str] = field(default_factory=dict)  # canonical text of a rep -> the spec's name for it
     consts: dict[str, object] = field(default_factory=dict)  # constants the compile overrode (-D): compile-time parameters too
+    soft_groups: list[tuple[str, tuple]] = field(default_factory=list)  # `soft group` declarations: (name, recipe)
     _next: int = 0
 
     def add(self, op: str, vtype: ValueType, attrs: dict, span: Span | None,

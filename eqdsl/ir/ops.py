@@ -127,16 +127,34 @@ for _r in ("sum", "mean", "max"):
 
 
 # -- linear and bilinear maps ---------------------------------------------------------------------------
+APPROXIMATE = Param("approximate", "bool", False, keyword_only=True)
+APPROXIMATE_DOC = ("  `approximate = true` adds an unconstrained path (zero at initialisation): the layer, and the model, "
+                   "are then only approximately equivariant (listed in APPROXIMATE; see eqdsl/soft.py).")
+
+
 @op("linear", Param("x", "value"), Param("bias", "bool", False, keyword_only=True),
-    Param("by", "value", None, keyword_only=True), out="defines",
+    Param("by", "value", None, keyword_only=True), APPROXIMATE, out="defines",
     doc="Equivariant linear map, a learned combination of a basis of Hom_G(in, out): between copies of the "
         "same irrep (Schur's lemma) for irreps groups, the solved basis for matrix groups.  With `by = s` "
         "(K invariant scalars per row, e.g. a one-hot species) one map per column of s, combined as "
-        "sum_k s_k W_k x: weights indexed by the element of each atom.")
+        "sum_k s_k W_k x: weights indexed by the element of each atom." + APPROXIMATE_DOC +
+        " Its equivariant part may then be empty (a map Schur's lemma forbids).")
 def _linear(g, ins, attrs):
     x, out, by = ins["x"], attrs["out"], ins.get("by")
     need_tensor(x, "x")
     rules = family_rules(g)
+    if attrs.get("approximate"):
+        if by is not None:
+            raise TypeRuleError("E0104", "linear(..., by = s) has no approximate form", "by",
+                                hints=["drop `approximate = true`, or `by = s`"])
+        try:
+            derived = {**rules.linear_map(g, x.rep, out), "equivariant_part": True}
+        except TypeRuleError as err:
+            if err.code != "E0201":
+                raise
+            derived = {"equivariant_part": False}  # only the unconstrained path reaches `out`
+        rules.check_bias(g, out, attrs)
+        return tensor(out, x.placement), derived
     derived = rules.linear_map(g, x.rep, out)
     rules.check_bias(g, out, attrs)
     place = x.placement
@@ -148,8 +166,9 @@ def _linear(g, ins, attrs):
 
 op("tensor_product", Param("a", "value"), Param("b", "value"), Param("weights", "value", None, keyword_only=True),
    Param("mode", "choice", "uvw", choices=("uvw", "uvu", "full"), keyword_only=True),
-   Param("filter", "rep", None, keyword_only=True), out="defines", families=IRREPS,
-   doc="Tensor product with Clebsch-Gordan paths chosen by the selection rules.")(_family_rule("tensor_product"))
+   Param("filter", "rep", None, keyword_only=True), APPROXIMATE, out="defines", families=IRREPS,
+   doc="Tensor product with Clebsch-Gordan paths chosen by the selection rules." + APPROXIMATE_DOC +
+       " The unconstrained path is a dense bilinear map a x b -> out.")(_family_rule("tensor_product"))
 
 
 @op("conv", Param("x", "value"), Param("b", "value"), Param("weights", "value", None, keyword_only=True),
@@ -260,13 +279,18 @@ op("envelope", Param("x", "value"), Param("cutoff", "float"), Param("p", "int", 
    doc="Smooth polynomial cutoff (NequIP), exactly zero beyond the cutoff.")(_radial("envelope"))
 
 
-@op("mlp", Param("x", "value"), Param("hidden", "ints*"), Param("act", "act", "silu", keyword_only=True), out="defines",
+@op("mlp", Param("x", "value"), Param("hidden", "ints*"), Param("act", "act", "silu", keyword_only=True), APPROXIMATE,
+    out="defines",
     doc="Multilayer perceptron on invariant scalars: hidden sizes, output `-> K` scalars (irreps groups: or "
-        "taken from the tensor product it feeds).")
+        "taken from the tensor product it feeds).  `approximate = true`: on every component of x, of any "
+        "representation (an unconstrained layer: the model is then only approximately equivariant).")
 def _mlp(g, ins, attrs):
     x, out = ins["x"], attrs.get("out")
     rules = family_rules(g)
-    rules.need_invariant(x, "x", "the input of an MLP")
+    if attrs.get("approximate"):
+        need_tensor(x, "x")
+    else:
+        rules.need_invariant(x, "x", "the input of an MLP")
     if any(s < 1 for s in attrs["hidden"]):
         raise TypeRuleError("E0108", "MLP sizes must be positive", "hidden")
     return rules.mlp_output(g, x, out, attrs)

@@ -82,8 +82,9 @@ def fuse_message_passing(ir: ModelIR) -> ModelIR:
         if ir.node(node)["op"] != "scatter_sum" or ir.node(node)["type"].frame is not None:
             continue  # values in a frame keep their rows per copy: the fused kernels index the graph itself
         tp = dict(ir.inputs_of(node))["x"]
-        if ir.node(tp)["op"] != "tensor_product" or ir.graph.out_degree(tp) != 1 or tp in outputs:
-            continue
+        if ir.node(tp)["op"] != "tensor_product" or ir.graph.out_degree(tp) != 1 or tp in outputs \
+                or ir.node(tp)["attrs"].get("approximate"):
+            continue  # an approximate product's unconstrained path is not part of the fused kernels
         gat = dict(ir.inputs_of(tp))["a"]
         if ir.node(gat)["op"] != "gather" or ir.graph.out_degree(gat) != 1 or gat in outputs:
             continue

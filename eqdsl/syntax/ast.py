@@ -166,6 +166,7 @@ class GroupDecl:
     name: str
     value: Expr | None
     span: Span
+    soft: bool = False  # `soft group G`: a symmetry the model is pulled toward, not built with
 
 
 @dataclass

@@ -157,6 +157,10 @@ class _ToAst(Transformer):
         return ast.GroupDecl(str(children[0]), children[1], self._stmt_span(meta, children))
 
     @v_args(meta=True)
+    def soft_group_decl(self, meta, children):
+        return ast.GroupDecl(str(children[0]), children[1], self._stmt_span(meta, children), soft=True)
+
+    @v_args(meta=True)
     def const_decl(self, meta, children):
         return ast.ConstDecl(str(children[0]), self._tok(children[0]), children[1], self._stmt_span(meta, children))
 
