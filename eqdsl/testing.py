@@ -98,8 +98,8 @@ def _takes_batch(model_cls) -> bool:
 
 
 def _grid_exact(cls) -> bool:
-    """Whether only the pixel grid's own symmetries can be checked exactly: layers declared approximate,
-    or images under a group with other elements (rotating those would need interpolation)."""
+    """Whether only the pixel grid's own symmetries can be checked exactly: conv2d layers declared approximate
+    (sampled kernels), or images under a group with other elements (rotating those would need interpolation)."""
     if any(op == "conv2d" for op, _ in getattr(cls, "APPROXIMATE", ())):  # sampled kernels: exact on the grid
         return True
     if not any(p == "grid" for *_, p in cls.INPUTS + cls.OUTPUTS):  # images are matrix-group values only
@@ -291,6 +291,7 @@ def check_models(result, args) -> int:
 
     from .api import load_source
     from .codegen import generate_source
+    from .soft import soft_errors
 
     if args.backend == "triton" and any(ir.group_recipe[0] != "irreps" for ir in result.models):
         print(f"error: {result.main}: --backend triton: models over matrix groups have no Triton kernels "
@@ -331,7 +332,6 @@ def check_models(result, args) -> int:
         if declared:
             print("  errors under the model's own group are reported, not enforced (unconstrained paths; linear and "
                   "tensor-product ones start at zero)")
-        from .soft import soft_errors
         for group, errs in soft_errors(model, np.random.default_rng(args.seed), trials=args.trials).items():
             shown = ", ".join(f"{name} {err:.2e}" for name, err in errs.items())
             print(f"  soft group {group} (reported, not enforced): max relative error {shown}")

@@ -77,28 +77,26 @@ def _frame(w, node, a, x, ins, t):
     return f"{m}({x['pos']}, batch, num_graphs)"
 
 
-def _action(w, node, rep, method: str) -> str:
-    return w.module(node, "frame_action", f"rt.frames.action(G, {w.rep(rep)}, {method!r})")
+def _frame_args(w, node, f_type, value_type, rep) -> tuple[str, str, str]:
+    """For to_frame / from_frame: the frame's variable, the module computing `rep`'s matrices at the frame's
+    elements ("None" without a rep) and the graph of each row of the value."""
+    frames, method = w.frames[f_type.frame]
+    if value_type.placement == "edge":
+        w.needs["graph"] = True
+    act = "None" if rep is None else w.module(node, "frame_action", f"rt.frames.action(G, {w.rep(rep)}, {method!r})")
+    return frames, act, _ROW_GRAPH[value_type.placement]
 
 
 @lowers("to_frame")
 def _to_frame(w, node, a, x, ins, t):
-    frames, method = w.frames[ins["f"].frame]
-    placement = ins["x"].placement
-    if placement == "edge":
-        w.needs["graph"] = True
-    act = "None" if a["point"] else _action(w, node, ins["x"].rep, method)
-    return f"rt.frames.to_frame({x['x']}, {frames}, {act}, {_ROW_GRAPH[placement]}, point={a['point']})"
+    frames, act, rows = _frame_args(w, node, ins["f"], ins["x"], None if a["point"] else ins["x"].rep)
+    return f"rt.frames.to_frame({x['x']}, {frames}, {act}, {rows}, point={a['point']})"
 
 
 @lowers("from_frame")
 def _from_frame(w, node, a, x, ins, t):
-    frames, method = w.frames[ins["f"].frame]
-    placement = ins["y"].placement
-    if placement == "edge":
-        w.needs["graph"] = True
-    act = _action(w, node, a["out"], method) if a["rotate"] else "None"
-    return f"rt.frames.from_frame({x['y']}, {frames}, {act}, {_ROW_GRAPH[placement]}, rotate={a['rotate']})"
+    frames, act, rows = _frame_args(w, node, ins["f"], ins["y"], a["out"] if a["rotate"] else None)
+    return f"rt.frames.from_frame({x['y']}, {frames}, {act}, {rows}, rotate={a['rotate']})"
 
 
 # -- layers ---------------------------------------------------------------------------------------
