@@ -69,7 +69,7 @@ class _Mover:
         if rep not in self.cache:
             group = testing._group(self.cls.GROUP)
             self.cache[rep] = family_of(group).action(testing._irreps(self.cls.GROUP, rep), self.h)
-        return value @ torch.as_tensor(self.cache[rep], dtype=value.dtype, device=value.device).T
+        return testing.act_with(kind, torch.as_tensor(self.cache[rep], dtype=value.dtype, device=value.device), value)
 
 
 def equivariance_penalty(model, args, kwargs, samples: int = 1, rng: Optional[np.random.Generator] = None) -> dict:

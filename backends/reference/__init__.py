@@ -14,13 +14,14 @@ from .invariants import dot, norm
 from .linear import Linear, SelectedLinear
 from .symmetric_contraction import SymmetricContraction
 from .mlp import MLP
+from .rotations import orthonormalize
 from .radial import bessel_basis, gaussian_basis, polynomial_cutoff, radial_embedding, spline_basis
 from .sh import SphericalHarmonics, spherical_harmonics
 from .tensor_product import TensorProduct
 
 __all__ = [
     "ACTIVATIONS", "get_activation", "normalize2mom", "second_moment_scale",
-    "frames", "soft_layers", "Gate", "NormActivation", "check_inputs", "gather", "pool", "scatter", "dot", "forces", "grad", "norm",
+    "frames", "soft_layers", "Gate", "NormActivation", "check_inputs", "orthonormalize", "gather", "pool", "scatter", "dot", "forces", "grad", "norm",
     "Linear", "SelectedLinear", "SymmetricContraction", "MLP", "bessel_basis", "gaussian_basis", "polynomial_cutoff", "radial_embedding", "spline_basis",
     "SphericalHarmonics", "spherical_harmonics", "TensorProduct",
 ]

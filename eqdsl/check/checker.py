@@ -375,6 +375,11 @@ class Checker(CallBinding):
             if placement is not None:
                 self.fail("E0108", "a graph has no placement", texpr.placement_span, "remove this")
             return ValueType("graph", None, None)
+        if isinstance(e, ast.Name) and e.name == "rotation" and scope.lookup("rotation") is None:
+            if is_input:
+                self.fail("E0801", "rotations are outputs, not inputs", e.span, "not an input type",
+                          hints=["pass the vectors that determine it, e.g. two 1x1o inputs"])
+            return ValueType("rotation", None, placement)
         if isinstance(e, ast.Name) and e.name == "position":
             if placement not in (None, "node"):
                 self.fail("E0108", "positions are per node", texpr.placement_span, "use @node")

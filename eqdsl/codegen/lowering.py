@@ -64,6 +64,11 @@ def _pool(w, node, a, x, ins, t):
     return f"rt.pool({x['x']}, {index}, {size}, {reduce!r})"
 
 
+@lowers("orthonormalize")
+def _orthonormalize(w, node, a, x, ins, t):
+    return f"rt.orthonormalize({x['a']}, {x.get('b', 'None')})"
+
+
 # -- frame averaging --------------------------------------------------------------------------------
 # The graph of each row of a value, by placement (None: the rows are the graphs).
 _ROW_GRAPH = {"node": "batch", "edge": "batch[src]", "graph": "None"}

@@ -261,8 +261,10 @@ class _ModelWriter:
                  f"INPUT_LAYOUT = {self._input_layout(inputs)!r}"]
         if any(t.placement == "grid" for _, t in inputs):  # image sides: a multiple of the product of the poolings
             lines.append(f"GRID_MULTIPLE = {self._grid_multiple()!r}")
-        if self.frames:  # frame averaging; PCA frames are unique only for enough points in general position
+        if self.frames:  # frame averaging
             lines.append("FRAME_AVERAGED = True")
+        if self.frames or any(self.ir.node(n)["type"].kind == "rotation" for _, n in self.ir.outputs):
+            # PCA frames and rotations need enough points in general position per graph (eqc check makes them)
             lines.append(f"MIN_NODES_PER_GRAPH = {self._point_dim()}")
         if self.soft_groups():  # symmetries equivariance_penalty() measures (eqdsl.soft)
             lines.append(f"SOFT_GROUPS = {tuple(self.soft_groups())!r}")
@@ -358,6 +360,8 @@ def _shape(t, point_dim: int = 3, graph_rows: str = "num_graphs") -> str:
         return "[2, num_edges] long tensor of (src, dst) node indices"
     if t.kind == "point":
         return f"[{rows}, {point_dim}] positions"
+    if t.kind == "rotation":
+        return f"[{rows}, {point_dim}, {point_dim}] rotation matrices (columns {t.rep})"
     if t.placement == "grid":
         return f"[batch, {t.rep.dim}, H, W] image of features {t.rep}"
     return f"[{rows}, {t.rep.dim}] features {t.rep} @{t.placement}"

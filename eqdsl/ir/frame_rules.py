@@ -36,20 +36,15 @@ def frame_method(g) -> tuple[str, int]:
     """How `g`'s frames are made ("pca" or "group") and how many elements each graph's frame has."""
     if g.rep_family == "irreps":
         return "pca", 8 if g.has_reflections else 4
+    from ..reps.matrix_reps import _planar_orthogonal  # matrix groups only: O(3) specs compile without numpy
     if _planar_orthogonal(g):
-        import numpy as np  # matrix groups only: O(3) specs compile without numpy
+        import numpy as np
         if g.is_finite:
             return "group", g.order
         return "pca", 4 if any(np.linalg.det(h) < 0 for h in g.discrete_generators) else 2
     raise TypeRuleError(GROUP_CODE, f"frame averaging is not available for {g.name}", None, "no frames for this group",
                         notes=[f"frames are built for {FRAME_GROUPS}"],
                         hints=["use the group's equivariant layers instead"])
-
-
-def _planar_orthogonal(g) -> bool:
-    import numpy as np
-    return g.dim == 2 and all(np.allclose(A, -A.T, atol=1e-9) for A in g.lie_generators) \
-        and all(np.allclose(h @ h.T, np.eye(2), atol=1e-9) for h in g.discrete_generators)
 
 
 def _types(ins: dict):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..reps import matrix_properties
 from ..reps.matrix_reps import Rep, Tensor, Trivial, direct_sum, scalars
 from .type_rules import FamilyRules, TypeRuleError, need_tensor, same_placement
-from .types import ValueType, tensor
+from .types import ValueType, same_rep, tensor
 
 # Solving a constraint with more unknowns than this is refused at compile time.
 MAX_SOLVE_ENTRIES = 4_000_000
@@ -294,6 +294,24 @@ class MatrixRules(FamilyRules):
         if attrs["reduce"] == "max":
             self.check_max(x, "max pooling")
         return x.at("graph"), {}
+
+    def orthonormalize(self, g, ins, attrs):
+        """The plane (SO(2), O(2), Cn, Dn acting on R^2): one vector a gives the columns a / |a| and J a / |a|,
+        the second turned by 90 degrees, which a reflection reverses (det * V)."""
+        from ..reps.matrix_rep_syntax import parse_rep
+        from ..reps.matrix_reps import _planar_orthogonal
+        a, b = ins["a"], ins.get("b")
+        if not _planar_orthogonal(g):
+            raise TypeRuleError("E0802", f"rotation outputs are built for O(3), SO(3) and the groups of the plane, "
+                                         f"not {g.name}", None, "no rotation output here")
+        if b is not None:
+            raise TypeRuleError("E0801", "in the plane one vector determines a rotation: orthonormalize(a)", "b",
+                                "not needed")
+        need_tensor(a, "a", "the vector of orthonormalize")
+        if not same_rep(a.rep, parse_rep("V", g)):
+            raise TypeRuleError("E0801", f"orthonormalize takes one vector `V`, got `{a.rep}`", "a", f"this is `{a.rep}`",
+                                hints=["map it to one vector first: linear(...) -> V"])
+        return ValueType("rotation", parse_rep("V + det * V", g), a.placement), {}
 
 
 RULES = MatrixRules()

@@ -311,6 +311,14 @@ op("grad", Param("y", "value"), Param("x", "value"), families=IRREPS,
    doc="Gradient of a scalar with respect to an input: -grad(energy, pos) gives forces.")(_family_rule("grad"))
 
 
+# -- rotation outputs ------------------------------------------------------------------------------------
+op("orthonormalize", Param("a", "value"), Param("b", "value", None),
+   doc="A rotation (Zhou et al., 2019: the continuous 6D representation) from equivariant vectors by "
+       "Gram-Schmidt: in 3D the columns a / |a|, b made orthogonal to it, and their cross product (for O(3) "
+       "a pseudovector); in the plane a / |a| and its turn by 90 degrees.  Equivariant: R(g x) = g R(x) up "
+       "to the columns' parities.")(_family_rule("orthonormalize"))
+
+
 # -- frame averaging ------------------------------------------------------------------------------------
 op("frame", Param("pos", "value"),
    doc="The frames of frame averaging, one set per graph that moves with the points: PCA frames of the "

@@ -128,6 +128,9 @@ def need_tensor(t: ValueType, where: str, what: str = "features") -> None:
         raise TypeRuleError("E0401", f"a position is used as {what}", where, "this is a point, not a vector",
                             notes=["positions move under translations; features built from them directly break translation equivariance"],
                             hints=["use differences of positions, e.g. pos[dst] - pos[src]"])
+    if t.kind == "rotation":
+        raise TypeRuleError("E0801", f"a rotation is used as {what}", where, "a rotation is an output",
+                            hints=["its columns are vectors: use the vectors it was built from"])
     if t.kind == "frame":
         raise TypeRuleError("E0701", f"a frame is used as {what}", where, "a frame holds group elements, not features",
                             hints=["express values in it with to_frame(x, f) and average them with from_frame(y, f) -> R"])

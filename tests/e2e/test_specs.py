@@ -48,7 +48,8 @@ def test_outputs_have_declared_shapes_in_float32(spec):
     for name, kind, rep, placement in cls.OUTPUTS:
         rows = {"node": sample.num_nodes, "edge": sample.num_edges, "graph": 2}[placement]
         dim = 3 if kind == "point" else _irreps(cls.GROUP, rep).dim
-        assert out[name].shape == (rows, dim)
+        shape = (rows, 3, 3) if kind == "rotation" else (rows, dim)  # rotations: matrices of their 3 columns
+        assert out[name].shape == shape
         assert out[name].dtype == torch.float32
         assert torch.isfinite(out[name]).all()
 

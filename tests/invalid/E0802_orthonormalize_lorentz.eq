@@ -1,0 +1,6 @@
+group L = lorentz()
+
+model Net {
+    input p : V @graph
+    output R : rotation @graph = orthonormalize(p)
+}
