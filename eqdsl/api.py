@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from .codegen import generate_source
 from .compiler import FrontEndResult, check_file
+from .diagnostics import render
+
+
+class EqdslWarning(UserWarning):
+    """A spec that compiles but probably not into what its author meant (codes W...; eqc explain W0801)."""
 
 
 @dataclass
@@ -36,12 +42,15 @@ class CompiledSpec:
 
 
 def compile_file(path: str | Path, text: str | None = None, **overrides) -> CompiledSpec:
-    """Type-check and lower a spec; raises eqdsl.CompileError (with every diagnostic) if it is invalid.
+    """Type-check and lower a spec; raises eqdsl.CompileError (with every diagnostic) if it is invalid, and
+    issues an ``EqdslWarning`` (Python's warnings) per warning of a valid one.
 
     Keyword arguments override consts and model parameters, like `eqc compile -D name=value`.
     """
     result = check_file(path, text=text, overrides=overrides)
     result.raise_for_errors()
+    for diag in result.diagnostics:
+        warnings.warn(render(diag, result.sources), EqdslWarning, stacklevel=2)
     return CompiledSpec(result, generate_source(result))
 
 

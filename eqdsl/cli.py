@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from .version import __version__
-from .codes import CODES, explain
+from .codes import CODES, WARNINGS, explain
 
 
 def _overrides(items) -> dict:
@@ -36,6 +36,8 @@ def _front_end(args):
     if not result.ok:
         print(render_all(result.diagnostics, result.sources), file=sys.stderr)
         return None
+    if result.diagnostics:  # warnings only
+        print(render_all(result.diagnostics, result.sources), file=sys.stderr)
     return result
 
 
@@ -85,7 +87,7 @@ def cmd_check(args) -> int:
 
 def cmd_explain(args) -> int:
     if args.code is None:
-        for code, (title, _) in CODES.items():
+        for code, (title, _) in {**CODES, **WARNINGS}.items():
             print(f"{code}  {title}")
         return 0
     text = explain(args.code)

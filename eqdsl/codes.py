@@ -121,11 +121,22 @@ CODES: dict[str, tuple[str, str]] = {
 }
 
 
+# Warnings: the spec compiles, but probably not into what its author meant.
+WARNINGS = {
+    "W0801": ("rotation as quaternion or angles", "An output named like an orientation (quaternion, angles, "
+              "rotation, pose...) with 4 or 3 components. Every representation of rotations in 4 or fewer real "
+              "numbers is discontinuous (Zhou et al., 2019), and invariant scalars cannot turn with the input. "
+              "`output R : rotation = orthonormalize(a, b)` of two equivariant vectors is continuous and "
+              "equivariant."),
+}
+
+
 def explain(code: str) -> str | None:
     code = code.upper()
-    if not code.startswith("E"):
+    if not code[:1] in ("E", "W"):
         code = "E" + code
-    if code not in CODES:
+    known = {**CODES, **WARNINGS}
+    if code not in known:
         return None
-    title, text = CODES[code]
+    title, text = known[code]
     return f"{code}: {title}\n\n{text}"

@@ -78,6 +78,9 @@ class DiagnosticSink:
     def error(self, code: str, message: str, span: Span | None, label: str = "", notes=(), hints=()) -> None:
         self.add(Diagnostic(code, message, span, label, list(notes), list(hints)))
 
+    def warning(self, code: str, message: str, span: Span | None, label: str = "", notes=(), hints=()) -> None:
+        self.add(Diagnostic(code, message, span, label, list(notes), list(hints), severity="warning"))
+
     @property
     def has_errors(self) -> bool:
         return any(d.severity == "error" for d in self.items)
@@ -124,5 +127,6 @@ def render(diag: Diagnostic, sources: dict[str, str]) -> str:
 def render_all(diags: list[Diagnostic], sources: dict[str, str]) -> str:
     body = "\n\n".join(render(d, sources) for d in diags)
     n = sum(1 for d in diags if d.severity == "error")
-    tail = f"\n\n{n} error{'s' if n != 1 else ''} found" if n else ""
+    w = len(diags) - n
+    tail = f"\n\n{n} error{'s' if n != 1 else ''} found" if n else (f"\n\n{w} warning{'s' if w != 1 else ''}" if w else "")
     return body + tail

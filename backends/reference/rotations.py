@@ -14,8 +14,9 @@ from torch._subclasses.fake_tensor import is_fake
 
 
 def _tolerance(dtype: torch.dtype) -> float:
-    """Below this relative length a direction is lost to rounding (the rotation's error is eps / length)."""
-    return 10.0 * torch.finfo(dtype).eps ** 0.5
+    """Below this relative length a direction is lost to rounding (the rotation's error is eps / length, so
+    at most about 1% here)."""
+    return 100.0 * torch.finfo(dtype).eps
 
 
 def _require(ok: torch.Tensor, message: str, detail) -> None:

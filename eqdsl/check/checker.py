@@ -18,6 +18,7 @@ import re
 from ..diagnostics import DiagnosticSink, Span
 from ..groups import GROUPS
 from ..groups.recipe import recipe_of
+from ..reps.family import family_of
 from ..ir import ops, type_rules
 from ..ir.graph import ModelIR
 from ..ir.types import PLACEMENTS, ValueType, same_rep, tensor
@@ -44,6 +45,9 @@ GENERATED_PATTERN = re.compile(r"^(.*_)?n\d+$")
 MAX_REPEAT = 1000
 
 RESERVED = {"src", "dst", "position", "graph"}
+# Output names that suggest an orientation (W0801 when it is 3 or 4 numbers).
+ROTATION_LIKE = re.compile(r"(?:^|_)(?:quaternions?|quats?|euler|angles?|rotations?|rot|orientations?|attitudes?|poses?)"
+                           r"(?:$|_)", re.I)
 
 
 class Checker(CallBinding):
@@ -407,7 +411,21 @@ class Checker(CallBinding):
         if any(n == stmt.name for n, _ in ctx.ir.outputs):
             self.fail("E0102", f"output `{stmt.name}` is already defined", stmt.name_span, "defined twice")
         ctx.ir.outputs.append((stmt.name, node.id))
+        self._warn_rotation_like(stmt, node.type)
         self._assign(stmt.name, stmt.name_span, node, scope)
+
+    def _warn_rotation_like(self, stmt: ast.Output, t: ValueType) -> None:
+        """W0801: an orientation given as a quaternion (4 numbers) or angles (3): discontinuous, and as invariant
+        scalars unable to turn with the input."""
+        if t.kind != "tensor" or t.rep is None or t.rep.dim not in (3, 4) or not ROTATION_LIKE.search(stmt.name):
+            return
+        what = "a quaternion" if t.rep.dim == 4 else "three angles"
+        invariant = same_rep(t.rep, family_of(self.group).scalars(self.group, t.rep.dim))
+        self.sink.warning("W0801", f"output `{stmt.name}` looks like a rotation given as {what}", stmt.name_span,
+                          f"{t.rep.dim} numbers",
+                          notes=["every representation of rotations in 4 or fewer numbers is discontinuous, hard to learn "
+                                 "(Zhou et al., 2019)"] + (["invariant scalars cannot turn with the input"] if invariant else []),
+                          hints=[f"output {stmt.name} : rotation = orthonormalize(a, b), of two equivariant vectors"])
 
     def _check_declared(self, actual: ValueType, declared: ValueType, span, what):
         if actual.is_open:
