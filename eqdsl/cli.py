@@ -146,7 +146,18 @@ def cmd_nero(args) -> int:
         else:
             torch.manual_seed(args.seed)
             model = CompiledSpec(result, generate_source(result)).model_class(args.model)().double()
-        path = rotation_path(type(model).GROUP, steps=args.steps, axis=args.axis)
+        group = type(model).GROUP
+        soft = dict(getattr(type(model), "SOFT_GROUPS", ()))
+        if args.soft is not None:  # sweep a symmetry the model only approximately has
+            if args.soft not in soft:
+                known = ", ".join(soft) or "none"
+                raise NeroError(f"{type(model).__name__} has no soft group `{args.soft}` (its soft groups: {known})")
+            group = soft[args.soft]
+        try:
+            path = rotation_path(group, steps=args.steps, axis=args.axis)
+        except NeroError as err:
+            hint = f"; sweep a soft group instead: --soft {next(iter(soft))}" if soft and args.soft is None else ""
+            raise NeroError(f"{err}{hint}") from None
         nero = equivariance_along(model.eval(), path, seed=args.seed)
         nero.meta.update({"spec": args.spec, "model": type(model).__name__, "weights": args.weights})
         if args.json:
@@ -219,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--model", help="which model of the spec (default: the only one)")
     n.add_argument("--steps", type=int, default=73, help="angles from 0 to 360 degrees (default 73: every 5)")
     n.add_argument("--axis", choices=["x", "y", "z"], default="z", help="rotation axis for O3/SO3 (default z)")
+    n.add_argument("--soft", metavar="GROUP", help="sweep this soft group (`soft group GROUP` of the spec) instead")
     n.add_argument("--seed", type=int, default=0)
     n.add_argument("-D", "--define", action="append", metavar="NAME=VALUE", help="override a const or model parameter")
     n.set_defaults(func=cmd_nero)

@@ -158,3 +158,20 @@ def test_train_soft_example_quick_run(tmp_path):
     assert float(rows["soft (Axial + soft O3)"][4]) < 1e-5                                # exact about z
     assert float(rows["unconstrained"][4]) > 1e-3                                        # symmetric under neither
     assert (tmp_path / "nero_tilts.json").exists()
+
+
+def test_eqc_nero_sweeps_a_soft_group(tmp_path):
+    """The model is exact about z (its group) and broken under tilts (its soft O3)."""
+    import json
+
+    def nero(*args):
+        return subprocess.run([sys.executable, "-m", "eqdsl.cli", "nero", str(ROOT / "specs" / "gravity_soft.eq"),
+                               "--steps", "5", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+    assert nero("--soft", "O3", "--axis", "z", "--json", tmp_path / "z.json").returncode == 0
+    assert nero("--soft", "O3", "--axis", "x", "--json", tmp_path / "x.json").returncode == 0
+    about_z = json.loads((tmp_path / "z.json").read_text())["errors"]["force"]
+    tilts = json.loads((tmp_path / "x.json").read_text())["errors"]["force"]
+    assert max(about_z) < 1e-12 and tilts[0] < 1e-12 and max(tilts) > 1e-2
+    refused = nero()
+    assert refused.returncode == 1 and "--soft O3" in refused.stderr
