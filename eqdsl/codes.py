@@ -110,12 +110,13 @@ CODES: dict[str, tuple[str, str]] = {
               "of the same dimension as the model's group, differ from it, and act on every input and output "
               "(scalars, positions and representations built from V; an SO(3) irrep has no matrix for a "
               "reflection, a finite group's regular representation none for other elements)."),
-    "E0801": ("rotation output misuse", "orthonormalize(a, b) builds a rotation (Gram-Schmidt, the continuous 6D "
-              "representation) from two single vectors (O3: 1o or 1e, SO3: 1), or in the plane from one vector V; "
-              "two vectors that are constant multiples of one vector copy never determine one. A rotation is an "
-              "output (`: rotation`), neither an input nor features for other layers."),
-    "E0802": ("no rotation outputs for this group", "Rotation outputs are built for O(3), SO(3) and the groups of "
-              "the plane (SO(2), O(2), Cn, Dn)."),
+    "E0801": ("rotation output misuse", "orthonormalize(...) builds a rotation (Gram-Schmidt, the continuous 6D "
+              "representation and its SO(n) form) from n - 1 single vectors in n dimensions: two for O3 (1o or 1e) "
+              "and SO3 (1), V for matrix groups; two vectors that are constant multiples of one vector copy never "
+              "determine one. A rotation is an output (`: rotation`), neither an input nor features for other layers."),
+    "E0802": ("no rotation outputs for this group", "Rotation outputs need a group of rotations and reflections: "
+              "O3, SO3, or a matrix group acting orthogonally on R^n (SO(n), O(n), the planar groups, finite "
+              "groups of orthogonal matrices)."),
     "E0604": ("statement in the wrong place", "input/output belong at the top level of a model; return ends a block and "
               "nothing may follow it."),
 }

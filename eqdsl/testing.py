@@ -60,13 +60,11 @@ def random_sample(model_cls, rng: np.random.Generator, num_nodes: int = 7, num_g
     import torch
 
     dtype = dtype or torch.float64
+    least = getattr(model_cls, "MIN_NODES_PER_GRAPH", 1)  # frames and rotations: enough points per graph
+    num_nodes = max(num_nodes, least * num_graphs)
     batch = np.sort(rng.integers(0, num_graphs, size=num_nodes))
     batch[:num_graphs] = np.arange(num_graphs)  # every graph has a node
-    least = getattr(model_cls, "MIN_NODES_PER_GRAPH", 1)  # frames and rotations: enough points per graph
     if least > 1:
-        if num_nodes < least * num_graphs:
-            raise ValueError(f"{model_cls.__name__} needs {least} nodes per graph, so at least {least * num_graphs} "
-                             f"nodes for {num_graphs} graphs (got {num_nodes})")
         batch[:least * num_graphs] = np.repeat(np.arange(num_graphs), least)
     batch = np.sort(batch)
     pairs = [(i, j) for i in range(num_nodes) for j in range(num_nodes) if i != j and batch[i] == batch[j]]

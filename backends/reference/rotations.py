@@ -1,13 +1,14 @@
 """Rotation outputs from equivariant vectors by Gram-Schmidt (Zhou et al., 2019: the continuous 6D
-representation of rotations): rows of [d, d] matrices whose columns are the orthonormalised vectors.
+representation of rotations, and its SO(n) form): rows of [n, n] matrices whose columns are n - 1
+orthonormalised vectors and, last, their generalised cross product (the cofactors of the first n - 1
+columns: in 3D c1 x c2, in the plane c1 turned by 90 degrees), so that every matrix has determinant 1.
 
-In 3D: c1 = a / |a|, c2 = (b - (b.c1) c1) / |...|, c3 = c1 x c2.  In the plane: c1 = a / |a|, c2 = J c1.
 Parallel (or vanishing) vectors determine no rotation: forward() raises ValueError on the CPU, as the input
 checks do (an assertion on CUDA and in traced graphs).
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Sequence
 
 import torch
 from torch._subclasses.fake_tensor import is_fake
@@ -27,22 +28,37 @@ def _require(ok: torch.Tensor, message: str, detail) -> None:
         torch._assert_async(ok.all(), message)
 
 
-def orthonormalize(a: torch.Tensor, b: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """a, b [rows, 3] -> [rows, 3, 3] rotations (columns c1, c2, c3); a [rows, 2] -> [rows, 2, 2]."""
-    tol = _tolerance(a.dtype)
-    scale = a.norm(dim=-1)
-    _require(scale > tol * scale.amax().clamp(min=torch.finfo(a.dtype).tiny),
-             "orthonormalize: the first vector vanishes for some rows, so it determines no rotation",
-             lambda: f"rows {(scale <= tol * scale.amax()).nonzero().flatten()[:5].tolist()}")
-    c1 = a / scale.unsqueeze(-1)
-    if b is None:
-        c2 = torch.stack([-c1[..., 1], c1[..., 0]], dim=-1)  # J c1: turned by 90 degrees
-        return torch.stack([c1, c2], dim=-1)
-    perp = b - (b * c1).sum(-1, keepdim=True) * c1
-    length = perp.norm(dim=-1)
-    bad = length <= tol * b.norm(dim=-1)
-    _require(~bad, "orthonormalize: the two vectors are parallel for some rows, so they determine no rotation",
-             lambda: f"rows {bad.nonzero().flatten()[:5].tolist()}")
-    c2 = perp / length.unsqueeze(-1)
-    c3 = torch.linalg.cross(c1, c2, dim=-1)
-    return torch.stack([c1, c2, c3], dim=-1)
+def _last_column(columns: torch.Tensor) -> torch.Tensor:
+    """The generalised cross product of n - 1 orthonormal columns [rows, n, n - 1]: the unit vector completing
+    them to determinant +1 (entry i: (-1)^(n-1+i) times the minor without row i)."""
+    n = columns.shape[-2]
+    if n == 2:
+        return torch.stack([-columns[..., 1, 0], columns[..., 0, 0]], dim=-1)
+    if n == 3:
+        return torch.linalg.cross(columns[..., 0], columns[..., 1], dim=-1)
+    rows = [torch.linalg.det(torch.cat([columns[..., :i, :], columns[..., i + 1:, :]], dim=-2)) * (-1) ** (n - 1 + i)
+            for i in range(n)]
+    return torch.stack(rows, dim=-1)
+
+
+def orthonormalize(vectors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """n - 1 vectors [rows, n] -> [rows, n, n] rotations."""
+    tol = _tolerance(vectors[0].dtype)
+    columns = []
+    for k, v in enumerate(vectors):
+        perp = v
+        for c in columns:
+            perp = perp - (perp * c).sum(-1, keepdim=True) * c
+        length, size = perp.norm(dim=-1), v.norm(dim=-1)
+        if k == 0:
+            reference = size.amax().clamp(min=torch.finfo(v.dtype).tiny)
+            bad = length <= tol * reference
+            what = "the first vector vanishes"
+        else:
+            bad = length <= tol * size
+            what = f"vector {k + 1} is parallel to (a combination of) the ones before it"
+        _require(~bad, f"orthonormalize: {what} for some rows, so they determine no rotation",
+                 lambda bad=bad: f"rows {bad.nonzero().flatten()[:5].tolist()}")
+        columns.append(perp / length.unsqueeze(-1))
+    first = torch.stack(columns, dim=-1)  # [rows, n, n - 1]
+    return torch.cat([first, _last_column(first).unsqueeze(-1)], dim=-1)

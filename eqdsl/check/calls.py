@@ -62,7 +62,7 @@ class CallBinding:
         spans = {name: span for name, (_, span) in values.items()}
         node = self._apply(op.name, values, attrs, call.span, ctx, arg_spans={**spans, **self._attr_spans(op, call), "out": out_span},
                            out_expr=out[2] if out is not None else None)
-        if op.name == "orthonormalize" and "b" in values and self.group.rep_family == "irreps":
+        if op.name == "orthonormalize" and self.group.rep_family == "irreps" and attrs.get("xs") == 2:
             self._determines_rotation(values, ctx)
         if node.type.is_open:
             ctx.open_mlps[node.id] = call.span
@@ -72,11 +72,11 @@ class CallBinding:
 
     def _determines_rotation(self, values, ctx) -> None:
         """orthonormalize(a, b) with a and b constant multiples of one vector can never give a rotation."""
-        common = rotations.always_parallel(ctx.ir, values["a"][0].id, values["b"][0].id)
+        common = rotations.always_parallel(ctx.ir, values["xs.0"][0].id, values["xs.1"][0].id)
         if common is not None:
             d = ctx.ir.node(common)
             where = f"`{d['name']}`" if d["name"] else f"the value at line {d['span'].line}" if d["span"] else "one value"
-            self.fail("E0801", "these two vectors are parallel whatever the input", values["b"][1],
+            self.fail("E0801", "these two vectors are parallel whatever the input", values["xs.1"][1],
                       "a constant multiple of the first", notes=[f"both are linear maps of one vector copy in {where}"],
                       hints=["build the second vector from other features, e.g. a different tensor-product path or "
                              "another sum over nodes"])

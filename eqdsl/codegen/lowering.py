@@ -66,7 +66,7 @@ def _pool(w, node, a, x, ins, t):
 
 @lowers("orthonormalize")
 def _orthonormalize(w, node, a, x, ins, t):
-    return f"rt.orthonormalize({x['a']}, {x.get('b', 'None')})"
+    return f"rt.orthonormalize([{', '.join(x[f'xs.{i}'] for i in range(a['xs']))}])"
 
 
 # -- frame averaging --------------------------------------------------------------------------------

@@ -333,12 +333,14 @@ class IrrepsRules(FamilyRules):
     def orthonormalize(self, g, ins, attrs):
         """Two vectors give the columns c1 = a / |a|, c2 (b made orthogonal to c1), c3 = c1 x c2: for O(3) c3
         is a pseudovector when a and b are vectors (its parity is the product of theirs)."""
-        a, b = ins["a"], ins.get("b")
-        if b is None:
-            raise TypeRuleError("E0801", "orthonormalize needs two vectors in 3D: orthonormalize(a, b)", None,
-                                "one vector given", hints=["pass a second vector, not parallel to the first"])
+        xs = ins["xs"]
+        if len(xs) != 2:
+            raise TypeRuleError("E0801", f"orthonormalize needs two vectors in 3D, got {len(xs)}",
+                                "xs.2" if len(xs) > 2 else None, "orthonormalize(a, b)",
+                                hints=["pass two vectors, not parallel to each other"])
+        a, b = xs
         irs = []
-        for where, v in (("a", a), ("b", b)):
+        for where, v in (("xs.0", a), ("xs.1", b)):
             need_tensor(v, where, "a vector of orthonormalize")
             if len(v.rep) != 1 or v.rep[0].mul != 1 or v.rep[0].ir.l != 1:
                 raise TypeRuleError("E0801", f"orthonormalize takes single vectors, got `{v.rep}`", where,
@@ -347,7 +349,7 @@ class IrrepsRules(FamilyRules):
             irs.append(v.rep[0].ir)
         third = next(ir for ir in g.product(irs[0], irs[1]) if ir.l == 1)
         columns = Irreps.of([(1, irs[0]), (1, irs[1]), (1, third)])
-        return ValueType("rotation", columns, same_placement("b", a, b)), {}
+        return ValueType("rotation", columns, same_placement("xs.1", a, b)), {}
 
 
 RULES = IrrepsRules()

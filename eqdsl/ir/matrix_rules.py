@@ -296,22 +296,28 @@ class MatrixRules(FamilyRules):
         return x.at("graph"), {}
 
     def orthonormalize(self, g, ins, attrs):
-        """The plane (SO(2), O(2), Cn, Dn acting on R^2): one vector a gives the columns a / |a| and J a / |a|,
-        the second turned by 90 degrees, which a reflection reverses (det * V)."""
-        from ..reps.matrix_rep_syntax import parse_rep
-        from ..reps.matrix_reps import _planar_orthogonal
-        a, b = ins["a"], ins.get("b")
-        if not _planar_orthogonal(g):
-            raise TypeRuleError("E0802", f"rotation outputs are built for O(3), SO(3) and the groups of the plane, "
-                                         f"not {g.name}", None, "no rotation output here")
-        if b is not None:
-            raise TypeRuleError("E0801", "in the plane one vector determines a rotation: orthonormalize(a)", "b",
-                                "not needed")
-        need_tensor(a, "a", "the vector of orthonormalize")
-        if not same_rep(a.rep, parse_rep("V", g)):
-            raise TypeRuleError("E0801", f"orthonormalize takes one vector `V`, got `{a.rep}`", "a", f"this is `{a.rep}`",
-                                hints=["map it to one vector first: linear(...) -> V"])
-        return ValueType("rotation", parse_rep("V + det * V", g), a.placement), {}
+        """A group acting orthogonally on R^n: n - 1 vectors V give the columns by Gram-Schmidt and, last, their
+        generalised cross product, which a reflection reverses (det * V)."""
+        import numpy as np
 
+        from ..reps.matrix_rep_syntax import parse_rep
+        xs, n = ins["xs"], g.dim
+        orthogonal = all(np.allclose(A, -A.T, atol=1e-9) for A in g.lie_generators) and \
+            all(np.allclose(h @ h.T, np.eye(n), atol=1e-9) for h in g.discrete_generators)
+        if not orthogonal or n < 2:
+            raise TypeRuleError("E0802", f"rotation outputs need a group of rotations and reflections of R^n; "
+                                         f"{g.name} does not act orthogonally", None, "no rotation output here")
+        if len(xs) != n - 1:
+            raise TypeRuleError("E0801", f"in {n} dimensions orthonormalize takes {n - 1} vector{'s' if n > 2 else ''}, "
+                                         f"got {len(xs)}", f"xs.{n - 1}" if len(xs) > n - 1 else None,
+                                f"orthonormalize({', '.join('v' + str(i + 1) for i in range(n - 1))})")
+        vector = parse_rep("V", g)
+        for i, v in enumerate(xs):
+            need_tensor(v, f"xs.{i}", "a vector of orthonormalize")
+            if not same_rep(v.rep, vector):
+                raise TypeRuleError("E0801", f"orthonormalize takes vectors `V`, got `{v.rep}`", f"xs.{i}",
+                                    f"this is `{v.rep}`", hints=["map it to one vector first: linear(...) -> V"])
+        columns = parse_rep(" + ".join(["V"] * (n - 1) + ["det * V"]), g)
+        return ValueType("rotation", columns, same_placement(f"xs.{len(xs) - 1}", *xs)), {}
 
 RULES = MatrixRules()

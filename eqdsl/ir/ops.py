@@ -312,11 +312,12 @@ op("grad", Param("y", "value"), Param("x", "value"), families=IRREPS,
 
 
 # -- rotation outputs ------------------------------------------------------------------------------------
-op("orthonormalize", Param("a", "value"), Param("b", "value", None),
-   doc="A rotation (Zhou et al., 2019: the continuous 6D representation) from equivariant vectors by "
-       "Gram-Schmidt: in 3D the columns a / |a|, b made orthogonal to it, and their cross product (for O(3) "
-       "a pseudovector); in the plane a / |a| and its turn by 90 degrees.  Equivariant: R(g x) = g R(x) up "
-       "to the columns' parities.")(_family_rule("orthonormalize"))
+op("orthonormalize", Param("xs", "values*"),
+   doc="A rotation (Zhou et al., 2019: the continuous 6D representation, and its SO(n) form) from n - 1 "
+       "equivariant vectors in n dimensions by Gram-Schmidt, the last column their generalised cross product "
+       "(for reflections a pseudovector): in 3D orthonormalize(a, b), in the plane orthonormalize(a).  "
+       "Equivariant: R(g x) = g R(x) diag(1, ..., 1, det g) (O(3): up to the parities of a and b).")(
+    _family_rule("orthonormalize"))
 
 
 # -- frame averaging ------------------------------------------------------------------------------------
