@@ -72,7 +72,7 @@ def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
 READOUTS = {  # model output -> rotation
     "equivariant 6D (specs/pose_6d.eq)": (ROOT / "specs" / "pose_6d.eq", lambda out: out["orientation"]),
     "6D baseline (MLP on edge vectors)": (ROOT / "examples" / "pose" / "unconstrained.eq",
-                                          lambda out: orthonormalize(out["numbers"][:, :3], out["numbers"][:, 3:])),
+                                          lambda out: orthonormalize([out["numbers"][:, :3], out["numbers"][:, 3:]])),
     "quaternion baseline (same MLP)": (ROOT / "examples" / "pose" / "unconstrained.eq",
                                        lambda out: quaternion_to_matrix(out["numbers"][:, :4])),
 }
