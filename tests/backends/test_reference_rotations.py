@@ -68,25 +68,6 @@ def test_the_shipped_pose_spec_and_its_so3_twin_are_equivariant_rotations(tmp_pa
     assert torch.allclose(torch.linalg.det(R), torch.ones(2, dtype=torch.float64), atol=1e-12)
 
 
-def test_a_planar_rotation_from_one_vector(tmp_path):
-    path = tmp_path / "plane.eq"
-    path.write_text("""group O2 = O(2)
-model Heading {
-    input pos : position @node
-    input q : 1 @node
-    input edges : graph
-    r = pos[dst] - pos[src]
-    w = mlp(concat(norm(r), q[src]), 16) -> 1
-    output R : rotation @graph = orthonormalize(linear(sum_nodes(scatter_sum(r * w, dst))) -> V)
-}
-""")
-    torch.manual_seed(0)
-    model = eqdsl.compile_file(path).model_class()().double()
-    name, kind, columns, placement = type(model).OUTPUTS[0]
-    assert (name, kind, placement) == ("R", "rotation", "graph") and "det" in columns  # J a turns back under reflections
-    testing.assert_equivariant(model, trials=4, tol=1e-10)
-
-
 @pytest.mark.parametrize("n", [4, 5])
 def test_so_n_rotations_from_n_minus_1_vectors(n):
     """The SO(n) form: orthonormal, det 1, and R(g x) = g R(x) diag(1, ..., 1, det g) for g in O(n)."""
@@ -104,9 +85,17 @@ def test_so_n_rotations_from_n_minus_1_vectors(n):
                                     tuple(v[:2].clone().requires_grad_(True) for v in vectors))
 
 
-def test_an_so4_spec(tmp_path):
-    path = tmp_path / "so4.eq"
-    path.write_text("""group G = O(4)
+PLANE = """group O2 = O(2)
+model Heading {
+    input pos : position @node
+    input q : 1 @node
+    input edges : graph
+    r = pos[dst] - pos[src]
+    w = mlp(concat(norm(r), q[src]), 16) -> 1
+    output R : rotation @graph = orthonormalize(linear(sum_nodes(scatter_sum(r * w, dst))) -> V)
+}
+"""
+FOUR_DIMENSIONS = """group G = O(4)
 model Frame4 {
     input pos : position @node
     input q : 3 @node
@@ -117,8 +106,16 @@ model Frame4 {
     s = sum_nodes(m)
     output R : rotation @graph = orthonormalize(linear(s) -> V, linear(s) -> V, linear(s) -> V)
 }
-""")
+"""
+
+
+@pytest.mark.parametrize("text,columns", [(PLANE, "V + det * V"), (FOUR_DIMENSIONS, "3*V + det * V")],
+                         ids=["plane-one-vector", "O4-three-vectors"])
+def test_rotations_of_matrix_groups_from_n_minus_1_vectors(tmp_path, text, columns):
+    """The last column turns back under reflections (det * V); eqc check acts on it so."""
+    path = tmp_path / "spec.eq"
+    path.write_text(text)
     torch.manual_seed(0)
     model = eqdsl.compile_file(path).model_class()().double()
-    assert type(model).OUTPUTS[0][1:3] == ("rotation", "3*V + det * V")
+    assert type(model).OUTPUTS[0] == ("R", "rotation", columns, "graph")
     testing.assert_equivariant(model, trials=3, tol=1e-10)
