@@ -150,25 +150,3 @@ def equivariance_error(model, inputs: dict, group, samples: int = 4, rng: Option
                 den += float(out[name].pow(2).sum())
             total += math.sqrt(num / den) if den > 0 else math.inf
     return total / samples
-
-
-def soft_errors(model, rng: np.random.Generator, trials: int = 3) -> Dict[str, Dict[str, float]]:
-    """For `eqc check`: per declared soft group, the largest relative error of each output (as eqc check measures
-    exact equivariance) over `trials` random elements of it, with translations and node permutations."""
-    cls = type(model)
-    found = {}
-    for name, recipe in getattr(cls, "SOFT_GROUPS", ()):
-        group = group_from_recipe(recipe)
-        if group == testing._group(cls.GROUP):
-            continue  # the model's own group (approximate layers): eqc check measures it already
-        worst: Dict[str, float] = {}
-        for _ in range(trials):
-            sample = testing.random_sample(cls, rng)
-            exact = testing.random_transform(cls.GROUP, rng, sample.num_nodes)
-            t = testing.Transform(family_of(group).sample(group, rng), exact.translation, exact.perm)
-            edge_perm = rng.permutation(sample.num_edges)
-            with torch.no_grad():
-                for out, err in testing.errors_under(model, sample, t, edge_perm).items():
-                    worst[out] = max(worst.get(out, 0.0), err)
-        found[name] = worst
-    return found
