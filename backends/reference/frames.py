@@ -21,9 +21,10 @@ from typing import Optional
 
 import numpy as np
 import torch
-from torch._subclasses.fake_tensor import is_fake
 
 from eqdsl.reps.so3 import wigner_3j
+
+from .inputs import checks_on_host
 
 
 class FrameError(ValueError):
@@ -37,8 +38,7 @@ def _gap_tolerance(dtype: torch.dtype) -> float:
 
 
 class Frames:
-    """The frames of a batch of graphs: ``elements`` [num_graphs, K, d, d], ``centroid`` [num_graphs, d],
-    and for finite groups the fixed ``indices`` of the elements (the same K for every graph)."""
+    """The frames of a batch of graphs: ``elements`` [num_graphs, K, d, d], ``centroid`` [num_graphs, d]."""
 
     def __init__(self, elements: torch.Tensor, centroid: torch.Tensor):
         self.elements = elements
@@ -75,7 +75,7 @@ def pca_frames(pos: torch.Tensor, batch: torch.Tensor, num_graphs: int, count: i
     rule = (f"Frame averaging over PCA frames needs distinct eigenvalues (relative gap at least "
             f"{_gap_tolerance(pos.dtype):.1e} in {pos.dtype}); perturb the structure or use the group's equivariant "
             "layers for it")
-    if pos.device.type == "cpu" and not torch.compiler.is_compiling() and not is_fake(degenerate):
+    if checks_on_host(degenerate):
         if bool(degenerate.any()):
             g = int(torch.nonzero(degenerate)[0, 0])
             shown = ", ".join(f"{v:.3g}" for v in values[g].tolist())
@@ -103,7 +103,15 @@ def group_frames(pos: torch.Tensor, batch: torch.Tensor, num_graphs: int, elemen
 
 
 # -- how each representation's matrices at the frame's elements are computed --------------------------------
-class IrrepsAction(torch.nn.Module):
+class _ByElement(torch.nn.Module):
+    """An action computed from the frame's elements themselves (``matrices(F)``)."""
+
+    def inverse_matrices(self, F: torch.Tensor) -> torch.Tensor:
+        """rho(F)^-1 = rho(F^T): every frame element is orthogonal."""
+        return self.matrices(F.transpose(-1, -2))
+
+
+class IrrepsAction(_ByElement):
     """D(F) of an O(3)/SO(3) irreps representation, block by block: D^l from D^1 = R by coupling,
     D^{l+1} = (2l+3) C (R (x) D^l) C^T with C = wigner_3j(l+1, 1, l) (no Euler angles), times the parity p
     for det F = -1."""
@@ -140,7 +148,7 @@ class IrrepsAction(torch.nn.Module):
         return out
 
 
-class PlanarAction(torch.nn.Module):
+class PlanarAction(_ByElement):
     """rho(F) of a representation of SO(2) or O(2): F = R(theta) H^s (H = diag(1, -1)) gives
     expm(theta drho(J)) rho(H)^s, J the generator of rotations."""
 
@@ -170,11 +178,15 @@ class FiniteAction(torch.nn.Module):
     def __init__(self, rep, elements: np.ndarray):
         super().__init__()
         self.register_buffer("table", torch.as_tensor(np.stack([rep.rho(g) for g in elements])), persistent=False)
-        self.register_buffer("elements", torch.tensor(np.array(elements)), persistent=False)
+        self.register_buffer("inverse_table", torch.as_tensor(np.stack([rep.rho(g.T) for g in elements])),
+                             persistent=False)  # rho(g^-1) = rho(g^T): the elements are orthogonal
 
     def matrices(self, F: torch.Tensor) -> torch.Tensor:
         # the frame's elements are the group's, in its order: copy k is element k (F [G, K, d, d])
         return self.table.to(F.dtype).unsqueeze(0).expand(F.shape[0], -1, -1, -1)
+
+    def inverse_matrices(self, F: torch.Tensor) -> torch.Tensor:
+        return self.inverse_table.to(F.dtype).unsqueeze(0).expand(F.shape[0], -1, -1, -1)
 
 
 def action(group, rep, method: str) -> torch.nn.Module:
@@ -210,24 +222,13 @@ def to_frame(x: torch.Tensor, frames: Frames, act: Optional[torch.nn.Module], ro
     """x [rows, m] expressed in each element of its graph's frame: rho(F_k)^-1 x, as [K * rows, m].
     Positions (point=True) are centred first and act through F itself.  row_graph: the graph of each row
     (None: the rows are the graphs)."""
-    inverse = frames.elements.transpose(-1, -2)  # F^-1 = F^T: every frame element is orthogonal
     if point:
         x = x - _per_row(frames.centroid, row_graph)
-        mats = inverse
-    elif isinstance(act, FiniteAction):
-        mats = act.table.to(x.dtype)[_inverse_order(act)].unsqueeze(0).expand(frames.elements.shape[0], -1, -1, -1)
+        mats = frames.elements.transpose(-1, -2)  # F^-1 = F^T: every frame element is orthogonal
     else:
-        mats = act.matrices(inverse)
+        mats = act.inverse_matrices(frames.elements)
     per_row = _per_row(mats, row_graph)  # [rows, K, m, m]
     return torch.einsum("rkij,rj->kri", per_row, x).reshape(-1, x.shape[-1])
-
-
-def _inverse_order(act: FiniteAction) -> torch.Tensor:
-    """For each element k of the table, the index of its inverse."""
-    els = act.elements
-    inv = els.transpose(-1, -2)
-    close = (els.unsqueeze(0) - inv.unsqueeze(1)).abs().flatten(2).amax(-1) < 1e-6  # [k, j]: element j is k^-1
-    return close.to(torch.int64).argmax(dim=1)
 
 
 def from_frame(y: torch.Tensor, frames: Frames, act: Optional[torch.nn.Module], row_graph: Optional[torch.Tensor],

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+from torch._subclasses.fake_tensor import is_fake
 
 _ROWS = {"node": "num_nodes", "edge": "num_edges", "grid": "batch", None: "rows"}
 
@@ -144,8 +145,8 @@ def _check_edges(name, x, what: str, sizes) -> None:
         return
     n, source = sizes["num_nodes"]
     message = f"{name}: node indices must be in [0, num_nodes) with num_nodes = {_n(n)} (from {source}) ({what})"
-    _require(x.min() >= 0, message, lambda: _first_outside(x, 0, n))
-    _require(x.max() < n, message, lambda: _first_outside(x, 0, n))
+    require(x.min() >= 0, message, lambda: _first_outside(x, 0, n))
+    require(x.max() < n, message, lambda: _first_outside(x, 0, n))
 
 
 def _check_batch(batch, num_graphs, sizes, device) -> None:
@@ -164,19 +165,26 @@ def _check_batch(batch, num_graphs, sizes, device) -> None:
     if batch.numel() == 0:
         return
     message = f"batch: graph ids must be in [0, num_graphs) with num_graphs = {_n(num_graphs)}"
-    _require(batch.min() >= 0, message, lambda: _first_outside(batch, 0, num_graphs))
-    _require(batch.max() < num_graphs, message, lambda: _first_outside(batch, 0, num_graphs))
+    require(batch.min() >= 0, message, lambda: _first_outside(batch, 0, num_graphs))
+    require(batch.max() < num_graphs, message, lambda: _first_outside(batch, 0, num_graphs))
 
 
 def _require_finite(name, x, what: str) -> None:
     if x.numel() == 0:
         return
-    _require(torch.isfinite(x).all(), f"{name}: every value must be finite ({what})", lambda: _non_finite(x))
+    require(torch.isfinite(x).all(), f"{name}: every value must be finite ({what})", lambda: _non_finite(x))
 
 
-def _require(condition: torch.Tensor, message: str, detail) -> None:
-    """`condition` (a 0-d bool tensor) must hold; `detail()` adds specifics when it does not (CPU only)."""
-    if condition.device.type == "cpu" and not torch.compiler.is_compiling():
+def checks_on_host(t: torch.Tensor) -> bool:
+    """Whether a check of `t`'s values can raise on the host: a CPU tensor with values (not on CUDA, not
+    while torch.compile traces, not a fake tensor of torch.export's tracing)."""
+    return t.device.type == "cpu" and not torch.compiler.is_compiling() and not is_fake(t)
+
+
+def require(condition: torch.Tensor, message: str, detail) -> None:
+    """`condition` (a 0-d bool tensor) must hold; `detail()` adds specifics when it does not (on the host;
+    elsewhere a torch._assert_async assertion with `message`)."""
+    if checks_on_host(condition):
         if not bool(condition):
             raise ValueError(f"{message}; {detail()}")
     else:

@@ -11,21 +11,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch._subclasses.fake_tensor import is_fake
+
+from .inputs import require
 
 
 def _tolerance(dtype: torch.dtype) -> float:
     """Below this relative length a direction is lost to rounding (the rotation's error is eps / length, so
     at most about 1% here)."""
     return 100.0 * torch.finfo(dtype).eps
-
-
-def _require(ok: torch.Tensor, message: str, detail) -> None:
-    if ok.device.type == "cpu" and not torch.compiler.is_compiling() and not is_fake(ok):
-        if not bool(ok.all()):
-            raise ValueError(f"{message}; {detail()}")
-    else:
-        torch._assert_async(ok.all(), message)
 
 
 def _last_column(columns: torch.Tensor) -> torch.Tensor:
@@ -57,7 +50,7 @@ def orthonormalize(vectors: Sequence[torch.Tensor]) -> torch.Tensor:
         else:
             bad = length <= tol * size
             what = f"vector {k + 1} is parallel to (a combination of) the ones before it"
-        _require(~bad, f"orthonormalize: {what} for some rows, so they determine no rotation",
+        require((~bad).all(), f"orthonormalize: {what} for some rows, so they determine no rotation",
                  lambda bad=bad: f"rows {bad.nonzero().flatten()[:5].tolist()}")
         columns.append(perp / length.unsqueeze(-1))
     first = torch.stack(columns, dim=-1)  # [rows, n, n - 1]
