@@ -114,12 +114,15 @@ class Checker(CallBinding):
                             hints=["declare one: model Name { input ...  output ... }"])
         return [ir for ir in (self.check_model(m) for m in models) if ir is not None]
 
+    def _declared(self, decl: ast.GroupDecl):
+        """The group a `group` or `soft group` declaration names (raises Failed after reporting E0109)."""
+        if decl.value is None and decl.name in GROUPS:  # O3 / SO3: no matrix-group machinery (numpy) needed
+            return GROUPS[decl.name]
+        return _group_declarations().declared_group(decl, self)
+
     def _group(self, decl: ast.GroupDecl) -> None:
         try:
-            if decl.value is None and decl.name in GROUPS:  # O3 / SO3: no matrix-group machinery (numpy) needed
-                group = GROUPS[decl.name]
-            else:
-                group = _group_declarations().declared_group(decl, self)
+            group = self._declared(decl)
         except Failed:
             return
         if self.group is not None and group != self.group:
@@ -132,10 +135,7 @@ class Checker(CallBinding):
     def _soft_group(self, decl: ast.GroupDecl) -> None:
         """`soft group G`: a symmetry the model should only approximately have (see eqdsl/soft.py)."""
         try:
-            if decl.value is None and decl.name in GROUPS:
-                group = GROUPS[decl.name]
-            else:
-                group = _group_declarations().declared_group(decl, self)
+            group = self._declared(decl)
         except Failed:
             return
         point_dim = soft_symmetry.point_dim
@@ -154,10 +154,11 @@ class Checker(CallBinding):
     def _check_soft_actions(self, ir: ModelIR) -> None:
         """Every soft group must act on every input and output, through the same construction of its rep."""
         for soft_name, group, _ in self.soft_groups:
+            elements = soft_symmetry.probe_elements(group)
             for what, rows in (("input", ir.inputs), ("output", ir.outputs)):
                 for name, node in rows:
                     d = ir.node(node)
-                    reason = soft_symmetry.cannot_act(self.group, group, d["type"])
+                    reason = soft_symmetry.cannot_act(self.group, elements, d["type"])
                     if reason is not None:
                         self.sink.error("E0703", f"soft group `{soft_name}` cannot act on {what} `{name}` ({d['type']})",
                                         d["span"], reason,

@@ -31,15 +31,15 @@ def probe_elements(group) -> list:
     return elements
 
 
-def cannot_act(exact, soft, vtype) -> str | None:
-    """Why `soft`'s elements have no action on a value of type `vtype` (a type of the model over `exact`),
-    or None."""
+def cannot_act(exact, elements: list, vtype) -> str | None:
+    """Why the soft group's `elements` (``probe_elements``) have no action on a value of type `vtype` (a type
+    of the model over `exact`), or None."""
     if vtype.kind in ("graph", "point"):
         return None
     if vtype.placement == "grid":
         return "images are not moved by soft groups"
     family = family_of(exact)
-    for g in probe_elements(soft):
+    for g in elements:
         try:
             family.action(vtype.rep, g)
         except (ValueError, KeyError, IndexError, NotImplementedError) as err:
