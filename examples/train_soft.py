@@ -165,8 +165,8 @@ def main(argv=None) -> int:
     try:
         combined = nero.NeroResult(tilts, orbit, what="task error along tilts")
         nero.plot(combined, args.out / "nero_tilts.png", title="particles under gravity: task error along tilts")
-    except SystemExit:  # matplotlib missing: the JSON alone (pip install 'eqdsl[plots]' for the plot)
-        pass
+    except nero.NeroError as err:  # matplotlib missing: the JSON alone
+        print(f"no plot: {err}")
     return 0
 
 
