@@ -117,6 +117,16 @@ CODES: dict[str, tuple[str, str]] = {
     "E0802": ("no rotation outputs for this group", "Rotation outputs need a group of rotations and reflections: "
               "O3, SO3, or a matrix group acting orthogonally on R^n (SO(n), O(n), the planar groups, finite "
               "groups of orthogonal matrices)."),
+    "E0803": ("orientation-space misuse", "orientations(n = N, approximate = true) is a grid of N directions (the "
+              "sphere for O3 and SO3, the circle for SO2 and O2) on which features are functions of (position, "
+              "orientation), one copy per direction (PONITA). to_orientations(x, O) puts features on it (irreps of "
+              "parity (-1)^l, or in the plane scalars and V), pair_invariants(r, O) takes one vector, "
+              "orientation_conv and from_orientations(y, O) -> R take scalars on that grid (one channel per irrep "
+              "copy of R). A value still on a grid cannot be an output or be differentiated, and values of two "
+              "grids cannot be combined."),
+    "E0804": ("orientation grid not declared approximate", "A finite grid of directions is not mapped to itself by "
+              "rotations: features on it are equivariant only up to the grid's resolution. Declare it with "
+              "`approximate = true`; eqc check reports the error as the grid grows."),
     "E0604": ("statement in the wrong place", "input/output belong at the top level of a model; return ends a block and "
               "nothing may follow it."),
 }

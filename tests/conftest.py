@@ -13,6 +13,16 @@ def repo_root(monkeypatch):
     return ROOT
 
 
+@pytest.fixture
+def float64_default():
+    """torch's default dtype float64 for one test, put back afterwards (other tests build float32 models)."""
+    import torch
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
 def pytest_configure(config):
     """Solved bases go to a per-run temporary cache (inherited by subprocesses), never ~/.cache."""
     import os

@@ -37,13 +37,11 @@ def _gap_tolerance(dtype: torch.dtype) -> float:
     return 10.0 * math.sqrt(torch.finfo(dtype).eps)
 
 
-class Frames:
-    """The frames of a batch of graphs: ``elements`` [num_graphs, K, d, d], ``centroid`` [num_graphs, d]."""
+class Copies:
+    """`count` copies of every value, stored copy-major (frames; orientation grids, orientations.py)."""
 
-    def __init__(self, elements: torch.Tensor, centroid: torch.Tensor):
-        self.elements = elements
-        self.centroid = centroid
-        self.count = elements.shape[1]
+    def __init__(self, count: int):
+        self.count = count
 
     def rows(self, index: torch.Tensor, n: int) -> torch.Tensor:
         """`index` (into n rows) for values in the frame: copy k reads rows k * n + index."""
@@ -53,6 +51,15 @@ class Frames:
     def lift(self, x: torch.Tensor) -> torch.Tensor:
         """A value outside the frame as seen from every element: the same rows K times."""
         return x.repeat((self.count,) + (1,) * (x.dim() - 1))
+
+
+class Frames(Copies):
+    """The frames of a batch of graphs: ``elements`` [num_graphs, K, d, d], ``centroid`` [num_graphs, d]."""
+
+    def __init__(self, elements: torch.Tensor, centroid: torch.Tensor):
+        super().__init__(elements.shape[1])
+        self.elements = elements
+        self.centroid = centroid
 
 
 def _centroids(pos: torch.Tensor, batch: torch.Tensor, num_graphs: int):
@@ -71,7 +78,7 @@ def pca_frames(pos: torch.Tensor, batch: torch.Tensor, num_graphs: int, count: i
     scale = values[:, -1:].abs().clamp(min=torch.finfo(pos.dtype).tiny)
     gaps = (values[:, 1:] - values[:, :-1]) / scale
     degenerate = (gaps < _gap_tolerance(pos.dtype)).any(dim=1)
-    at = f" (frame at {where})" if where else ""
+    at = f" ({where})" if where else ""
     rule = (f"Frame averaging over PCA frames needs distinct eigenvalues (relative gap at least "
             f"{_gap_tolerance(pos.dtype):.1e} in {pos.dtype}); perturb the structure or use the group's equivariant "
             "layers for it")

@@ -6,7 +6,7 @@ A part of ``Checker`` (``checker.py``), which supplies evaluation (``eval_value`
 """
 from __future__ import annotations
 
-from ..ir import ops, type_rules
+from ..ir import frame_rules, ops, type_rules
 from ..ir.activations import PARITY
 from ..ir.irreps_rules import tp_descriptor
 from ..ir.types import tensor
@@ -16,6 +16,8 @@ from . import rotations
 from .scope import Failed, Scope, scope_items
 from .values import Block, EdgeIndex, Node, Poison
 
+# Ops that make copies of values (frames, orientation grids): what their labels call them.
+_COPIES = {"frame": "frame", "orientations": "orientation grid"}
 # Ops the checker applies for operators and indexing; a spec cannot call them by name.
 INTERNAL_OPS = {"input", "add", "sub", "mul", "div", "neg", "scale", "add_const", "pow", "gather", "conv"}
 
@@ -55,8 +57,8 @@ class CallBinding:
                 attrs["out"] = None
         if op.name == "mlp":
             attrs["open"] = attrs["out"] is None
-        if op.name == "frame":  # the label values expressed in this frame carry: where it is made
-            attrs["label"] = self._frame_label(call.span, ctx)
+        if op.name in _COPIES:  # the label values expressed in these copies carry: what made them, and where
+            attrs["label"] = self._copies_label(op.name, call.span, ctx)
         if op.name == "tensor_product":
             self._resolve_open_weights(values, attrs, ctx)
         spans = {name: span for name, (_, span) in values.items()}
@@ -81,10 +83,11 @@ class CallBinding:
                       hints=["build the second vector from other features, e.g. a different tensor-product path or "
                              "another sum over nodes"])
 
-    def _frame_label(self, span, ctx) -> str:
-        """`file:line:column` of the frame(...) call, numbered when a repeat or block makes it again."""
-        label = f"{span.file}:{span.line}:{span.column}"
-        taken = {d["attrs"].get("label") for _, d in ctx.ir.graph.nodes(data=True) if d.get("op") == "frame"}
+    def _copies_label(self, op: str, span, ctx) -> str:
+        """"frame made at FILE:LINE:COL" (or "orientation grid ...") of the call, numbered when a repeat or block
+        makes it again."""
+        label = frame_rules.label(_COPIES[op], f"{span.file}:{span.line}:{span.column}")
+        taken = {d["attrs"].get("label") for _, d in ctx.ir.graph.nodes(data=True) if d.get("op") in _COPIES}
         k = 1
         while (label if k == 1 else f"{label} ({k})") in taken:
             k += 1

@@ -19,7 +19,7 @@ from ..diagnostics import DiagnosticSink, Span
 from ..groups import GROUPS
 from ..groups.recipe import recipe_of
 from ..reps.family import family_of
-from ..ir import ops, type_rules
+from ..ir import frame_rules, ops, type_rules
 from ..ir.graph import ModelIR
 from ..ir.types import PLACEMENTS, ValueType, same_rep, tensor
 from ..syntax import ast
@@ -402,13 +402,12 @@ class Checker(CallBinding):
         if stmt.type is not None:
             declared = self._type(stmt.type, scope, ctx, is_input=False)
             self._check_declared(node.type, declared, stmt.type.span, f"output `{stmt.name}`")
-        if node.type.kind in ("graph", "frame") or node.type.is_open:
+        if node.type.kind in ("graph", "frame", "orientations") or node.type.is_open:
             self.fail("E0207", "outputs are features or positions", stmt.value.span, f"this is {node.type}")
         if node.type.frame is not None:
-            self.fail("E0701", "an output is still expressed in a frame", stmt.value.span,
-                      f"in the frame made at {node.type.frame}",
-                      notes=["each copy is the value seen from one element of the frame; only their average is equivariant"],
-                      hints=["average it: from_frame(y, f) -> R"])
+            kind = frame_rules.kind_of(node.type.frame)
+            self.fail(kind.code, f"an output is still expressed in {kind.noun}", stmt.value.span,
+                      f"in the {node.type.frame}", notes=[kind.why], hints=[kind.leave])
         if any(n == stmt.name for n, _ in ctx.ir.outputs):
             self.fail("E0102", f"output `{stmt.name}` is already defined", stmt.name_span, "defined twice")
         ctx.ir.outputs.append((stmt.name, node.id))

@@ -104,6 +104,40 @@ def _from_frame(w, node, a, x, ins, t):
     return f"rt.frames.from_frame({x['y']}, {frames}, {act}, {rows}, rotate={a['rotate']})"
 
 
+# -- position-orientation space ------------------------------------------------------------------------
+@lowers("orientations")
+def _orientations(w, node, a, x, ins, t):
+    w.frames[a["label"]] = (w.name_of(node), "orientations")
+    w.approximate.append(("orientations", node))  # equivariant up to the grid's resolution
+    m = w.module(node, "orientations", f"rt.orientations.OrientationGrid({a['dim']}, {a['n']}, where={a['label']!r})")
+    return f"{m}()"
+
+
+def _grid(w, grid_type) -> str:
+    return w.frames[grid_type.frame][0]
+
+
+@lowers("to_orientations")
+def _to_orientations(w, node, a, x, ins, t):
+    return f"rt.orientations.to_orientations({x['x']}, {_grid(w, ins['O'])}, {a['blocks']!r})"
+
+
+@lowers("pair_invariants")
+def _pair_invariants(w, node, a, x, ins, t):
+    return f"rt.orientations.pair_invariants({x['r']}, {_grid(w, ins['O'])})"
+
+
+@lowers("orientation_conv")
+def _orientation_conv(w, node, a, x, ins, t):
+    m = w.module(node, "orientation_conv", f"rt.orientations.OrientationConv({t.rep.dim}, {a['basis']})")
+    return f"{m}({x['h']}, {_grid(w, ins['O'])})"
+
+
+@lowers("from_orientations")
+def _from_orientations(w, node, a, x, ins, t):
+    return f"rt.orientations.from_orientations({x['y']}, {_grid(w, ins['O'])}, {a['blocks']!r})"
+
+
 # -- layers ---------------------------------------------------------------------------------------
 def _selected(w, node, a, x, one_map: str, selected: str) -> str:
     """`linear(x, by = s)`: one map per column of s (`selected` builds the layer from the list of

@@ -13,6 +13,7 @@ import math
 from ..groups.recipe import group_from_recipe
 from ..ir.frame_rules import FRAME_OPS
 from ..ir.graph import ModelIR
+from ..ir.ops import DISCRETISED
 from ..reps.family import family_of
 from .lowering import lowering_table
 from .names import LocalNames, RepConstants
@@ -261,9 +262,9 @@ class _ModelWriter:
                  f"INPUT_LAYOUT = {self._input_layout(inputs)!r}"]
         if any(t.placement == "grid" for _, t in inputs):  # image sides: a multiple of the product of the poolings
             lines.append(f"GRID_MULTIPLE = {self._grid_multiple()!r}")
-        if self.frames:  # frame averaging
+        if self._made("frame"):  # frame averaging
             lines.append("FRAME_AVERAGED = True")
-        if self.frames or any(self.ir.node(n)["type"].kind == "rotation" for _, n in self.ir.outputs):
+        if self._made("frame") or any(self.ir.node(n)["type"].kind == "rotation" for _, n in self.ir.outputs):
             # PCA frames and rotations need enough points in general position per graph (eqc check makes them)
             lines.append(f"MIN_NODES_PER_GRAPH = {self._point_dim()}")
         if self.soft_groups():  # symmetries equivariance_penalty() measures (eqdsl.soft)
@@ -273,9 +274,14 @@ class _ModelWriter:
             lines.append(f"APPROXIMATE = {where!r}")
         return lines
 
+    def _made(self, how: str) -> bool:
+        """Whether the model makes copies of values this way: frames, orientation grids."""
+        return any((how == "orientations") == (method == "orientations") for _, method in self.frames.values())
+
     def soft_groups(self) -> list:
         """(name, recipe) of the soft groups; layers with unconstrained paths make the model's own group soft too."""
-        own = [(self.ir.group, self.ir.group_recipe)] if any(op != "conv2d" for op, _ in self.approximate) else []
+        # sampled kernels and orientation grids are approximate by discretisation: no penalty can remove that
+        own = [(self.ir.group, self.ir.group_recipe)] if any(op not in DISCRETISED for op, _ in self.approximate) else []
         return own + [(name, recipe) for name, recipe in self.ir.soft_groups]
 
     def _penalty_method(self) -> list[str]:

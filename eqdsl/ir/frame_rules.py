@@ -18,6 +18,7 @@ eigenvalues: the generated module refuses degenerate point sets at run time.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import NamedTuple
 
 from ..reps.family import family_of
 from .type_rules import TypeRuleError
@@ -25,10 +26,42 @@ from .types import ValueType, same_rep, tensor
 
 CODE = "E0701"        # a value used against the rules of its frame
 GROUP_CODE = "E0702"  # a group without frames
-# Ops whose rule decides the frame of their result itself.
-FRAME_OPS = ("frame", "to_frame", "from_frame")
-# Ops that may not read a value still in a frame: the gradient of a value in a frame would sum over its copies.
-BARRIERS = {"grad": "differentiate the average: grad(from_frame(y, f) -> 1x0e, pos)"}
+# Ops whose rule decides the frame (or orientation grid, orientation_rules) of their result itself.
+FRAME_OPS = ("frame", "to_frame", "from_frame",
+             "orientations", "to_orientations", "pair_invariants", "orientation_conv", "from_orientations")
+# Ops that may not read a value still in copies: the gradient of a value in copies would sum over them.
+BARRIERS = ("grad",)
+
+
+class CopiesKind(NamedTuple):
+    """What a kind of copies is called in diagnostics, its code, how a value leaves it and why it must."""
+    noun: str
+    code: str
+    leave: str
+    differentiate: str
+    why: str
+
+
+# Labels name what made the copies and where: "frame made at FILE:LINE:COL", "orientation grid made at ...".
+KINDS = {"frame": CopiesKind("a frame", CODE, "average it: from_frame(y, f) -> R",
+                             "differentiate the average: grad(from_frame(y, f) -> 1x0e, pos)",
+                             "each copy is the value seen from one element of the frame; only their average is "
+                             "equivariant"),
+         "orientation grid": CopiesKind("an orientation grid", "E0803", "read it out: from_orientations(y, O) -> R",
+                                        "differentiate a readout: grad(from_orientations(y, O) -> 1x0e, pos)",
+                                        "each copy is the value at one direction of the grid; only readouts over the "
+                                        "grid are (approximately) equivariant")}
+
+
+def label(kind: str, where: str) -> str:
+    """The label of copies made by `kind` (a key of KINDS) at `where`."""
+    return f"{kind} made at {where}"
+
+
+def kind_of(label: str) -> CopiesKind:
+    return KINDS[label.split(" made at ", 1)[0]]
+
+
 FRAME_GROUPS = "O(3), SO(3) and the groups of the plane (SO(2), O(2), Cn, Dn)"
 
 
@@ -66,14 +99,19 @@ def propagate(name: str, ins: dict, out: ValueType) -> ValueType:
         if first is None:
             first = (port, t.frame)
             if name in BARRIERS:
-                raise TypeRuleError(CODE, f"`{name}` cannot read a value expressed in a frame", port,
-                                    f"in the frame made at {t.frame}", hints=[BARRIERS[name]])
+                kind = kind_of(t.frame)
+                raise TypeRuleError(kind.code, f"`{name}` cannot read a value expressed in {kind.noun}", port,
+                                    f"in the {t.frame}", hints=[kind.differentiate])
         elif t.frame != first[1]:
-            raise TypeRuleError(CODE, "values expressed in two different frames are combined", port,
-                                f"in the frame made at {t.frame}",
-                                notes=[f"another input is in the frame made at {first[1]}; the copies of two frames "
-                                       "are not matched up under the group"],
-                                hints=["express both values in one frame: to_frame(x, f) with the same f"])
+            frames = kind_of(t.frame) is kind_of(first[1]) is KINDS["frame"]
+            raise TypeRuleError(CODE if frames else "E0803",
+                                f"values expressed in two different {'frames' if frames else 'frames or grids'} "
+                                      "are combined", port, f"in the {t.frame}",
+                                notes=[f"another input is in the {first[1]}; the copies of two frames "
+                                       "are not matched up under the group" if frames else
+                                       f"another input is in the {first[1]}; their copies are not matched up"],
+                                hints=["express both values in one frame: to_frame(x, f) with the same f" if frames else
+                                       "put both values on one grid, or in one frame"])
     return out if first is None else replace(out, frame=first[1])
 
 
@@ -96,7 +134,7 @@ def to_frame(g, ins, attrs):
     x, f = ins["x"], ins["f"]
     need_frame(f, "f")
     if x.frame is not None:
-        raise TypeRuleError(CODE, "this value is already expressed in a frame", "x", f"in the frame made at {x.frame}")
+        raise TypeRuleError(CODE, "this value is already expressed in a frame", "x", f"in the {x.frame}")
     if x.kind == "point":
         dim = family_of(g).point_dim(g)
     elif x.kind == "tensor" and x.rep is not None and x.placement in ("node", "edge", "graph"):
@@ -116,8 +154,8 @@ def from_frame(g, ins, attrs):
         raise TypeRuleError(CODE, "this value is not expressed in a frame", "y", "not in a frame",
                             hints=["express values in the frame first: to_frame(x, f)"])
     if y.frame != f.frame:
-        raise TypeRuleError(CODE, "this value is expressed in another frame", "y", f"in the frame made at {y.frame}",
-                            notes=[f"`f` is the frame made at {f.frame}"], hints=["pass the frame the value was expressed in"])
+        raise TypeRuleError(CODE, "this value is expressed in another frame", "y", f"in the {y.frame}",
+                            notes=[f"`f` is the {f.frame}"], hints=["pass the frame the value was expressed in"])
     if same_rep(y.rep, family_of(g).scalars(g, y.rep.dim)) and y.rep.dim == out.dim:
         rotate = True   # the coordinates of R in each copy's frame: map them back
     elif same_rep(y.rep, out):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 
 from ..reps.family import family_of
-from . import frame_rules
+from . import frame_rules, orientation_rules
 from .activations import PARITY
 from .type_rules import (FAMILIES, POINT_HINT, FamilyRules, Op, Param, TypeRuleError, need_tensor,
                          same_placement)
@@ -128,6 +128,9 @@ for _r in ("sum", "mean", "max"):
 
 # -- linear and bilinear maps ---------------------------------------------------------------------------
 APPROXIMATE = Param("approximate", "bool", False, keyword_only=True)
+# Layers approximate by discretisation (sampled ring kernels, orientation grids), not by an unconstrained path:
+# exact in the limit of the grid, they add no soft group (no penalty could remove their error).
+DISCRETISED = ("conv2d", "orientations")
 APPROXIMATE_DOC = ("  `approximate = true` adds an unconstrained path (zero at initialisation): the layer, and the model, "
                    "are then only approximately equivariant (listed in APPROXIMATE; see eqdsl/soft.py).")
 
@@ -331,6 +334,27 @@ op("to_frame", Param("x", "value"), Param("f", "value"),
 op("from_frame", Param("y", "value"), Param("f", "value"), out="defines",
    doc="The average over the frame of rho_R(F_k) y_k (y: R.dim scalars per copy), or of y_k when y already "
        "carries R: equivariant.")(frame_rules.from_frame)
+
+
+# -- position-orientation space (PONITA) ------------------------------------------------------------------
+op("orientations", Param("n", "int", 16, keyword_only=True), APPROXIMATE,
+   doc="A fixed grid of n directions (a Fibonacci grid on the sphere for O3 and SO3, equally spaced angles "
+       "on the circle for SO2 and O2) on which features live as functions of (position, orientation), one "
+       "copy per direction; equivariant up to the grid's resolution, so it must be declared "
+       "`approximate = true`.")(orientation_rules.orientations)
+op("to_orientations", Param("x", "value"), Param("O", "value"),
+   doc="Features as functions on the grid: Y_l(o_k) . x_u (unit-norm spherical harmonics; in the plane "
+       "o_k . v) for every irrep copy u, one invariant scalar per copy and direction.")(orientation_rules.to_orientations)
+op("pair_invariants", Param("r", "value"), Param("O", "value"),
+   doc="PONITA's invariants of a vector and each grid direction: o . r and |r - (o . r) o| (2 scalars per "
+       "direction).")(orientation_rules.pair_invariants)
+op("orientation_conv", Param("h", "value"), Param("O", "value"), Param("basis", "int", 16, keyword_only=True),
+   doc="Depthwise convolution over the grid, h'_k = 1/n sum_j K(o_k . o_j) h_j, the kernel an MLP of the "
+       "cosine (`basis` hidden units, one output per channel; weights independent of n).")(
+    orientation_rules.orientation_conv)
+op("from_orientations", Param("y", "value"), Param("O", "value"), out="defines",
+   doc="Readout from the grid: (2l+1)/n sum_k y_k Y_l(o_k) per irrep copy of R, one scalar channel of y "
+       "each (scalars: the mean over directions; vectors: d/n sum_k y_k o_k).")(orientation_rules.from_orientations)
 
 
 # -- images ----------------------------------------------------------------------------------------------

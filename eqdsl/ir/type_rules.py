@@ -134,6 +134,10 @@ def need_tensor(t: ValueType, where: str, what: str = "features") -> None:
     if t.kind == "frame":
         raise TypeRuleError("E0701", f"a frame is used as {what}", where, "a frame holds group elements, not features",
                             hints=["express values in it with to_frame(x, f) and average them with from_frame(y, f) -> R"])
+    if t.kind == "orientations":
+        raise TypeRuleError("E0803", f"an orientation grid is used as {what}", where, "a grid holds directions, not features",
+                            hints=["put values on it with to_orientations(x, O) and read them out with "
+                                   "from_orientations(y, O) -> R"])
     if t.kind == "graph":
         raise TypeRuleError("E0502", f"the graph is used as {what}", where, "a graph carries only the edge index",
                             hints=["index node features with [src] or [dst] instead"])

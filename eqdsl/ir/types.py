@@ -21,9 +21,11 @@ class ValueType:
     ``matrix_reps.Rep`` for matrix groups), or None for a tensor whose size is still open: an
     invariant MLP output whose last size is taken from the tensor product it feeds as weights.
 
-    ``frame`` names the frame (the label of a ``frame(pos)`` value) a value is expressed in: such a value
-    exists once per element of its graph's frame, and ``rep`` is what each copy carries.  Only
-    ``from_frame`` takes a value out of its frame (averaging over the copies).
+    ``frame`` names the frame (the label of a ``frame(pos)`` value, "frame made at FILE:LINE:COL") a value is
+    expressed in: such a value exists once per element of its graph's frame, and ``rep`` is what each copy
+    carries.  Only ``from_frame`` takes a value out of its frame (averaging over the copies).  Values on an
+    orientation grid (kind 'orientations', label "orientation grid made at ...") are copies the same way,
+    one per direction of the grid, and leave it through ``from_orientations``.
     """
     kind: str
     rep: Irreps | MatrixRep | None
@@ -31,7 +33,7 @@ class ValueType:
     frame: str | None = None
 
     def __str__(self) -> str:
-        where = (f" @{self.placement}" if self.placement else "") + (f" in the frame made at {self.frame}" if self.frame else "")
+        where = (f" @{self.placement}" if self.placement else "") + (f" in the {self.frame}" if self.frame else "")
         if self.kind == "tensor":
             return f"{self.rep if self.rep is not None else '?x0e'}{where}"
         return f"{self.kind}{where}"

@@ -19,13 +19,7 @@ from eqdsl.reps.matrix_rep_syntax import parse_rep
 
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    """These tests compute in float64; the default goes back afterwards (other tests build float32 models)."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
+pytestmark = pytest.mark.usefixtures("float64_default")  # these tests compute in float64
 
 
 def _points(seed, n=9, d=3):
@@ -110,8 +104,8 @@ def test_finite_frames_are_the_whole_group(group):
 ], ids=["collinear", "repeated-eigenvalues", "one-point"])
 def test_degenerate_points_are_refused_with_a_clear_error(make):
     pos = make()
-    with pytest.raises(rf.FrameError, match=r"graph 0 has no unique frame \(frame at here.eq:3:5\).*repeated eigenvalues"):
-        rf.pca_frames(pos, torch.zeros(len(pos), dtype=torch.long), 1, 8, where="here.eq:3:5")
+    with pytest.raises(rf.FrameError, match=r"graph 0 has no unique frame \(frame made at here.eq:3:5\).*repeated eigenvalues"):
+        rf.pca_frames(pos, torch.zeros(len(pos), dtype=torch.long), 1, 8, where="frame made at here.eq:3:5")
 
 
 def test_a_degenerate_graph_is_named_among_good_ones():

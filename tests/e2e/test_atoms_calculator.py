@@ -243,3 +243,23 @@ def test_forces_are_the_energy_gradient_and_the_hessian_is_symmetric_on_every_ba
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("ok")
+
+
+def test_a_position_orientation_potential_runs_on_periodic_cells():
+    """specs/ponita.eq (features on a grid of directions) through the same path: extensive over supercells,
+    forces the derivative of its energy."""
+    ponita = potential("ponita")
+    cell = bulk("Cu", "fcc", a=3.6)
+    inputs = atoms_to_inputs(ponita, [cell, cell.repeat((2, 1, 3))], SPECIES, CUTOFF)
+    e = energy_forces_stress(ponita, inputs)
+    assert abs(float(e["energy"][1]) - 6 * float(e["energy"][0])) < 1e-9 * abs(float(e["energy"][1]))
+    atoms = rattled_copper(repeat=(1, 1, 1), seed=3)
+    forces = energy_forces_stress(ponita, atoms_to_inputs(ponita, [atoms], SPECIES, CUTOFF))["forces"]
+    step = 1e-5
+    for k in range(3):
+        energies = []
+        for sign in (1, -1):
+            moved = atoms.copy()
+            moved.positions[2, k] += sign * step
+            energies.append(float(energy_forces_stress(ponita, atoms_to_inputs(ponita, [moved], SPECIES, CUTOFF))["energy"][0]))
+        assert abs(-(energies[0] - energies[1]) / (2 * step) - float(forces[2, k])) < 1e-7

@@ -48,7 +48,10 @@ TOKENS = ["group", "O3", "SO3", "const", "rep", "model", "block", "import", "inp
           "D4", "C8", "S5", "Lorentz", "cyclic", "dihedral", "symmetric", "lorentz", "SO", "O", "SL", "matrix_group",
           "lie", "discrete", "compact", "V", "scalar", "regular", "det", "freq", "dual", "bilinear", "inner",
           "group_pool", "conv2d", "avg_pool2d", "max_pool2d", "global_pool", "kernel", "approximate", "@grid",
-          "[[0, -1], [1, 0]]", "[[1, 0], [0, 0]]"]
+          "[[0, -1], [1, 0]]", "[[1, 0], [0, 0]]",
+          # frames and orientation grids
+          "frame", "to_frame", "from_frame", "orientations", "to_orientations", "pair_invariants", "orientation_conv",
+          "from_orientations", "basis", "O"]
 
 SNIPPETS = ["\n", " ", "(", ")", "{", "}", "[", "]", "->", "=", "+", "*", "#", '"', "\\", "\x00", "\r", "é", "𝛼",
             "\ufeff", "import \"x.eq\"\n", "repeat 1001 {\n", "1e999", "10 ** 99", "0x0e", "99999999999x0e",

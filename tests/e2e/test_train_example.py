@@ -40,11 +40,13 @@ def _metrics(text):
     return out
 
 
-def test_quick_run_trains(capsys):
+@pytest.mark.parametrize("options", [[], ["--spec", str(ROOT / "specs" / "ponita.eq"), "--steps", "60"]],
+                         ids=["nequip", "ponita"])
+def test_quick_run_trains(capsys, options):
     import torch
 
     threads = torch.get_num_threads()
-    result = _load_script().main(["--quick", "--seed", "0"])
+    result = _load_script().main(["--quick", "--seed", "0", *options])
     text = capsys.readouterr().out
     assert torch.get_num_threads() == threads  # main() puts the thread count back
 

@@ -1,0 +1,7 @@
+group O3
+
+model Net {
+    input z : 4x0e @node
+    O = orientations(n = 8, approximate = true)
+    output h : 4x0e @node = to_orientations(z, O)
+}
