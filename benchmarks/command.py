@@ -135,7 +135,44 @@ def merge_saved(args) -> int:
     return 0
 
 
+def compare_strategies(args) -> int:
+    """``eqc bench --strategies``: the Gaunt product's algorithms beside e3nn's CG product over the same paths
+    (``strategies``), L = --lmax, on --device (default cuda if available)."""
+    _refuse_suite_options(args, "--strategies times the tensor-product strategies, not the suite",
+                          allowed=("device", "threads", "batch"))
+    if getattr(args, "merge", None):
+        raise SystemExit("eqc bench: --strategies writes --json, --markdown and --plot (no --merge)")
+    from . import strategies
+
+    device = _device(args)
+    try:
+        lmaxes = [int(x) for x in args.lmax.split(",")] if "," in args.lmax else \
+            list(range(int(args.lmax.split("..")[0]), int(args.lmax.split("..")[1]) + 1))
+    except (ValueError, IndexError):
+        raise SystemExit(f"eqc bench: --lmax takes A..B or a comma-separated list, not {args.lmax!r}") from None
+    if not lmaxes or min(lmaxes) < 1 or args.channels < 1:
+        raise SystemExit("eqc bench: --lmax values and --channels must be at least 1")
+    try:
+        import e3nn  # noqa: F401
+        with_e3nn = True
+    except ModuleNotFoundError:
+        with_e3nn = False
+        print("e3nn is not installed: the Gaunt algorithms only (pip install 'eqdsl[bench]' for the comparison)")
+    batch = args.batch or (2000 if device.type == "cpu" else 50000)
+    print(f"eqc bench --strategies: {_device_name(device)}, L in {lmaxes}, {args.channels} channels, batch {batch}",
+          flush=True)
+    rows = strategies.run(lmaxes, args.channels, batch, device, args.warmup, args.repeat, with_e3nn)
+    _save(strategies.table(rows, _device_name(device), args.repeat),
+          {"meta": {"device": _device_name(device), "torch": torch.__version__, "threads": torch.get_num_threads()},
+           "rows": rows}, args)
+    if args.plot:
+        print(strategies.plot(rows, args.plot))
+    return 0
+
+
 def run(args) -> int:
+    if getattr(args, "strategies", False):
+        return compare_strategies(args)
     if getattr(args, "packages", None):
         return compare_packages(args)
     if getattr(args, "merge", None):

@@ -55,6 +55,9 @@ def cmd_compile(args) -> int:
     else:
         from .codegen import generate_source
         text = generate_source(result, command=_regen_command(args))
+    if args.report:  # beside the module: on standard error when the module goes to standard output
+        from .ir.cost import format_report
+        print("\n\n".join(format_report(m) for m in result.models), file=sys.stdout if args.output else sys.stderr)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)
@@ -194,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("spec")
     c.add_argument("-o", "--output", help="write here instead of standard output")
     c.add_argument("--emit", choices=["torch", "ir"], default="torch", help="what to produce (default: torch)")
+    c.add_argument("--report", action="store_true",
+                   help="print per layer: operation, algorithm, parameters, FLOPs and bytes per row, the kernel it runs")
     c.add_argument("-D", "--define", action="append", metavar="NAME=VALUE", help="override a const or model parameter")
     c.set_defaults(func=cmd_compile)
 
@@ -264,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of the suite: specs/nequip.eq and specs/mace.eq beside the nequip and mace-torch "
                         "packages, same weights, energy and forces on an 87-atom cluster and a 256-atom periodic "
                         "cell, --repeat interleaved calls each (default: both packages)")
+    b.add_argument("--strategies", action="store_true",
+                   help="instead of the suite: the Gaunt product (dense, grid, fourier) beside e3nn's channelwise "
+                        "Clebsch-Gordan product over the same paths, for L in --lmax, forward and forward + backward")
+    b.add_argument("--lmax", default="1..8", help="--strategies: degrees, A..B or a comma-separated list (default 1..8)")
+    b.add_argument("--channels", type=int, default=16, help="--strategies: channels (default 16)")
     b.add_argument("--model", action="store_true",
                    help="time nothing: per problem and workload, the launches of eqdsl's Triton kernels, the bytes "
                         "they move against the memory floor, sector use, atomics, and registers and occupancy "

@@ -50,6 +50,15 @@ CODES: dict[str, tuple[str, str]] = {
               "each output block's multiplicity must equal that of an input block reaching it. A symmetric "
               "contraction works channel by channel too: its input is C channels of distinct irreps (one block "
               "Cx l per irrep) and every output block has those C channels."),
+    "E0211": ("Gaunt product selection rule", "The Gaunt product (`mode = gaunt`) multiplies two functions on the "
+              "sphere channel by channel: it is symmetric, so its paths have |l1 - l2| <= l3 <= l1 + l2 with l1 + l2 "
+              "+ l3 even, and the antisymmetric paths of Clebsch-Gordan products (the cross product 1o x 1o -> 1e, "
+              "1o x 1o -> 1o under SO3) are out of its reach. Under O(3) each input is one function times an overall "
+              "parity (all irreps 0e, 1o, 2e, ... or all 0o, 1e, 2o, ...), and the output's parity is their product "
+              "times (-1)^l. Use mode = uvu or uvw for the other paths."),
+    "E0212": ("sphere_mlp features", "sphere_mlp(x, hidden..., grid = N, approximate = true) -> R applies an MLP to "
+              "x's values on a grid of the sphere: x and R are channels of distinct degrees (16x0e + 16x1o + 16x2e) "
+              "of parity (-1)^l, the parity of functions on the sphere, which a pointwise nonlinearity keeps."),
     "E0209": ("invalid irrep", "An irreps literal that the group does not have: O(3) irreps carry parity (1o, 2e), "
               "SO(3) irreps do not (1x1, 16x2)."),
     "E0210": ("block always zero", "For matrix groups whose representations decompose into irreps (SO(2), O(2), Cn, "
@@ -124,9 +133,9 @@ CODES: dict[str, tuple[str, str]] = {
               "orientation_conv and from_orientations(y, O) -> R take scalars on that grid (one channel per irrep "
               "copy of R). A value still on a grid cannot be an output or be differentiated, and values of two "
               "grids cannot be combined."),
-    "E0804": ("orientation grid not declared approximate", "A finite grid of directions is not mapped to itself by "
-              "rotations: features on it are equivariant only up to the grid's resolution. Declare it with "
-              "`approximate = true`; eqc check reports the error as the grid grows."),
+    "E0804": ("grid not declared approximate", "A finite grid of directions (orientations(...), sphere_mlp(...)) is "
+              "not mapped to itself by rotations: features on it are equivariant only up to the grid's resolution. "
+              "Declare it with `approximate = true`; eqc check reports the error as the grid grows."),
     "E0604": ("statement in the wrong place", "input/output belong at the top level of a model; return ends a block and "
               "nothing may follow it."),
 }

@@ -307,20 +307,23 @@ def soft_errors(model, rng: np.random.Generator, trials: int = 3) -> dict[str, d
     return found
 
 
-# How much finer than the spec's own grid eqc check makes orientation grids to show the error falling.
+# How much finer than the spec's own grids eqc check makes orientation and sphere grids to show the error falling.
 GRID_FACTORS = (1, 4, 16)
+GRID_OPS = ("orientations", "sphere_mlp")  # layers whose grid `grid_errors` refines
 
 
-def orientation_grids(model) -> list:
-    """The model's orientation grids (``orientations(...)`` layers), in the order of the spec."""
+def grid_layers(model) -> list:
+    """The model's grid layers (orientations(...) grids, sphere_mlp layers: each with `n` and `resize(n)`), in
+    the order of the spec."""
     from .backends.reference.orientations import OrientationGrid
-    return [m for m in model.modules() if isinstance(m, OrientationGrid)]
+    from .backends.reference.sphere import SphereMLP
+    return [m for m in model.modules() if isinstance(m, (OrientationGrid, SphereMLP))]
 
 
 def grid_errors(model, seed: int, trials: int = 3, factors=GRID_FACTORS) -> list[tuple[list[int], dict[str, float]]]:
-    """For models on orientation grids: (grid sizes, equivariance_errors) with every grid `factor` times as fine
-    as the spec's, the same weights (no layer's depends on the size) and the same random draws for each size."""
-    grids = orientation_grids(model)
+    """For models with grid layers: (grid sizes, equivariance_errors) with every grid `factor` times as fine as the
+    spec's, the same weights (no layer's depends on the size) and the same random draws for each size."""
+    grids = grid_layers(model)
     spec_sizes = [g.n for g in grids]
     found = []
     try:
@@ -397,12 +400,12 @@ def check_models(result, args) -> int:
         if any(op not in DISCRETISED for op, _ in approximate):
             print("  errors under the model's own group are reported, not enforced (unconstrained paths; linear and "
                   "tensor-product ones start at zero)")
-        if any(op == "orientations" for op, _ in approximate):
-            print("  equivariant up to the orientation grids' resolution: errors reported, not enforced; as the grids "
-                  "grow (same weights and inputs):")
+        if any(op in GRID_OPS for op, _ in approximate):
+            print("  equivariant up to the grids' resolution (orientation grids: directions; sphere_mlp: rings): errors "
+                  "reported, not enforced; as the grids grow (same weights and inputs):")
             for sizes, errs in grid_errors(model, args.seed, trials=args.trials):
                 shown = ", ".join(f"{name} {err:.2e}" for name, err in errs.items())
-                print(f"    {'+'.join(map(str, sizes)) + ' directions':<16} max relative error {shown}")
+                print(f"    grids {'+'.join(map(str, sizes)):<10} max relative error {shown}")
         for group, errs in soft_errors(model, np.random.default_rng(args.seed), trials=args.trials).items():
             shown = ", ".join(f"{name} {err:.2e}" for name, err in errs.items())
             print(f"  soft group {group} (reported, not enforced): max relative error {shown}")

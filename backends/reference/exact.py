@@ -22,6 +22,13 @@ class ExactBuffers(torch.nn.Module):
         self.register_buffer(name, torch.tensor(self._exact[name], dtype=dtype or torch.get_default_dtype()),
                              persistent=False)
 
+    def _replace_exact_buffer(self, name: str, array: np.ndarray) -> None:
+        """`_exact_buffer` again under `name`, in the dtype and on the device the old one had (if any)."""
+        old = getattr(self, name, None)
+        self._exact_buffer(name, array, dtype=old.dtype if old is not None else None)
+        if old is not None:
+            setattr(self, name, getattr(self, name).to(old.device))
+
     def _apply(self, fn, *args, **kwargs):
         out = super()._apply(fn, *args, **kwargs)
         for name, arr in self._exact.items():

@@ -76,12 +76,8 @@ class OrientationGrid(ExactBuffers):
         """The same layers on a grid of n directions (their weights do not depend on it)."""
         if n < 2:
             raise ValueError(f"an orientation grid needs at least 2 directions, not {n}")
-        old = getattr(self, "points", None)
         self.n = n
-        self._exact_buffer("points", grid_points(self.dim, n),
-                           dtype=old.dtype if old is not None else torch.get_default_dtype())
-        if old is not None:
-            self.points = self.points.to(old.device)
+        self._replace_exact_buffer("points", grid_points(self.dim, n))
 
     def forward(self) -> Orientations:
         return Orientations(self.points)

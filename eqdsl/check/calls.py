@@ -6,7 +6,7 @@ A part of ``Checker`` (``checker.py``), which supplies evaluation (``eval_value`
 """
 from __future__ import annotations
 
-from ..ir import frame_rules, ops, type_rules
+from ..ir import frame_rules, gaunt_rules, ops, type_rules
 from ..ir.activations import PARITY
 from ..ir.irreps_rules import tp_descriptor
 from ..ir.types import tensor
@@ -108,12 +108,17 @@ class CallBinding:
             return
         if a[0].type.kind != "tensor" or b[0].type.kind != "tensor" or a[0].type.rep is None or b[0].type.rep is None:
             return
-        try:
-            d = tp_descriptor(self.group, a[0].type.rep, b[0].type.rep, attrs)
-        except type_rules.TypeRuleError:
-            return  # reported by the tensor product's own rule
+        if attrs.get("mode") == "gaunt":
+            numel = gaunt_rules.weight_numel(self.group, a[0].type.rep, b[0].type.rep, attrs)
+            if numel is None:
+                return  # reported by the tensor product's own rule
+        else:
+            try:
+                numel = tp_descriptor(self.group, a[0].type.rep, b[0].type.rep, attrs).weight_numel
+            except type_rules.TypeRuleError:
+                return  # reported by the tensor product's own rule
         node = ctx.ir.node(w[0].id)
-        node["attrs"]["out"] = Irreps.of([(d.weight_numel, self.group.trivial)])
+        node["attrs"]["out"] = Irreps.of([(numel, self.group.trivial)])
         node["attrs"]["open"] = False
         node["type"] = tensor(node["attrs"]["out"], node["type"].placement)
         ctx.open_mlps.pop(w[0].id, None)

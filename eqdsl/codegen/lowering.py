@@ -170,7 +170,11 @@ def _symmetric_contraction(w, node, a, x, ins, t):
 
 @lowers("tensor_product")
 def _tensor_product(w, node, a, x, ins, t):
-    m = w.tp_module(node, a, ins)
+    if a["mode"] == "gaunt":
+        m = w.module(node, "gaunt", f"rt.gaunt.GauntProduct({a['la']!r}, {a['lb']!r}, {a['lo']!r}, {a['channels']}, "
+                                    f"{a['b_channels']}, {a['algorithm']!r}, shared_weights={a['shared_weights']})")
+    else:
+        m = w.tp_module(node, a, ins)
     call = f"{m}({x['a']}, {x['b']}, {x['weights']})" if "weights" in x else f"{m}({x['a']}, {x['b']})"
     if not a.get("approximate"):
         return call
@@ -243,6 +247,14 @@ def _mlp(w, node, a, x, ins, t):
     if a.get("approximate"):  # on every component of its input: not invariant
         w.approximate.append(("mlp", node))
     m = w.module(node, "mlp", f"rt.MLP({sizes!r}, act={a['act']!r})")
+    return f"{m}({x['x']})"
+
+
+@lowers("sphere_mlp")
+def _sphere_mlp(w, node, a, x, ins, t):
+    w.approximate.append(("sphere_mlp", node))  # equivariant up to the grid's resolution
+    m = w.module(node, "sphere_mlp", f"rt.sphere.SphereMLP({a['la']!r}, {a['lo']!r}, {a['channels']}, "
+                                     f"{a['out_channels']}, {list(a['hidden'])!r}, {a['act']!r}, {a['grid']})")
     return f"{m}({x['x']})"
 
 

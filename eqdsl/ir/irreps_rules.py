@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..reps import tp as tpd
 from ..reps.irreps import Irreps
+from . import cost, gaunt_rules
 from .activations import PARITY
 from .type_rules import FamilyRules, TypeRuleError, need_tensor, same_placement
 from .types import ValueType, same_rep, tensor
@@ -239,6 +240,16 @@ class IrrepsRules(FamilyRules):
         need_tensor(a, "a")
         need_tensor(b, "b")
         place = same_placement("b", a, b)
+        if attrs["mode"] == "gaunt":
+            if w is not None and not w.is_open:
+                self.need_invariant(w, "weights", "tensor-product weights", code="E0205")
+                place = same_placement("weights", a, b, w)
+            out, derived = gaunt_rules.gaunt(g, a, b, w, attrs, cost.gaunt)
+            return tensor(out, place), derived
+        if attrs.get("algorithm", "auto") != "auto":
+            raise TypeRuleError("E0104", f"`algorithm = {attrs['algorithm']}` chooses how a Gaunt product is computed",
+                                "algorithm", f"a {attrs['mode']} product has one algorithm",
+                                hints=["drop it, or use mode = gaunt"])
         d = tp_descriptor(g, a.rep, b.rep, attrs)
         if w is not None:
             if attrs["mode"] == "full":
@@ -253,6 +264,11 @@ class IrrepsRules(FamilyRules):
                                     hints=[f"produce {d.weight_numel}x0e, e.g. mlp(..., {d.weight_numel}), or leave the MLP's last size open"])
             place = same_placement("weights", a, b, w)
         return tensor(d.irreps_out, place), {"descriptor": d, "shared_weights": w is None and attrs["mode"] != "full"}
+
+    def sphere_mlp(self, g, ins, attrs):
+        need_tensor(ins["x"], "x")
+        out, derived = gaunt_rules.sphere_mlp(g, ins, attrs)
+        return tensor(out, ins["x"].placement), derived
 
     def symmetric_contraction(self, g, ins, attrs):
         x, out, by, nu = ins["x"], attrs["out"], ins.get("by"), attrs["correlation"]

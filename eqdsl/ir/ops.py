@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 
 from ..reps.family import family_of
-from . import frame_rules, orientation_rules
+from . import frame_rules, gaunt_rules, orientation_rules
 from .activations import PARITY
 from .type_rules import (FAMILIES, POINT_HINT, FamilyRules, Op, Param, TypeRuleError, need_tensor,
                          same_placement)
@@ -128,9 +128,9 @@ for _r in ("sum", "mean", "max"):
 
 # -- linear and bilinear maps ---------------------------------------------------------------------------
 APPROXIMATE = Param("approximate", "bool", False, keyword_only=True)
-# Layers approximate by discretisation (sampled ring kernels, orientation grids), not by an unconstrained path:
+# Layers approximate by discretisation (sampled ring kernels, orientation and sphere grids), not by an unconstrained path:
 # exact in the limit of the grid, they add no soft group (no penalty could remove their error).
-DISCRETISED = ("conv2d", "orientations")
+DISCRETISED = ("conv2d", "orientations", "sphere_mlp")
 APPROXIMATE_DOC = ("  `approximate = true` adds an unconstrained path (zero at initialisation): the layer, and the model, "
                    "are then only approximately equivariant (listed in APPROXIMATE; see eqdsl/soft.py).")
 
@@ -168,9 +168,14 @@ def _linear(g, ins, attrs):
 
 
 op("tensor_product", Param("a", "value"), Param("b", "value"), Param("weights", "value", None, keyword_only=True),
-   Param("mode", "choice", "uvw", choices=("uvw", "uvu", "full"), keyword_only=True),
-   Param("filter", "rep", None, keyword_only=True), APPROXIMATE, out="defines", families=IRREPS,
-   doc="Tensor product with Clebsch-Gordan paths chosen by the selection rules." + APPROXIMATE_DOC +
+   Param("mode", "choice", "uvw", choices=("uvw", "uvu", "full", "gaunt"), keyword_only=True),
+   Param("filter", "rep", None, keyword_only=True),
+   Param("algorithm", "choice", "auto", choices=("auto",) + gaunt_rules.ALGORITHMS, keyword_only=True),
+   APPROXIMATE, out="defines", families=IRREPS,
+   doc="Tensor product with Clebsch-Gordan paths chosen by the selection rules.  `mode = gaunt`: the Gaunt "
+       "product (channel by channel, the product of two functions on the sphere; only paths with l1 + l2 + l3 "
+       "even; weights per channel and degree of a and of the output), computed by `algorithm = dense | grid | "
+       "fourier` (the same numbers) or `auto` (the cheapest by the cost model)." + APPROXIMATE_DOC +
        " The unconstrained path is a dense bilinear map a x b -> out.")(_family_rule("tensor_product"))
 
 
@@ -334,6 +339,14 @@ op("to_frame", Param("x", "value"), Param("f", "value"),
 op("from_frame", Param("y", "value"), Param("f", "value"), out="defines",
    doc="The average over the frame of rho_R(F_k) y_k (y: R.dim scalars per copy), or of y_k when y already "
        "carries R: equivariant.")(frame_rules.from_frame)
+
+
+op("sphere_mlp", Param("x", "value"), Param("hidden", "ints*"), Param("act", "act", "silu", keyword_only=True),
+   Param("grid", "int", 8, keyword_only=True), APPROXIMATE, out="defines", families=IRREPS,
+   doc="Facet's layer: each channel of x (channels of distinct degrees, parity (-1)^l) as a function on the "
+       "sphere, sampled on a grid of `grid` Gauss-Legendre rings times 2 * grid azimuths, an MLP across channels "
+       "at every point, projected back onto R's degrees; equivariant up to the grid's resolution, so it must be "
+       "declared `approximate = true` (its weights do not depend on the grid).")(_family_rule("sphere_mlp"))
 
 
 # -- position-orientation space (PONITA) ------------------------------------------------------------------

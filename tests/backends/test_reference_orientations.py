@@ -174,13 +174,13 @@ def test_the_error_falls_as_the_grid_grows(which, planar_model):
         torch.manual_seed(0)
         model = eqdsl.compile_file(ROOT / "specs" / "ponita.eq", layers=1).model_class()().double()
     sweep = testing.grid_errors(model, seed=0, trials=2)
-    assert [sizes for sizes, _ in sweep] == [[n * f for n in [g.n for g in testing.orientation_grids(model)]]
+    assert [sizes for sizes, _ in sweep] == [[n * f for n in [g.n for g in testing.grid_layers(model)]]
                                             for f in testing.GRID_FACTORS]
     for name in sweep[0][1]:
         errs = [errors[name] for _, errors in sweep]
         assert errs[0] > errs[1] > errs[2], (name, errs)
         assert errs[2] < errs[0] / 8, (name, errs)
-    assert [g.n for g in testing.orientation_grids(model)] == [sweep[0][0][0]]  # the spec's size again
+    assert [g.n for g in testing.grid_layers(model)] == [sweep[0][0][0]]  # the spec's size again
 
 
 def test_the_shipped_spec_is_exact_under_translations_and_permutations():

@@ -51,7 +51,9 @@ TOKENS = ["group", "O3", "SO3", "const", "rep", "model", "block", "import", "inp
           "[[0, -1], [1, 0]]", "[[1, 0], [0, 0]]",
           # frames and orientation grids
           "frame", "to_frame", "from_frame", "orientations", "to_orientations", "pair_invariants", "orientation_conv",
-          "from_orientations", "basis", "O"]
+          "from_orientations", "basis", "O",
+          # tensor-product strategies
+          "gaunt", "algorithm", "dense", "fourier", "sphere_mlp", "grid"]
 
 SNIPPETS = ["\n", " ", "(", ")", "{", "}", "[", "]", "->", "=", "+", "*", "#", '"', "\\", "\x00", "\r", "é", "𝛼",
             "\ufeff", "import \"x.eq\"\n", "repeat 1001 {\n", "1e999", "10 ** 99", "0x0e", "99999999999x0e",

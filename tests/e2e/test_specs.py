@@ -12,7 +12,7 @@ import torch
 import eqdsl
 from eqdsl.compiler import check_file
 from eqdsl.ir.verify import verify
-from eqdsl.testing import assert_equivariant, equivariance_errors, grid_errors, random_sample
+from eqdsl.testing import GRID_OPS, assert_equivariant, equivariance_errors, grid_errors, random_sample
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "specs").glob("*.eq"))
@@ -34,7 +34,7 @@ def test_spec_is_equivariant_float64(spec):
     for name in compiled.model_names:
         torch.manual_seed(0)
         model = compiled.model_class(name)().double()
-        if any(op == "orientations" for op, _ in getattr(type(model), "APPROXIMATE", ())):
+        if any(op in GRID_OPS for op, _ in getattr(type(model), "APPROXIMATE", ())):
             # equivariant up to the grid's resolution (tests/backends/test_reference_orientations.py): small on
             # a grid 16 times as fine
             sizes, errors = grid_errors(model, seed=1, trials=3)[-1]
