@@ -161,7 +161,9 @@ def compare_strategies(args) -> int:
     batch = args.batch or (2000 if device.type == "cpu" else 50000)
     print(f"eqc bench --strategies: {_device_name(device)}, L in {lmaxes}, {args.channels} channels, batch {batch}",
           flush=True)
-    rows = strategies.run(lmaxes, args.channels, batch, device, args.warmup, args.repeat, with_e3nn)
+    if args.rank < 0:
+        raise SystemExit("eqc bench: --rank must be >= 0 (0: no low-rank product)")
+    rows = strategies.run(lmaxes, args.channels, batch, device, args.warmup, args.repeat, with_e3nn, args.rank)
     _save(strategies.table(rows, _device_name(device), args.repeat),
           {"meta": {"device": _device_name(device), "torch": torch.__version__, "threads": torch.get_num_threads()},
            "rows": rows}, args)

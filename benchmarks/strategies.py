@@ -6,7 +6,10 @@ paths are the Gaunt product's, |l1 - l2| <= l3 <= l1 + l2 with l1 + l2 + l3 even
 channelwise (uvu) o3.TensorProduct with shared weights, eqdsl's Gaunt product by each algorithm with its
 shared weights.  Times are medians of --repeat calls, forward, and forward + backward (gradients of the
 inputs and the weights).  The Gaunt algorithms are first checked against each other (the same numbers), and
-the cost model's choice (`algorithm = auto`) is reported beside the fastest measured.
+the cost model's choice (`algorithm = auto`) is reported beside the fastest measured.  With --rank R the
+CP low-rank products of rank R over the same paths are timed too (per path, and of the whole table with
+path-weight sharing), with their largest table residuals (it is a
+different, approximately equivariant operation: residual 0 only at or above each table's CP rank).
 """
 from __future__ import annotations
 
@@ -40,6 +43,22 @@ def _e3nn(L: int, channels: int):
                             internal_weights=True, shared_weights=True), len(paths)
 
 
+def _low_rank(L: int, channels: int, rank: int, share_paths: bool = False):
+    """eqdsl's CP low-rank channelwise product over the same paths (per path, or of the whole table with
+    path-weight sharing), shared weights."""
+    from eqdsl.backends.reference.low_rank import LowRankProduct, SharedPathProduct
+    from eqdsl.groups import GROUPS
+    from eqdsl.reps import tp as tpd
+    from eqdsl.reps.irreps import Irreps
+
+    g = GROUPS["O3"]
+    in1, in2 = Irreps.parse(_irreps(L, channels), g), Irreps.parse(_irreps(L, 1), g)
+    raw = [(l1, l2, l3, "uvu", True) for l1 in range(L + 1) for l2 in range(L + 1) for l3 in range(L + 1)
+           if abs(l1 - l2) <= l3 <= l1 + l2 and (l1 + l2 + l3) % 2 == 0]
+    kind = SharedPathProduct if share_paths else LowRankProduct
+    return kind(tpd.build(in1, in2, in1, raw), rank, shared_weights=True)
+
+
 def _timed(fn_of, inputs, device, warmup, repeat) -> tuple[float, float]:
     """(forward ms, forward + backward ms), medians."""
     a, b = inputs
@@ -62,7 +81,7 @@ def _timed(fn_of, inputs, device, warmup, repeat) -> tuple[float, float]:
 
 
 def run(lmaxes, channels: int, batch: int, device: torch.device, warmup: int, repeat: int,
-        with_e3nn: bool = True) -> list[dict]:
+        with_e3nn: bool = True, rank: int = 0) -> list[dict]:
     from eqdsl.backends.reference.gaunt import GauntProduct
 
     rows = []
@@ -84,6 +103,12 @@ def run(lmaxes, channels: int, batch: int, device: torch.device, warmup: int, re
             row["ms"][f"gaunt-{alg}"] = _timed(layer, (a, b), device, warmup, repeat)
         scale = float(values["dense"].abs().max())
         row["agreement"] = max(float((values[alg] - values["dense"]).abs().max()) / scale for alg in ALGORITHMS)
+        if rank:
+            layer = _low_rank(L, channels, rank).to(device)
+            row["ms"][f"cp-rank-{rank}"] = _timed(layer, (a, b), device, warmup, repeat)
+            shared = _low_rank(L, channels, rank, share_paths=True).to(device)
+            row["ms"][f"cp-shared-rank-{rank}"] = _timed(shared, (a, b), device, warmup, repeat)
+            row["cp_residual"] = (max(layer.residuals), max(shared.residuals))
         if with_e3nn:
             tp, row["paths"] = _e3nn(L, channels)
             row["ms"]["e3nn-cg"] = _timed(tp.to(device), (a, b), device, warmup, repeat)
@@ -96,18 +121,19 @@ def table(rows: list[dict], device_name: str, repeat: int) -> str:
     lines = [f"Tensor-product strategies, float32, {device_name}; {rows[0]['channels']} channels of degrees 0..L times "
              f"one channel of 0..L into {rows[0]['channels']} channels of 0..L, the Gaunt product's paths (l1 + l2 + l3 "
              f"even), batch {rows[0]['batch']}, medians of {repeat} calls, ms forward / forward + backward:", "",
-             "| L | paths | " + " | ".join(names) + " | e3nn / best Gaunt (fwd+bwd) | auto | agreement |",
-             "|---" * (len(names) + 5) + "|"]
+             "| L | paths | " + " | ".join(names) + " | e3nn / best Gaunt (fwd+bwd) | auto | agreement |"
+             + (" CP residual (per path, shared) |" if "cp_residual" in rows[0] else ""),
+             "|---" * (len(names) + 5 + ("cp_residual" in rows[0])) + "|"]
     for r in rows:
         cells = [f"{r['ms'][n][0]:.2f} / {r['ms'][n][1]:.2f}" for n in names]
         best = min(v[1] for n, v in r["ms"].items() if n.startswith("gaunt-"))
         ratio = f"{r['ms']['e3nn-cg'][1] / best:.1f}x" if "e3nn-cg" in r["ms"] else "-"
         lines.append(f"| {r['L']} | {r.get('paths', '-')} | " + " | ".join(cells) + f" | {ratio} | {r['auto']} | "
-                     f"{r['agreement']:.1e} |")
+                     f"{r['agreement']:.1e} |" + (f" {r['cp_residual'][0]:.1e}, {r['cp_residual'][1]:.1e} |" if "cp_residual" in r else ""))
     overtakes = []
     if "e3nn-cg" in names:
         for n in names:
-            if n.startswith("gaunt-"):
+            if n != "e3nn-cg":
                 at = next((r["L"] for r in rows if r["ms"][n][1] < r["ms"]["e3nn-cg"][1]), None)
                 overtakes.append(f"{n}: L = {at}" if at is not None else f"{n}: never up to L = {rows[-1]['L']}")
         lines += ["", "Forward + backward faster than e3nn's CG from: " + "; ".join(overtakes)]

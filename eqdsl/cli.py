@@ -274,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "Clebsch-Gordan product over the same paths, for L in --lmax, forward and forward + backward")
     b.add_argument("--lmax", default="1..8", help="--strategies: degrees, A..B or a comma-separated list (default 1..8)")
     b.add_argument("--channels", type=int, default=16, help="--strategies: channels (default 16)")
+    b.add_argument("--rank", type=int, default=0,
+                   help="--strategies: also the CP low-rank product of this rank over the same paths (default 0: not)")
     b.add_argument("--model", action="store_true",
                    help="time nothing: per problem and workload, the launches of eqdsl's Triton kernels, the bytes "
                         "they move against the memory floor, sector use, atomics, and registers and occupancy "

@@ -59,6 +59,10 @@ CODES: dict[str, tuple[str, str]] = {
     "E0212": ("sphere_mlp features", "sphere_mlp(x, hidden..., grid = N, approximate = true) -> R applies an MLP to "
               "x's values on a grid of the sphere: x and R are channels of distinct degrees (16x0e + 16x1o + 16x2e) "
               "of parity (-1)^l, the parity of functions on the sphere, which a pointwise nonlinearity keeps."),
+    "E0213": ("low-rank product not declared approximate", "tensor_product(..., mode = uvu | uvw, rank = R) replaces "
+              "every path's Clebsch-Gordan table by its rank-R CP approximation (Tensor Decomposition Networks): "
+              "cheaper, and exact only at or above the table's CP rank. Declare it with `approximate = true`; eqc "
+              "check reports each such layer's measured equivariance error beside its bound."),
     "E0209": ("invalid irrep", "An irreps literal that the group does not have: O(3) irreps carry parity (1o, 2e), "
               "SO(3) irreps do not (1x1, 16x2)."),
     "E0210": ("block always zero", "For matrix groups whose representations decompose into irreps (SO(2), O(2), Cn, "

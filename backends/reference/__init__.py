@@ -6,7 +6,7 @@ flattened), and the numbers match e3nn for the same weights (see the tests).
 """
 from .autograd import forces, grad
 from .activations import ACTIVATIONS, get_activation, normalize2mom, second_moment_scale
-from . import frames, gaunt, orientations, soft_layers, sphere
+from . import frames, gaunt, low_rank, orientations, soft_layers, sphere
 from .gate import Gate, NormActivation
 from .graph_ops import gather, pool, scatter
 from .inputs import check_inputs
@@ -21,7 +21,7 @@ from .tensor_product import TensorProduct
 
 __all__ = [
     "ACTIVATIONS", "get_activation", "normalize2mom", "second_moment_scale",
-    "frames", "gaunt", "orientations", "soft_layers", "sphere", "Gate", "NormActivation", "check_inputs", "orthonormalize", "gather", "pool", "scatter", "dot", "forces", "grad", "norm",
+    "frames", "gaunt", "low_rank", "orientations", "soft_layers", "sphere", "Gate", "NormActivation", "check_inputs", "orthonormalize", "gather", "pool", "scatter", "dot", "forces", "grad", "norm",
     "Linear", "SelectedLinear", "SymmetricContraction", "MLP", "bessel_basis", "gaussian_basis", "polynomial_cutoff", "radial_embedding", "spline_basis",
     "SphericalHarmonics", "spherical_harmonics", "TensorProduct",
 ]

@@ -35,3 +35,23 @@ def traced() -> bool:
 
     return (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
             or get_proxy_mode() is not None)
+
+
+def channels_of(x: torch.Tensor, ls, channels: int) -> torch.Tensor:
+    """[rows, C * d] in irreps layout (for each degree: C copies of 2l+1 components) -> [rows, C, d]."""
+    parts, i = [], 0
+    for l in ls:
+        m = 2 * l + 1
+        parts.append(x[:, i:i + channels * m].reshape(x.shape[0], channels, m))
+        i += channels * m
+    return torch.cat(parts, dim=-1)
+
+
+def irreps_layout(x: torch.Tensor, ls) -> torch.Tensor:
+    """The inverse of channels_of: [rows, C, d] -> [rows, C * d] in irreps layout."""
+    parts, i = [], 0
+    for l in ls:
+        m = 2 * l + 1
+        parts.append(x[..., i:i + m].reshape(x.shape[0], -1))
+        i += m
+    return torch.cat(parts, dim=-1)

@@ -23,6 +23,7 @@ import math
 import numpy as np
 import torch
 
+from ._blocks import channels_of, irreps_layout
 from .exact import ExactBuffers
 from .sh import spherical_harmonics
 
@@ -177,10 +178,10 @@ class GauntProduct(ExactBuffers):
         rows = a.shape[0]
         w = self.weight if weights is None else weights
         wa, wo = self._split(w)
-        xa = _per_channel(a, self.la, self.channels) * wa  # [rows, C, da]
-        xb = _per_channel(b, self.lb, self.b_channels)     # [rows, Cb, db]
+        xa = channels_of(a, self.la, self.channels) * wa  # [rows, C, da]
+        xb = channels_of(b, self.lb, self.b_channels)     # [rows, Cb, db]
         out = getattr(self, "_" + self.algorithm)(xa, xb) * wo  # [rows, C, do]
-        return _mul_major(out, self.lo).reshape(rows, -1)
+        return irreps_layout(out, self.lo).reshape(rows, -1)
 
     def _dense(self, xa, xb):
         return torch.einsum("rci,rcj,ijk->rck", xa, xb.expand(-1, xa.shape[1], -1), self.table.to(xa.dtype))
@@ -220,23 +221,3 @@ class GauntProduct(ExactBuffers):
 
     def extra_repr(self) -> str:
         return f"la={self.la}, lb={self.lb}, lo={self.lo}, channels={self.channels}, algorithm={self.algorithm!r}"
-
-
-def _per_channel(x: torch.Tensor, ls, channels: int) -> torch.Tensor:
-    """[rows, C * d] in irreps layout (for each degree: C copies of 2l+1 components) -> [rows, C, d]."""
-    parts, i = [], 0
-    for l in ls:
-        m = 2 * l + 1
-        parts.append(x[:, i:i + channels * m].reshape(x.shape[0], channels, m))
-        i += channels * m
-    return torch.cat(parts, dim=-1)
-
-
-def _mul_major(x: torch.Tensor, ls) -> torch.Tensor:
-    """The inverse of _per_channel: [rows, C, d] -> [rows, C * d] in irreps layout."""
-    parts, i = [], 0
-    for l in ls:
-        m = 2 * l + 1
-        parts.append(x[..., i:i + m].reshape(x.shape[0], -1))
-        i += m
-    return torch.cat(parts, dim=-1)

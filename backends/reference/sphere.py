@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 
 from .exact import ExactBuffers
-from .gaunt import _harmonics, _mul_major, _per_channel, product_grid
+from ._blocks import channels_of, irreps_layout
+from .gaunt import _harmonics, product_grid
 from .mlp import MLP
 
 
@@ -33,10 +34,10 @@ class SphereMLP(ExactBuffers):
         self._replace_exact_buffer("y_out", _harmonics(self.lo, pts) * q[:, None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        values = _per_channel(x, self.la, self.channels) @ self.y_in.to(x.dtype).T  # [rows, C, S]
+        values = channels_of(x, self.la, self.channels) @ self.y_in.to(x.dtype).T  # [rows, C, S]
         mixed = self.mlp(values.transpose(1, 2))                                      # [rows, S, C']
         out = mixed.transpose(1, 2) @ self.y_out.to(x.dtype)                          # [rows, C', do]
-        return _mul_major(out, self.lo).reshape(x.shape[0], -1)
+        return irreps_layout(out, self.lo).reshape(x.shape[0], -1)
 
     def extra_repr(self) -> str:
         return f"la={self.la}, lo={self.lo}, n={self.n}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..ir import frame_rules, gaunt_rules, ops, type_rules
 from ..ir.activations import PARITY
-from ..ir.irreps_rules import tp_descriptor
+from ..ir.irreps_rules import shared_path_channels, tp_descriptor
 from ..ir.types import tensor
 from ..reps.irreps import Irreps
 from ..syntax import ast
@@ -114,7 +114,9 @@ class CallBinding:
                 return  # reported by the tensor product's own rule
         else:
             try:
-                numel = tp_descriptor(self.group, a[0].type.rep, b[0].type.rep, attrs).weight_numel
+                d = tp_descriptor(self.group, a[0].type.rep, b[0].type.rep, attrs)
+                numel = (shared_path_channels(a[0].type.rep, b[0].type.rep, d.irreps_out, attrs["mode"])
+                         if attrs.get("share_paths") else d.weight_numel)
             except type_rules.TypeRuleError:
                 return  # reported by the tensor product's own rule
         node = ctx.ir.node(w[0].id)

@@ -170,6 +170,13 @@ def _symmetric_contraction(w, node, a, x, ins, t):
 
 @lowers("tensor_product")
 def _tensor_product(w, node, a, x, ins, t):
+    if a.get("rank") or a.get("share_paths"):  # CP low-rank tables, path-weight sharing: no free path
+        if a.get("rank"):  # approximately equivariant by construction
+            w.approximate.append(("low_rank", node))
+        kind = "SharedPathProduct" if a.get("share_paths") else "LowRankProduct"
+        m = w.module(node, "low_rank", f"rt.low_rank.{kind}({w.tp_descriptor(node, a, ins)}, {a.get('rank', 0)}, "
+                                       f"shared_weights={a['shared_weights']})")
+        return f"{m}({x['a']}, {x['b']}, {x['weights']})" if "weights" in x else f"{m}({x['a']}, {x['b']})"
     if a["mode"] == "gaunt":
         m = w.module(node, "gaunt", f"rt.gaunt.GauntProduct({a['la']!r}, {a['lb']!r}, {a['lo']!r}, {a['channels']}, "
                                     f"{a['b_channels']}, {a['algorithm']!r}, shared_weights={a['shared_weights']})")

@@ -144,10 +144,14 @@ class _ModelWriter:
                     args[port] = f"{self.frames[frame][0]}.lift({args[port]})"
         return lowering(self, node, d["attrs"], args, ins, d["type"])
 
-    def tp_module(self, node, a, ins) -> str:
+    def tp_descriptor(self, node, a, ins) -> str:
+        """The expression of a Clebsch-Gordan product's descriptor."""
         keep = f"{self.rep(a['filter'])}.irreps_set()" if a.get("filter") is not None else "None"
         out = self.rep(a["out"]) if a.get("out") is not None else "None"
-        desc = f"tpd.describe(G, {self.rep(ins['a'].rep)}, {self.rep(ins['b'].rep)}, {a['mode']!r}, out={out}, keep={keep})"
+        return f"tpd.describe(G, {self.rep(ins['a'].rep)}, {self.rep(ins['b'].rep)}, {a['mode']!r}, out={out}, keep={keep})"
+
+    def tp_module(self, node, a, ins) -> str:
+        desc = self.tp_descriptor(node, a, ins)
         shared = a["shared_weights"]
         return self.module(node, "tp", f"TensorProductLayer({desc}, shared_weights={shared}, backend=backend)")
 

@@ -67,6 +67,21 @@ def clebsch_gordan(descriptor, itemsize: int = ITEMSIZE) -> dict:
     return {"flops": flops, "bytes": floor * itemsize, "intermediates": 0, "per_row_weights": d.weight_numel}
 
 
+def low_rank(descriptor, rank: int, itemsize: int = ITEMSIZE) -> dict:
+    """Per row: FLOPs and bytes of a CP low-rank product: every path projects its inputs on R columns, multiplies,
+    weights and maps out through R columns."""
+    d = descriptor
+    flops = 0
+    for p in d.paths:
+        m1, m2 = d.irreps_in1[p.i_in1].mul, d.irreps_in2[p.i_in2].mul
+        d1, d2 = d.irreps_in1[p.i_in1].ir.dim, d.irreps_in2[p.i_in2].ir.dim
+        mo, d3 = d.irreps_out[p.i_out].mul, d.irreps_out[p.i_out].ir.dim
+        mix = 2 * m1 * m2 * mo * rank if p.mode == "uvw" else 2 * m1 * m2 * rank
+        flops += 2 * rank * (m1 * d1 + m2 * d2) + mix + 2 * mo * rank * d3
+    floor = d.irreps_in1.dim + d.irreps_in2.dim + d.irreps_out.dim
+    return {"flops": flops, "bytes": floor * itemsize, "intermediates": 0, "per_row_weights": d.weight_numel}
+
+
 # -- eqc compile --report -----------------------------------------------------------------------------------
 def _linear_params(x, out, attrs) -> int | None:
     """Weights of an irreps linear map (Schur: a matrix between the copies of each irrep), or None."""
@@ -104,6 +119,23 @@ def layer_report(ir, itemsize: int = ITEMSIZE) -> list[dict]:
             row.update(op="tensor_product (gaunt)", algorithm=a["algorithm"],
                        params=a["weight_numel"] if a["shared_weights"] else 0, flops=c["flops"], bytes=c["bytes"],
                        kernel=f"reference gaunt.GauntProduct ({a['algorithm']}; no Triton kernel)")
+        elif op == "tensor_product" and a.get("share_paths"):
+            desc, rank = a["descriptor"], a.get("rank", 0)
+            c_, da = desc.irreps_in1[0].mul, sum(m.ir.dim for m in desc.irreps_in1)
+            db, do = desc.irreps_in2.dim, sum(m.ir.dim for m in desc.irreps_out)
+            flops = (2 * rank * (da + do) * c_ + 2 * rank * db + c_ * rank) if rank else c_ * (db * da + 2 * da * db * do)
+            row.update(op="tensor_product (uvu, shared paths)", algorithm=f"cp rank {rank}" if rank else "dense table",
+                       params=a["weight_numel"] if a.get("shared_weights") else 0, flops=flops + c_ * do,
+                       bytes=(desc.irreps_in1.dim + db + desc.irreps_out.dim
+                              + (0 if a.get("shared_weights") else a["weight_numel"])) * itemsize,
+                       kernel="reference low_rank.SharedPathProduct (no Triton kernel)")
+        elif op == "tensor_product" and a.get("rank"):
+            desc = a["descriptor"]
+            c = low_rank(desc, a["rank"], itemsize)
+            row.update(op=f"tensor_product ({a['mode']}, low rank)", algorithm=f"cp rank {a['rank']}",
+                       params=desc.weight_numel if a.get("shared_weights") else 0, flops=c["flops"],
+                       bytes=c["bytes"] + (0 if a.get("shared_weights") else desc.weight_numel * itemsize),
+                       kernel="reference low_rank.LowRankProduct (no Triton kernel)")
         elif op in ("tensor_product", "conv"):
             desc = a["descriptor"]
             c = clebsch_gordan(desc, itemsize)

@@ -103,6 +103,20 @@ def tp_descriptor(g, a: Irreps, b: Irreps, attrs: dict):
     return d
 
 
+def shared_path_channels(a: Irreps, b: Irreps, out: Irreps, mode: str) -> int:
+    """The channel count C of a product with path-weight sharing (its weight count), or the layout error."""
+    if mode != "uvu":
+        raise TypeRuleError("E0104", f"path-weight sharing is for channelwise (uvu) products, not {mode}", "share_paths",
+                            hints=["use mode = uvu with share_paths = true"])
+    muls = {m.mul for m in a} | {m.mul for m in out}
+    if len(muls) != 1 or any(m.mul != 1 for m in b):
+        raise TypeRuleError("E0208", "path-weight sharing needs C channels of a and of the output and one channel of b",
+                            "share_paths", f"`{a}` (x) `{b}` -> `{out}`",
+                            notes=["one weight per channel multiplies every path of that channel: each channel must "
+                                   "hold one copy of each irrep, e.g. 16x0e + 16x1o times 1x0e + 1x1o"])
+    return next(iter(muls))
+
+
 MAX_CORRELATION = 4  # Sym^5 bases of l <= 3 features would take minutes to build
 # Product bases with more entries than this (d^nu (2L+1)) are refused: their construction grows past
 # minutes and gigabytes (l <= 3 features at correlation 4: 196608 entries for 1o, 64 s and 4 GB).
@@ -246,24 +260,42 @@ class IrrepsRules(FamilyRules):
                 place = same_placement("weights", a, b, w)
             out, derived = gaunt_rules.gaunt(g, a, b, w, attrs, cost.gaunt)
             return tensor(out, place), derived
+        rank = attrs.get("rank", 0)
+        if rank:
+            if attrs["mode"] not in ("uvu", "uvw"):
+                raise TypeRuleError("E0104", f"a {attrs['mode']} product has no low-rank form", "rank",
+                                    hints=["use mode = uvu or uvw with rank = R"])
+            if rank < 1:
+                raise TypeRuleError("E0108", "the rank must be at least 1", "rank")
+            if not attrs.get("approximate"):
+                raise TypeRuleError("E0213", f"a rank-{rank} product is only approximately equivariant", "rank",
+                                    "not declared approximate",
+                                    notes=["each path's Clebsch-Gordan table is replaced by its rank-R CP approximation: "
+                                           "exact only at or above the table's CP rank"],
+                                    hints=[f"declare it: tensor_product(..., rank = {rank}, approximate = true)"])
         if attrs.get("algorithm", "auto") != "auto":
             raise TypeRuleError("E0104", f"`algorithm = {attrs['algorithm']}` chooses how a Gaunt product is computed",
                                 "algorithm", f"a {attrs['mode']} product has one algorithm",
                                 hints=["drop it, or use mode = gaunt"])
         d = tp_descriptor(g, a.rep, b.rep, attrs)
+        numel = d.weight_numel
+        if attrs.get("share_paths"):
+            numel = shared_path_channels(a.rep, b.rep, d.irreps_out, attrs["mode"])
         if w is not None:
             if attrs["mode"] == "full":
                 raise TypeRuleError("E0205", "a full tensor product has no weights", "weights", "remove this")
             if w.is_open:
                 raise TypeRuleError("E0205", "the weights' size was not resolved", "weights")
             self.need_invariant(w, "weights", "tensor-product weights", code="E0205")
-            if w.rep.dim != d.weight_numel:
-                raise TypeRuleError("E0205", f"the tensor product needs {d.weight_numel} weights, got `{w.rep}`",
+            if w.rep.dim != numel:
+                raise TypeRuleError("E0205", f"the tensor product needs {numel} weights, got `{w.rep}`",
                                     "weights", f"{w.rep.dim} values",
-                                    notes=[f"{d}"],
-                                    hints=[f"produce {d.weight_numel}x0e, e.g. mlp(..., {d.weight_numel}), or leave the MLP's last size open"])
+                                    notes=[f"{d}" + (" with one weight per channel for all paths" if numel != d.weight_numel
+                                                     else "")],
+                                    hints=[f"produce {numel}x0e, e.g. mlp(..., {numel}), or leave the MLP's last size open"])
             place = same_placement("weights", a, b, w)
-        return tensor(d.irreps_out, place), {"descriptor": d, "shared_weights": w is None and attrs["mode"] != "full"}
+        return tensor(d.irreps_out, place), {"descriptor": d, "shared_weights": w is None and attrs["mode"] != "full",
+                                              "weight_numel": numel}
 
     def sphere_mlp(self, g, ins, attrs):
         need_tensor(ins["x"], "x")

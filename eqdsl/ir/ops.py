@@ -128,9 +128,10 @@ for _r in ("sum", "mean", "max"):
 
 # -- linear and bilinear maps ---------------------------------------------------------------------------
 APPROXIMATE = Param("approximate", "bool", False, keyword_only=True)
-# Layers approximate by discretisation (sampled ring kernels, orientation and sphere grids), not by an unconstrained path:
-# exact in the limit of the grid, they add no soft group (no penalty could remove their error).
-DISCRETISED = ("conv2d", "orientations", "sphere_mlp")
+# Layers approximate by a fixed construction (sampled ring kernels, orientation and sphere grids, low-rank tables),
+# not by an unconstrained path: exact in the limit (of the grid, of the rank), they add no soft group (no penalty
+# could remove their error).
+DISCRETISED = ("conv2d", "orientations", "sphere_mlp", "low_rank")
 APPROXIMATE_DOC = ("  `approximate = true` adds an unconstrained path (zero at initialisation): the layer, and the model, "
                    "are then only approximately equivariant (listed in APPROXIMATE; see eqdsl/soft.py).")
 
@@ -171,11 +172,16 @@ op("tensor_product", Param("a", "value"), Param("b", "value"), Param("weights", 
    Param("mode", "choice", "uvw", choices=("uvw", "uvu", "full", "gaunt"), keyword_only=True),
    Param("filter", "rep", None, keyword_only=True),
    Param("algorithm", "choice", "auto", choices=("auto",) + gaunt_rules.ALGORITHMS, keyword_only=True),
+   Param("rank", "int", 0, keyword_only=True), Param("share_paths", "bool", False, keyword_only=True),
    APPROXIMATE, out="defines", families=IRREPS,
    doc="Tensor product with Clebsch-Gordan paths chosen by the selection rules.  `mode = gaunt`: the Gaunt "
        "product (channel by channel, the product of two functions on the sphere; only paths with l1 + l2 + l3 "
        "even; weights per channel and degree of a and of the output), computed by `algorithm = dense | grid | "
-       "fourier` (the same numbers) or `auto` (the cheapest by the cost model)." + APPROXIMATE_DOC +
+       "fourier` (the same numbers) or `auto` (the cheapest by the cost model).  `rank = R` (uvu, uvw, with "
+       "`approximate = true`): every path's Clebsch-Gordan table replaced by its rank-R CP approximation "
+       "(Tensor Decomposition Networks), approximately equivariant; `share_paths = true` (uvu, C channels of "
+       "a and of the output, b one channel): one weight per channel for all paths, and with a rank one CP "
+       "approximation of the whole channel's table." + APPROXIMATE_DOC +
        " The unconstrained path is a dense bilinear map a x b -> out.")(_family_rule("tensor_product"))
 
 

@@ -83,7 +83,8 @@ def fuse_message_passing(ir: ModelIR) -> ModelIR:
             continue  # values in a frame keep their rows per copy: the fused kernels index the graph itself
         tp = dict(ir.inputs_of(node))["x"]
         if ir.node(tp)["op"] != "tensor_product" or ir.graph.out_degree(tp) != 1 or tp in outputs \
-                or ir.node(tp)["attrs"].get("approximate") or ir.node(tp)["attrs"]["mode"] == "gaunt":
+                or ir.node(tp)["attrs"].get("approximate") or ir.node(tp)["attrs"]["mode"] == "gaunt" \
+                or ir.node(tp)["attrs"].get("share_paths"):
             continue  # the fused kernels are Clebsch-Gordan products, without an approximate one's free path
         gat = dict(ir.inputs_of(tp))["a"]
         if ir.node(gat)["op"] != "gather" or ir.graph.out_degree(gat) != 1 or gat in outputs:

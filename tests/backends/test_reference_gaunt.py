@@ -161,9 +161,9 @@ def test_eqc_bench_strategies_runs_checks_and_writes_its_table(tmp_path, capsys)
     from eqdsl.cli import main
     md, js = tmp_path / "s.md", tmp_path / "s.json"
     assert main(["bench", "--strategies", "--lmax", "1,2", "--batch", "40", "--repeat", "1", "--warmup", "0",
-                 "--device", "cpu", "--markdown", str(md), "--json", str(js)]) == 0
+                 "--device", "cpu", "--rank", "5", "--markdown", str(md), "--json", str(js)]) == 0
     text = md.read_text()
-    assert "| 2 | 11 |" in text and "e3nn-cg" in text and "gaunt-fourier" in text
+    assert "| 2 | 11 |" in text and "e3nn-cg" in text and "gaunt-fourier" in text and "cp-rank-5" in text
     import json
     rows = json.loads(js.read_text())["rows"]
     assert all(r["agreement"] < 1e-5 for r in rows)  # the three algorithms agree (float32)

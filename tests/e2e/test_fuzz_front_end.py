@@ -53,7 +53,7 @@ TOKENS = ["group", "O3", "SO3", "const", "rep", "model", "block", "import", "inp
           "frame", "to_frame", "from_frame", "orientations", "to_orientations", "pair_invariants", "orientation_conv",
           "from_orientations", "basis", "O",
           # tensor-product strategies
-          "gaunt", "algorithm", "dense", "fourier", "sphere_mlp", "grid"]
+          "gaunt", "algorithm", "dense", "fourier", "sphere_mlp", "grid", "rank"]
 
 SNIPPETS = ["\n", " ", "(", ")", "{", "}", "[", "]", "->", "=", "+", "*", "#", '"', "\\", "\x00", "\r", "é", "𝛼",
             "\ufeff", "import \"x.eq\"\n", "repeat 1001 {\n", "1e999", "10 ** 99", "0x0e", "99999999999x0e",
