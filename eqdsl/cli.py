@@ -294,6 +294,10 @@ def main(argv=None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`eqc ... | head`): stop quietly, as other command-line tools do
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
     except ModuleNotFoundError as err:
         from .extras import missing_package
         line = missing_package(err.name or "", f"eqc {args.command}")

@@ -125,3 +125,15 @@ def test_invalid_utf8_import_is_not_a_text_file(tmp_path):
     d = result.diagnostics[0]
     assert d.span is not None and d.span.line == 2, "the error points at the import that read the file"
     render_all(result.diagnostics, result.sources)
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`eqc explain CODE | head -1`: the closed pipe ends the command quietly (exit 141), not with a traceback."""
+    import subprocess
+    import sys
+    code = ("import os, sys\nfrom eqdsl import cli\n"
+            "r, w = os.pipe()\nos.close(r)\nos.dup2(w, sys.stdout.fileno())\n"  # a reader that has gone away
+            "sys.exit(cli.main(['explain', 'E0211']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr
