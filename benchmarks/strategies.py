@@ -92,7 +92,7 @@ def run(lmaxes, channels: int, batch: int, device: torch.device, warmup: int, re
         b = torch.randn(batch, d, device=device, requires_grad=True)
         plan = _plan(L, channels)
         row = {"L": L, "channels": channels, "batch": batch, "ms": {},
-               "auto": min(ALGORITHMS, key=lambda alg: cost.gaunt(plan, alg)["flops"]),
+               "auto": cost.cheapest_gaunt(plan),
                "flops": {alg: cost.gaunt(plan, alg)["flops"] for alg in ALGORITHMS}}
         values = {}
         for alg in ALGORITHMS:

@@ -163,8 +163,13 @@ class GauntProduct(ExactBuffers):
                 # real and imaginary parts as float64-exact buffers: complex tensors follow the module's dtype
                 self._exact_buffer(name + "_re", table.real)
                 self._exact_buffer(name + "_im", table.imag)
-            for name, idx in (("idx_a", idx_a), ("idx_b", idx_b), ("idx_o", idx_o)):
-                self.register_buffer(name, torch.as_tensor(idx), persistent=False)
+            # index tables, built once: where each |m| group reads its components (padding -1 -> the zero column
+            # past the end) and the phi-frequency columns +k then -k (mod P) each group fills
+            for name, idx, d in (("a", idx_a, self.da), ("b", idx_b, self.db), ("o", idx_o, self.do)):
+                self.register_buffer(f"slots_{name}", torch.as_tensor(idx % (d + 1)), persistent=False)
+                K = idx.shape[0]
+                self.register_buffer(f"v_{name}", torch.as_tensor(np.concatenate([np.arange(K), -np.arange(K) % self.P])),
+                                     persistent=False)
         else:
             raise ValueError(f"unknown Gaunt algorithm {algorithm!r} (dense, grid or fourier)")
 
@@ -191,33 +196,29 @@ class GauntProduct(ExactBuffers):
         fb = xb @ self.yb.to(xa.dtype).T  # [rows, Cb, S]
         return (fa * fb) @ self.yo.to(xa.dtype)
 
-    def _coefficients(self, x, re, im, idx):
+    def _coefficients(self, x, re, im, slots, v_index):
         """[rows, C, P, P] complex coefficients (u, v indexed mod P) of the functions x [rows, C, d]."""
-        P = self.P
-        K, n = idx.shape
+        P, K = self.P, slots.shape[0]
         padded = torch.cat([x, x.new_zeros(x.shape[:-1] + (1,))], dim=-1)
-        grouped = padded[..., idx.clamp(min=-1) % (x.shape[-1] + 1)]  # [rows, C, K, n]; -1 reads the zero column
+        grouped = padded[..., slots]  # [rows, C, K, n]; padding reads the zero column
         table = torch.complex(re.to(x.dtype), im.to(x.dtype))  # [K, n, P, 2]
         vals = torch.einsum("rckn,knuw->rcuwk", grouped.to(table.dtype), table)  # [rows, C, P, 2, K]
-        v_index = torch.cat([torch.arange(K), (-torch.arange(K)) % P]).to(x.device)  # +k then -k
         coeff = vals.new_zeros(x.shape[:2] + (P, P))
         # the +0 and -0 columns: the table's second entry is zero for k = 0, so adding both is right
         return coeff.index_add(-1, v_index, vals.reshape(x.shape[:2] + (P, 2 * K)))
 
     def _fourier(self, xa, xb):
-        P = self.P
-        ca = self._coefficients(xa, self.to_a_re, self.to_a_im, self.idx_a)
-        cb = self._coefficients(xb, self.to_b_re, self.to_b_im, self.idx_b)
+        ca = self._coefficients(xa, self.to_a_re, self.to_a_im, self.slots_a, self.v_a)
+        cb = self._coefficients(xb, self.to_b_re, self.to_b_im, self.slots_b, self.v_b)
         samples = torch.fft.ifft2(ca, norm="forward") * torch.fft.ifft2(cb, norm="forward")  # values on the P x P torus
         cg = torch.fft.fft2(samples, norm="forward")  # the product's coefficients, [rows, C, P, P]
-        K, n = self.idx_o.shape
-        v_index = torch.cat([torch.arange(K), (-torch.arange(K)) % P]).to(xa.device)
-        cols = cg.index_select(-1, v_index).reshape(cg.shape[:3] + (2, K))  # [rows, C, P(u), 2, K]
+        K = self.slots_o.shape[0]
+        cols = cg.index_select(-1, self.v_o).reshape(cg.shape[:3] + (2, K))  # [rows, C, P(u), 2, K]
         back = torch.complex(self.back_re.to(xa.dtype), self.back_im.to(xa.dtype))  # [K, n, P, 2]
         grouped = torch.einsum("rcuwk,knuw->rckn", cols, back).real  # [rows, C, K, n]
         out = xa.new_zeros(xa.shape[:2] + (self.do + 1,))
-        flat = self.idx_o.reshape(-1) % (self.do + 1)  # padding lands in the extra column, dropped below
-        return out.index_add(-1, flat, grouped.reshape(xa.shape[:2] + (-1,)))[..., :self.do]
+        # padding lands in the extra column, dropped below
+        return out.index_add(-1, self.slots_o.reshape(-1), grouped.reshape(xa.shape[:2] + (-1,)))[..., :self.do]
 
     def extra_repr(self) -> str:
         return f"la={self.la}, lb={self.lb}, lo={self.lo}, channels={self.channels}, algorithm={self.algorithm!r}"

@@ -17,9 +17,11 @@ from typing import Optional
 import numpy as np
 import torch
 
+from eqdsl.reps.irreps import Irreps
 from eqdsl.reps.so3 import wigner_3j
 
-from ._blocks import channels_of, irreps_layout, split_blocks
+from ._blocks import channels_of, irreps_layout
+from .exact import ExactBuffers
 from .tensor_product import TensorProduct, flat_call
 
 
@@ -58,9 +60,10 @@ class LowRankProduct(TensorProduct):
     """tensor_product(a, b, mode = uvu | uvw, rank = R, approximate = true): the descriptor's paths with rank-R
     CP tables (the same weights and layout as the exact product)."""
 
+    GROUPED = False  # path by path, on the factors
+
     def __init__(self, desc, rank: int, shared_weights: bool = True):
         super().__init__(desc, shared_weights)
-        self.grouped = None  # path by path, on the factors
         self.rank = rank
         self.residuals = []
         self.factor_names = []
@@ -77,65 +80,55 @@ class LowRankProduct(TensorProduct):
     def exact(self, x1: torch.Tensor, x2: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The exact product with the same weights (the Clebsch-Gordan tables)."""
         lead, x1, x2, w_all = flat_call(self, x1, x2, weight)
-        return TensorProduct.per_path(self, x1, x2, w_all).reshape(lead + (self.desc.irreps_out.dim,))
+        return self.sum_paths(x1, x2, w_all, self.cg_path).reshape(lead + (self.desc.irreps_out.dim,))
 
     def per_path(self, x1: torch.Tensor, x2: torch.Tensor, w_all: Optional[torch.Tensor]) -> torch.Tensor:
-        d = self.desc
-        a_blocks, b_blocks = split_blocks(x1, d.irreps_in1), split_blocks(x2, d.irreps_in2)
+        return self.sum_paths(x1, x2, w_all, self.cp_path)
+
+    def cp_path(self, i: int, p, a: torch.Tensor, b: torch.Tensor, w: Optional[torch.Tensor]) -> torch.Tensor:
+        """Path i through its CP factors: x1 and x2 on R columns, multiplied, weighted, mapped out."""
         z = "" if self.shared_weights else "z"
-        acc: list[Optional[torch.Tensor]] = [None] * len(d.irreps_out)
-        for p, sl, name in zip(d.paths, self.slices, self.factor_names):
-            a, b, c = a_blocks[p.i_in1], b_blocks[p.i_in2], d.irreps_out[p.i_out]
-            U, V, W = (getattr(self, f"{name}_{part}").to(x1.dtype) for part in "uvw")
-            ar = torch.einsum("zui,ir->zur", a, U)
-            br = torch.einsum("zvj,jr->zvr", b, V)
-            w = w_all[..., sl].reshape(w_all.shape[:-1] + p.weight_shape) if p.has_weight else None
-            if p.mode == "uvw":
-                y = torch.einsum(f"{z}uvw,zur,zvr->zwr", w, ar, br)
-            elif p.mode == "uvu":
-                y = ar * (torch.einsum(f"{z}uv,zvr->zur", w, br) if w is not None else br.sum(1, keepdim=True))
-            else:
-                raise ValueError(f"low-rank products are uvu or uvw, not {p.mode}")
-            y = p.path_weight * torch.einsum("zur,kr->zuk", y, W).reshape(y.shape[0], c.dim)
-            acc[p.i_out] = y if acc[p.i_out] is None else acc[p.i_out] + y
-        outs = [y if y is not None else x1.new_zeros(x1.shape[0], c.dim) for y, c in zip(acc, d.irreps_out)]
-        return torch.cat(outs, dim=-1)
+        U, V, W = (getattr(self, f"{self.factor_names[i]}_{part}").to(a.dtype) for part in "uvw")
+        ar = torch.einsum("zui,ir->zur", a, U)
+        br = torch.einsum("zvj,jr->zvr", b, V)
+        if p.mode == "uvw":
+            y = torch.einsum(f"{z}uvw,zur,zvr->zwr", w, ar, br)
+        elif p.mode == "uvu":
+            y = ar * (torch.einsum(f"{z}uv,zvr->zur", w, br) if w is not None else br.sum(1, keepdim=True))
+        else:
+            raise ValueError(f"low-rank products are uvu or uvw, not {p.mode}")
+        return torch.einsum("zur,kr->zuk", y, W)
 
     def extra_repr(self) -> str:
         return f"{self.desc}, rank={self.rank}, largest residual={max(self.residuals, default=0.0):.1e}"
 
 
-class SharedPathProduct(TensorProduct):
+class SharedPathProduct(ExactBuffers):
     """tensor_product(a, b, mode = uvu, share_paths = true [, rank = R, approximate = true]): path-weight sharing
     (Tensor Decomposition Networks): one weight per channel for all paths, so that a channel's product is one
     table T = sum_p path_weight_p C_p over the whole [da, db, do] of one channel (a and the output: C channels of
     the same irreps, b one channel).  With a rank, T itself is CP-decomposed: R (da + db + do) per channel, O(L^4)
-    for R ~ L^2, instead of every path's table."""
+    for R ~ L^2, instead of every path's table.  Calls take what TensorProduct's take (``flat_call``)."""
 
     def __init__(self, desc, rank: int = 0, shared_weights: bool = True):
-        super().__init__(desc, shared_weights=False)  # the per-path weights of the parent are not used
-        self.shared_weights = shared_weights
-        self.rank = rank
+        super().__init__()
+        self.desc, self.rank, self.shared_weights = desc, rank, shared_weights
         self.channels = desc.irreps_in1[0].mul
-        one = [(m.ir.dim) for m in desc.irreps_in1]
-        offs = lambda dims: np.cumsum([0] + dims)[:-1]  # noqa: E731
-        a_dims, b_dims, o_dims = one, [m.ir.dim for m in desc.irreps_in2], [m.ir.dim for m in desc.irreps_out]
-        oa, ob, oo = offs(a_dims), offs(b_dims), offs(o_dims)
-        T = np.zeros((sum(a_dims), sum(b_dims), sum(o_dims)))
+        one_channel = [Irreps.of([(1, m.ir) for m in irreps]).slices()
+                       for irreps in (desc.irreps_in1, desc.irreps_in2, desc.irreps_out)]
+        T = np.zeros(tuple(sl[-1].stop for sl in one_channel))
         for p in desc.paths:
+            ia, ib, io = one_channel[0][p.i_in1], one_channel[1][p.i_in2], one_channel[2][p.i_out]
             ls = (desc.irreps_in1[p.i_in1].ir.l, desc.irreps_in2[p.i_in2].ir.l, desc.irreps_out[p.i_out].ir.l)
-            c = np.asarray(wigner_3j(*ls))
-            T[oa[p.i_in1]:oa[p.i_in1] + c.shape[0], ob[p.i_in2]:ob[p.i_in2] + c.shape[1],
-              oo[p.i_out]:oo[p.i_out] + c.shape[2]] += p.path_weight * c
+            T[ia, ib, io] += p.path_weight * np.asarray(wigner_3j(*ls))
         self._exact_buffer("table", T, dtype=torch.float64)
         self.a_ls, self.o_ls = [m.ir.l for m in desc.irreps_in1], [m.ir.l for m in desc.irreps_out]
+        self.residuals = [0.0]
         if rank:
             U, V, W, residual = cp_decompose(T, rank)
             for part, f in zip("uvw", (U, V, W)):
                 self._exact_buffer(f"cp_{part}", f, dtype=torch.float64)
             self.residuals = [residual]
-        else:
-            self.residuals = [0.0]
         self.weight_numel = self.channels
         self.weight = torch.nn.Parameter(torch.randn(self.channels)) if shared_weights else None
 

@@ -86,6 +86,8 @@ def _flat(x: torch.Tensor, lead: torch.Size, dim: int) -> torch.Tensor:
 
 
 class TensorProduct(ExactBuffers):
+    GROUPED = True  # whether descriptors with a grouped plan run as batched products (subclasses: path by path)
+
     def __init__(self, desc: TensorProductDescriptor, shared_weights: bool = True):
         super().__init__()
         self.desc = desc
@@ -107,7 +109,7 @@ class TensorProduct(ExactBuffers):
             self.cg_names.append(name)
         # NequIP's and MACE's convolutions (uvu, x2 of multiplicity 1) and fully connected products with
         # shared weights (uvw, x2 of multiplicity 1) run as a few batched products (None: path by path)
-        self.grouped = channelwise.plan(desc) or fully_connected.plan(desc, shared_weights)
+        self.grouped = (channelwise.plan(desc) or fully_connected.plan(desc, shared_weights)) if self.GROUPED else None
         if self.grouped is not None:
             for n, g in self.grouped.g.items():
                 self._exact_buffer(f"grouped_g_{n}", g, dtype=torch.float64)
@@ -142,36 +144,43 @@ class TensorProduct(ExactBuffers):
 
     def per_path(self, x1: torch.Tensor, x2: torch.Tensor, w_all: Optional[torch.Tensor]) -> torch.Tensor:
         """The tensor product of flat rows x1 [N, d1], x2 [N, d2], path by path (every descriptor)."""
+        return self.sum_paths(x1, x2, w_all, self.cg_path)
+
+    def sum_paths(self, x1: torch.Tensor, x2: torch.Tensor, w_all: Optional[torch.Tensor], path) -> torch.Tensor:
+        """sum over the descriptor's paths of path_weight * path(i, p, a, b, w) into the output blocks, where
+        `path` computes path i's [N, mul_out, 2l3+1] from its input blocks a [N, mul1, d1], b [N, mul2, d2] and
+        its weights w (shaped as the path's, per row unless shared; None for unweighted paths)."""
         d = self.desc
         a_blocks, b_blocks = split_blocks(x1, d.irreps_in1), split_blocks(x2, d.irreps_in2)
-        z = "" if self.shared_weights else "z"
-
         acc: list[Optional[torch.Tensor]] = [None] * len(d.irreps_out)
-        for p, sl, cg_name in zip(d.paths, self.slices, self.cg_names):
+        for i, (p, sl) in enumerate(zip(d.paths, self.slices)):
             a, b, c = a_blocks[p.i_in1], b_blocks[p.i_in2], d.irreps_out[p.i_out]
             if a.shape[1] * b.shape[1] * c.mul == 0:
                 continue
-            cg = getattr(self, cg_name).to(x1.dtype)
-            # contract the second input with the CG table first: it is the small operand
-            # (harmonics in convolutions), and a fixed order beats einsum's path search here
-            bc = torch.einsum("ijk,zvj->zvik", cg, b)
-            if p.has_weight:
-                w = w_all[..., sl].reshape(w_all.shape[:-1] + p.weight_shape)
-                if p.mode == "uvw":
-                    y = torch.einsum(f"{z}uvw,zuvk->zwk", w, torch.einsum("zui,zvik->zuvk", a, bc))
-                elif p.mode == "uvu":
-                    y = torch.einsum(f"{z}uv,zuvk->zuk", w, torch.einsum("zui,zvik->zuvk", a, bc))
-                else:  # uvuv
-                    y = torch.einsum(f"{z}uv,zuvk->zuvk", w, torch.einsum("zui,zvik->zuvk", a, bc))
-            elif p.mode == "uvu":
-                y = torch.einsum("zui,zvik->zuk", a, bc)
-            else:  # uvuv
-                y = torch.einsum("zui,zvik->zuvk", a, bc)
+            w = w_all[..., sl].reshape(w_all.shape[:-1] + p.weight_shape) if p.has_weight else None
+            y = path(i, p, a, b, w)
             y = p.path_weight * y.reshape(y.shape[0], c.dim)
             acc[p.i_out] = y if acc[p.i_out] is None else acc[p.i_out] + y
 
         outs = [y if y is not None else x1.new_zeros(x1.shape[0], c.dim) for y, c in zip(acc, d.irreps_out)]
         return torch.cat(outs, dim=-1) if outs else x1.new_zeros(x1.shape[0], 0)
+
+    def cg_path(self, i: int, p, a: torch.Tensor, b: torch.Tensor, w: Optional[torch.Tensor]) -> torch.Tensor:
+        """Path i through its Clebsch-Gordan table."""
+        z = "" if self.shared_weights else "z"
+        cg = getattr(self, self.cg_names[i]).to(a.dtype)
+        # contract the second input with the CG table first: it is the small operand
+        # (harmonics in convolutions), and a fixed order beats einsum's path search here
+        bc = torch.einsum("ijk,zvj->zvik", cg, b)
+        if w is not None:
+            if p.mode == "uvw":
+                return torch.einsum(f"{z}uvw,zuvk->zwk", w, torch.einsum("zui,zvik->zuvk", a, bc))
+            if p.mode == "uvu":
+                return torch.einsum(f"{z}uv,zuvk->zuk", w, torch.einsum("zui,zvik->zuvk", a, bc))
+            return torch.einsum(f"{z}uv,zuvk->zuvk", w, torch.einsum("zui,zvik->zuvk", a, bc))  # uvuv
+        if p.mode == "uvu":
+            return torch.einsum("zui,zvik->zuk", a, bc)
+        return torch.einsum("zui,zvik->zuvk", a, bc)  # uvuv
 
     def extra_repr(self) -> str:
         return f"{self.desc}, shared_weights={self.shared_weights}"

@@ -170,20 +170,20 @@ def _symmetric_contraction(w, node, a, x, ins, t):
 
 @lowers("tensor_product")
 def _tensor_product(w, node, a, x, ins, t):
-    if a.get("rank") or a.get("share_paths"):  # CP low-rank tables, path-weight sharing: no free path
-        if a.get("rank"):  # approximately equivariant by construction
-            w.approximate.append(("low_rank", node))
+    tables = a.get("rank") or a.get("share_paths")  # CP low-rank tables, path-weight sharing: no free path
+    if tables:
         kind = "SharedPathProduct" if a.get("share_paths") else "LowRankProduct"
         m = w.module(node, "low_rank", f"rt.low_rank.{kind}({w.tp_descriptor(node, a, ins)}, {a.get('rank', 0)}, "
                                        f"shared_weights={a['shared_weights']})")
-        return f"{m}({x['a']}, {x['b']}, {x['weights']})" if "weights" in x else f"{m}({x['a']}, {x['b']})"
-    if a["mode"] == "gaunt":
+    elif a["mode"] == "gaunt":
         m = w.module(node, "gaunt", f"rt.gaunt.GauntProduct({a['la']!r}, {a['lb']!r}, {a['lo']!r}, {a['channels']}, "
                                     f"{a['b_channels']}, {a['algorithm']!r}, shared_weights={a['shared_weights']})")
     else:
         m = w.tp_module(node, a, ins)
     call = f"{m}({x['a']}, {x['b']}, {x['weights']})" if "weights" in x else f"{m}({x['a']}, {x['b']})"
-    if not a.get("approximate"):
+    if a.get("rank"):  # approximately equivariant by construction
+        w.approximate.append(("low_rank", node))
+    if not a.get("approximate") or tables:
         return call
     w.approximate.append(("tensor_product", node))  # an unconstrained bilinear path beside the product
     free = w.module(node, "free", f"rt.soft_layers.FreeBilinear({ins['a'].rep.dim}, {ins['b'].rep.dim}, {t.rep.dim})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 ITEMSIZE = 4  # float32
+GAUNT_ALGORITHMS = ("dense", "grid", "fourier")
 
 
 def _dim(ls) -> int:
@@ -47,6 +48,11 @@ def gaunt(plan: dict, algorithm: str, itemsize: int = ITEMSIZE) -> dict:
         raise ValueError(f"unknown Gaunt algorithm {algorithm!r}")
     floor = c * da + cb * db + c * do + c * (len(la) + len(lo))
     return {"flops": flops + weights, "bytes": floor * itemsize, "intermediates": inter * itemsize}
+
+
+def cheapest_gaunt(plan: dict) -> str:
+    """The Gaunt algorithm with the fewest FLOPs for `plan` (what `algorithm = auto` takes)."""
+    return min(GAUNT_ALGORITHMS, key=lambda alg: gaunt(plan, alg)["flops"])
 
 
 def clebsch_gordan(descriptor, itemsize: int = ITEMSIZE) -> dict:

@@ -18,9 +18,10 @@ model (cost.py) rates cheapest.
 from __future__ import annotations
 
 from ..reps.irreps import Irreps
+from . import cost
 from .type_rules import TypeRuleError
 
-ALGORITHMS = ("dense", "grid", "fourier")
+ALGORITHMS = cost.GAUNT_ALGORITHMS
 CODE = "E0211"
 SPHERE_CODE = "E0212"
 
@@ -61,8 +62,8 @@ def _cg_reachable(la, lb, l3: int) -> bool:
     return any(abs(l1 - l2) <= l3 <= l1 + l2 for l1 in la for l2 in lb)
 
 
-def gaunt(g, a, b, w, attrs, cost_of):
-    """The output type and derived attributes of a Gaunt product; `cost_of(plan, algorithm)` rates algorithms."""
+def gaunt(g, a, b, w, attrs):
+    """The output type and derived attributes of a Gaunt product."""
     out, keep = attrs.get("out"), attrs.get("filter")
     if out is not None and keep is not None:
         raise TypeRuleError("E0104", "give either `-> R` or `filter = R`, not both", "filter")
@@ -108,7 +109,7 @@ def gaunt(g, a, b, w, attrs, cost_of):
                                 hints=[f"produce {numel}x0e, e.g. mlp(..., {numel}), or leave the MLP's last size open"])
     algorithm = attrs.get("algorithm", "auto")
     if algorithm == "auto":
-        algorithm = min(ALGORITHMS, key=lambda alg: cost_of(plan, alg)["flops"])
+        algorithm = cost.cheapest_gaunt(plan)
     return out, {**plan, "algorithm": algorithm, "weight_numel": numel, "shared_weights": w is None}
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..reps import tp as tpd
 from ..reps.irreps import Irreps
-from . import cost, gaunt_rules
+from . import gaunt_rules
 from .activations import PARITY
 from .type_rules import FamilyRules, TypeRuleError, need_tensor, same_placement
 from .types import ValueType, same_rep, tensor
@@ -258,7 +258,7 @@ class IrrepsRules(FamilyRules):
             if w is not None and not w.is_open:
                 self.need_invariant(w, "weights", "tensor-product weights", code="E0205")
                 place = same_placement("weights", a, b, w)
-            out, derived = gaunt_rules.gaunt(g, a, b, w, attrs, cost.gaunt)
+            out, derived = gaunt_rules.gaunt(g, a, b, w, attrs)
             return tensor(out, place), derived
         rank = attrs.get("rank", 0)
         if rank:
